@@ -42,6 +42,12 @@ enum capi_sim_op {
 	CAPI_SIM_OP_MAX,
 };
 
+/*
+ * CAPI_SIM_IOC_RUN: src and dst must be identical or disjoint.  "pages"
+ * counts the distinct pages of each buffer used (src and dst separately);
+ * sim_ns = pages * device_ns + (pages - device_pages) * link_penalty_ns,
+ * a simulated time (module parameters), nothing is delayed.
+ */
 struct capi_sim_run {
 	__u32 op;			/* in: enum capi_sim_op */
 	__u32 pattern;			/* in: FILL byte (low 8 bits) */
@@ -57,8 +63,14 @@ struct capi_sim_run {
 
 #define CAPI_SIM_RUN_MAX_LEN	(1ULL << 30)
 
+/*
+ * CAPI_SIM_IOC_EVACUATE and CAPI_SIM_IOC_ONLINE need CAP_SYS_ADMIN (-EPERM).
+ * EVACUATE: 0 = node empty; -EBUSY = timed out, memory back online, the
+ * struct is still written back; -EINTR = signal; -EALREADY = offline.
+ * ONLINE: -EALREADY when the memory is online.
+ */
 struct capi_sim_evacuate {
-	__u32 timeout_ms;		/* in: 0 = driver default */
+	__u32 timeout_ms;		/* in: 0 = driver default (10 s), max 3600000 */
 	__u32 reserved;			/* must be 0 */
 	__u64 pages_migrated;		/* out */
 	__u64 pages_unmoved;		/* out: on -EBUSY, pages that could not move */

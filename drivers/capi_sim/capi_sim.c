@@ -1,0 +1,966 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * capi_sim - a simulated cache-coherent accelerator (CAPI, NVLink-C2C, CXL
+ * style) whose memory is hot-added as a coherent device memory (CDM) node.
+ *
+ * The "device" is QEMU's ivshmem-plain PCI device: BAR2 is backed by host
+ * RAM and plays the accelerator's memory.  Probe registers the CDM node and
+ * hot-adds BAR2 into it as driver-managed System RAM, onlined to
+ * ZONE_MOVABLE by cdm_add_memory().  The memory leaves again (every page
+ * migrated to system RAM) on request, on unbind, on module unload and on PCI
+ * hot-unplug.  A small "compute engine" (the RUN ioctl) reads and writes
+ * user buffers through the kernel direct map, as a coherent device reaches
+ * memory by physical address, and reports where the buffer's pages live.
+ *
+ * Locking: cs->lock is a leaf lock that only protects the fields below it.
+ * The long state changes (cdm_evacuate(), cdm_add_memory()) take
+ * device_hotplug_lock, and an ACPI eject calls .remove with that lock
+ * already held, so cs->lock is never held across them: they are serialized
+ * by the cs->busy claim instead.  The sysfs stores drop their kernfs active
+ * reference while they run, so that removing the attributes (which unbind
+ * and eject do with the device lock held) never waits on memory hotplug.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/cdm.h>
+#include <linux/crc32.h>
+#include <linux/delay.h>
+#include <linux/fs.h>
+#include <linux/highmem.h>
+#include <linux/idr.h>
+#include <linux/kref.h>
+#include <linux/ktime.h>
+#include <linux/memory.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/mmzone.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/nodemask.h>
+#include <linux/overflow.h>
+#include <linux/pci.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/sysfs.h>
+#include <linux/uaccess.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "capi_sim_uapi.h"
+
+#define CAPI_SIM_MAX_DEVICES		16
+#define CAPI_SIM_BAR			2
+#define CAPI_SIM_RES_NAME		"System RAM (capi_sim)"
+#define CAPI_SIM_EVAC_DEFAULT_MS	10000
+#define CAPI_SIM_EVAC_MAX_MS		3600000
+#define CAPI_SIM_REMOVE_TRY_MS		1000
+#define CAPI_SIM_REMOVE_BACKOFF_MAX_MS	8000
+/* Pages pinned at a time per buffer: the engine never holds more. */
+#define CAPI_SIM_CHUNK_PAGES		64
+
+static int nodes[CAPI_SIM_MAX_DEVICES] = {
+	[0 ... CAPI_SIM_MAX_DEVICES - 1] = NUMA_NO_NODE
+};
+
+static int nr_nodes;
+module_param_array(nodes, int, &nr_nodes, 0444);
+MODULE_PARM_DESC(nodes,
+		 "CDM node id for each device, by the N of /dev/capi_simN (-1: first free node reserved with cdm_nodes=)");
+
+static unsigned int device_ns = 100;
+module_param(device_ns, uint, 0644);
+MODULE_PARM_DESC(device_ns,
+		 "Simulated engine time per page touched, in ns (default 100)");
+
+static unsigned int link_penalty_ns = 900;
+module_param(link_penalty_ns, uint, 0644);
+MODULE_PARM_DESC(link_penalty_ns,
+		 "Simulated extra link time per page in system RAM, in ns (default 900)");
+
+static DEFINE_IDA(capi_sim_ida);
+/* Serializes node selection and registration between probes. */
+static DEFINE_MUTEX(capi_sim_probe_lock);
+
+struct capi_sim {
+	struct kref ref;		/* probe, open files, sysfs stores */
+	struct pci_dev *pdev;
+	struct miscdevice misc;
+	char name[20];
+	int id;
+	int nid;
+	u64 start;
+	u64 size;
+
+	struct mutex lock;		/* protects the fields below */
+	wait_queue_head_t wq;		/* busy cleared or dead set */
+	bool busy;			/* an evacuation or online is running */
+	bool dead;			/* being removed */
+	enum capi_sim_state state;	/* written under lock, read locklessly */
+	u64 evacuations;
+	u64 evacuations_failed;
+	u64 last_evacuated_pages;
+	u64 last_evacuation_us;
+};
+
+static const char * const capi_sim_state_names[] = {
+	[CAPI_SIM_STATE_ONLINE] = "online",
+	[CAPI_SIM_STATE_EVACUATING] = "evacuating",
+	[CAPI_SIM_STATE_OFFLINE] = "offline",
+	[CAPI_SIM_STATE_FAILED] = "failed",
+};
+
+static void capi_sim_free(struct kref *ref)
+{
+	kfree(container_of(ref, struct capi_sim, ref));
+}
+
+static void capi_sim_put(struct capi_sim *cs)
+{
+	kref_put(&cs->ref, capi_sim_free);
+}
+
+/*
+ * Pages in use on @nid: managed pages that are neither free in the buddy
+ * allocator nor free on a per-CPU list.  A racy snapshot, as meminfo is.
+ */
+static unsigned long capi_sim_used_pages(int nid)
+{
+	unsigned long used = 0;
+	pg_data_t *pgdat;
+	int i, cpu;
+
+	if (!node_state(nid, N_MEMORY))
+		return 0;
+	pgdat = NODE_DATA(nid);
+	for (i = 0; i < MAX_NR_ZONES; i++) {
+		struct zone *zone = &pgdat->node_zones[i];
+		unsigned long free = zone_page_state(zone, NR_FREE_PAGES);
+		unsigned long managed = zone_managed_pages(zone);
+
+		if (!managed)
+			continue;
+		for_each_online_cpu(cpu)
+			free += READ_ONCE(per_cpu_ptr(zone->per_cpu_pageset,
+						      cpu)->count);
+		if (managed > free)
+			used += managed - free;
+	}
+	return used;
+}
+
+static void capi_sim_set_state(struct capi_sim *cs, enum capi_sim_state state)
+{
+	mutex_lock(&cs->lock);
+	WRITE_ONCE(cs->state, state);
+	mutex_unlock(&cs->lock);
+}
+
+/*
+ * Claim the device for one state change.  Waits for a running one to finish;
+ * -ENODEV once the device is being removed.
+ */
+static int capi_sim_claim(struct capi_sim *cs)
+{
+	int rc;
+
+	for (;;) {
+		mutex_lock(&cs->lock);
+		if (cs->dead) {
+			rc = -ENODEV;
+			break;
+		}
+		if (!cs->busy) {
+			cs->busy = true;
+			rc = 0;
+			break;
+		}
+		mutex_unlock(&cs->lock);
+		rc = wait_event_killable(cs->wq, !READ_ONCE(cs->busy) ||
+					 READ_ONCE(cs->dead));
+		if (rc)
+			return rc;
+	}
+	mutex_unlock(&cs->lock);
+	return rc;
+}
+
+static void capi_sim_unclaim(struct capi_sim *cs)
+{
+	mutex_lock(&cs->lock);
+	cs->busy = false;
+	mutex_unlock(&cs->lock);
+	wake_up_all(&cs->wq);
+}
+
+/*
+ * Move every page off the device and remove its memory.  Called with the
+ * claim held.  On failure cdm_evacuate() has put the memory back online.
+ */
+static int capi_sim_evacuate(struct capi_sim *cs, unsigned int timeout_ms,
+			     unsigned long *migrated, unsigned long *unmoved)
+{
+	unsigned long before, after = 0;
+	ktime_t start;
+	u64 us;
+	int rc;
+
+	*migrated = 0;
+	*unmoved = 0;
+	if (cs->state == CAPI_SIM_STATE_OFFLINE)
+		return -EALREADY;
+
+	before = capi_sim_used_pages(cs->nid);
+	capi_sim_set_state(cs, CAPI_SIM_STATE_EVACUATING);
+	start = ktime_get();
+	rc = cdm_evacuate(cs->nid, timeout_ms, unmoved);
+	us = ktime_us_delta(ktime_get(), start);
+	if (rc == -EALREADY)	/* memory-less already: nothing to move */
+		rc = 0;
+	if (rc)
+		after = capi_sim_used_pages(cs->nid);
+	*migrated = before > after ? before - after : 0;
+
+	mutex_lock(&cs->lock);
+	cs->last_evacuated_pages = *migrated;
+	cs->last_evacuation_us = us;
+	if (!rc) {
+		cs->evacuations++;
+		WRITE_ONCE(cs->state, CAPI_SIM_STATE_OFFLINE);
+	} else {
+		cs->evacuations_failed++;
+		WRITE_ONCE(cs->state, node_state(cs->nid, N_MEMORY) ?
+			   CAPI_SIM_STATE_FAILED : CAPI_SIM_STATE_OFFLINE);
+	}
+	mutex_unlock(&cs->lock);
+
+	if (rc)
+		dev_info(&cs->pdev->dev,
+			 "evacuation of node %d failed (%d): %lu pages could not move\n",
+			 cs->nid, rc, *unmoved);
+	else
+		dev_info(&cs->pdev->dev,
+			 "node %d evacuated: %lu pages in %llu us\n",
+			 cs->nid, *migrated, us);
+	return rc;
+}
+
+/* Hot-add the device memory.  Called with the claim held. */
+static int capi_sim_online(struct capi_sim *cs)
+{
+	int rc;
+
+	if (cs->state != CAPI_SIM_STATE_OFFLINE)
+		return -EALREADY;
+
+	rc = cdm_add_memory(cs->nid, cs->start, cs->size, CAPI_SIM_RES_NAME);
+	if (rc) {
+		dev_err(&cs->pdev->dev,
+			"adding %#llx-%#llx to node %d failed: %d\n",
+			cs->start, cs->start + cs->size - 1, cs->nid, rc);
+		/* Added but not onlined, and not undone: evacuate to retry. */
+		if (node_state(cs->nid, N_MEMORY))
+			capi_sim_set_state(cs, CAPI_SIM_STATE_FAILED);
+		return rc;
+	}
+	capi_sim_set_state(cs, CAPI_SIM_STATE_ONLINE);
+	return 0;
+}
+
+static int capi_sim_parse_timeout(const char *buf, unsigned int *timeout_ms)
+{
+	unsigned int v;
+
+	if (kstrtouint(buf, 10, &v) || !v || v > CAPI_SIM_EVAC_MAX_MS)
+		return -EINVAL;
+	*timeout_ms = v == 1 ? CAPI_SIM_EVAC_DEFAULT_MS : v;
+	return 0;
+}
+
+/* ---- sysfs ---- */
+
+static ssize_t node_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	struct capi_sim *cs = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%d\n", cs->nid);
+}
+static DEVICE_ATTR_RO(node);
+
+static ssize_t size_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	struct capi_sim *cs = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%llu\n", cs->size);
+}
+static DEVICE_ATTR_RO(size);
+
+static ssize_t state_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	struct capi_sim *cs = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%s\n",
+			  capi_sim_state_names[READ_ONCE(cs->state)]);
+}
+static DEVICE_ATTR_RO(state);
+
+static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	struct capi_sim *cs = dev_get_drvdata(dev);
+	unsigned long resident = capi_sim_used_pages(cs->nid);
+	ssize_t len;
+
+	mutex_lock(&cs->lock);
+	len = sysfs_emit(buf,
+			 "resident_pages %lu\nevacuations %llu\nevacuations_failed %llu\nlast_evacuated_pages %llu\nlast_evacuation_us %llu\n",
+			 resident, cs->evacuations, cs->evacuations_failed,
+			 cs->last_evacuated_pages, cs->last_evacuation_us);
+	mutex_unlock(&cs->lock);
+	return len;
+}
+static DEVICE_ATTR_RO(stats);
+
+/*
+ * Run a state change from a sysfs store.  The kernfs active reference is
+ * dropped meanwhile: unbind drains it with the device lock held and must not
+ * wait for memory hotplug locks taken here.  Without it nothing keeps the
+ * device data or the module around, so take references on both.
+ */
+static ssize_t capi_sim_store_op(struct device *dev,
+				 struct device_attribute *attr, size_t count,
+				 bool evacuate, unsigned int timeout_ms)
+{
+	struct capi_sim *cs = dev_get_drvdata(dev);
+	unsigned long migrated, unmoved;
+	struct kernfs_node *kn;
+	int rc;
+
+	if (!try_module_get(THIS_MODULE))
+		return -ENODEV;
+	kref_get(&cs->ref);
+	kn = sysfs_break_active_protection(&dev->kobj, &attr->attr);
+	if (!kn) {
+		capi_sim_put(cs);
+		module_put(THIS_MODULE);
+		return -ENODEV;
+	}
+	rc = capi_sim_claim(cs);
+	if (!rc) {
+		if (evacuate)
+			rc = capi_sim_evacuate(cs, timeout_ms, &migrated,
+					       &unmoved);
+		else
+			rc = capi_sim_online(cs);
+		capi_sim_unclaim(cs);
+	}
+	sysfs_unbreak_active_protection(kn);
+	capi_sim_put(cs);
+	module_put(THIS_MODULE);
+	return rc ? rc : count;
+}
+
+static ssize_t evacuate_store(struct device *dev,
+			      struct device_attribute *attr,
+			      const char *buf, size_t count)
+{
+	unsigned int timeout_ms;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (capi_sim_parse_timeout(buf, &timeout_ms))
+		return -EINVAL;
+	return capi_sim_store_op(dev, attr, count, true, timeout_ms);
+}
+static DEVICE_ATTR_WO(evacuate);
+
+static ssize_t online_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	unsigned int v;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (kstrtouint(buf, 10, &v) || v != 1)
+		return -EINVAL;
+	return capi_sim_store_op(dev, attr, count, false, 0);
+}
+static DEVICE_ATTR_WO(online);
+
+static struct attribute *capi_sim_attrs[] = {
+	&dev_attr_node.attr,
+	&dev_attr_size.attr,
+	&dev_attr_state.attr,
+	&dev_attr_evacuate.attr,
+	&dev_attr_online.attr,
+	&dev_attr_stats.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(capi_sim);
+
+/* ---- the compute engine ---- */
+
+struct capi_sim_buf {
+	unsigned long addr;		/* user address of byte 0 */
+	unsigned long next_pfn_idx;	/* first user page not yet counted */
+	struct page **pages;
+	int nr;				/* pages pinned for this chunk */
+};
+
+/* Short-term pin: migration of these pages fails until they are unpinned. */
+static int capi_sim_pin(struct capi_sim_buf *b, u64 off, u64 len,
+			unsigned int gup_flags)
+{
+	unsigned long first = (b->addr + off) >> PAGE_SHIFT;
+	unsigned long last = (b->addr + off + len - 1) >> PAGE_SHIFT;
+	int want = last - first + 1;
+	int got;
+
+	got = pin_user_pages_fast(first << PAGE_SHIFT, want, gup_flags,
+				  b->pages);
+	if (got < 0)
+		return got == -EOVERFLOW ? -EFAULT : got;
+	if (got < want) {
+		unpin_user_pages(b->pages, got);
+		return -EFAULT;
+	}
+	b->nr = got;
+	return 0;
+}
+
+/* Count each user page once, even where a chunk boundary splits it. */
+static void capi_sim_count(struct capi_sim_buf *b, u64 off, int nid,
+			   u64 *pages, u64 *device_pages)
+{
+	unsigned long first = (b->addr + off) >> PAGE_SHIFT;
+	int i;
+
+	for (i = 0; i < b->nr; i++) {
+		if (first + i < b->next_pfn_idx)
+			continue;
+		(*pages)++;
+		if (page_to_nid(b->pages[i]) == nid)
+			(*device_pages)++;
+	}
+	b->next_pfn_idx = first + b->nr;
+}
+
+static void capi_sim_exec(struct capi_sim_run *run, struct capi_sim_buf *src,
+			  struct capi_sim_buf *dst, u64 off, u64 len)
+{
+	unsigned long s0 = (src->addr + off) >> PAGE_SHIFT;
+	unsigned long d0 = (dst->addr + off) >> PAGE_SHIFT;
+	u64 done = 0;
+
+	while (done < len) {
+		unsigned long sa = src->addr + off + done;
+		unsigned long da = dst->addr + off + done;
+		size_t n = min_t(u64, len - done, PAGE_SIZE);
+		u8 *s = NULL, *d = NULL;
+		size_t i;
+
+		if (src->pages)
+			n = min_t(size_t, n, PAGE_SIZE - offset_in_page(sa));
+		if (dst->pages)
+			n = min_t(size_t, n, PAGE_SIZE - offset_in_page(da));
+		if (src->pages)
+			s = (u8 *)kmap_local_page(src->pages[(sa >> PAGE_SHIFT) - s0]) +
+			    offset_in_page(sa);
+		if (dst->pages)
+			d = (u8 *)kmap_local_page(dst->pages[(da >> PAGE_SHIFT) - d0]) +
+			    offset_in_page(da);
+
+		switch (run->op) {
+		case CAPI_SIM_OP_FILL:
+			memset(d, run->pattern & 0xff, n);
+			break;
+		case CAPI_SIM_OP_COPY:
+			memmove(d, s, n);
+			break;
+		case CAPI_SIM_OP_XOR:
+			for (i = 0; i < n; i++)
+				d[i] ^= s[i];
+			break;
+		case CAPI_SIM_OP_CRC32C:
+			run->crc = __crc32c_le(run->crc, s, n);
+			break;
+		}
+
+		if (d)
+			kunmap_local(d);
+		if (s)
+			kunmap_local(s);
+		done += n;
+	}
+}
+
+static int capi_sim_check_range(u64 addr, u64 len)
+{
+	u64 end;
+
+	if (check_add_overflow(addr, len, &end))
+		return -EINVAL;
+	if (addr != (unsigned long)addr || end != (unsigned long)end)
+		return -EFAULT;
+	return 0;
+}
+
+static int capi_sim_run(struct capi_sim *cs, struct capi_sim_run *run)
+{
+	const u64 chunk = (CAPI_SIM_CHUNK_PAGES - 1) * PAGE_SIZE;
+	bool use_src = run->op != CAPI_SIM_OP_FILL;
+	bool use_dst = run->op != CAPI_SIM_OP_CRC32C;
+	struct capi_sim_buf src = { .addr = run->src };
+	struct capi_sim_buf dst = { .addr = run->dst };
+	struct page **pages;
+	u64 off, n;
+	int rc = 0;
+
+	if (run->op >= CAPI_SIM_OP_MAX || run->reserved ||
+	    !run->len || run->len > CAPI_SIM_RUN_MAX_LEN)
+		return -EINVAL;
+	if (use_src) {
+		rc = capi_sim_check_range(run->src, run->len);
+		if (rc)
+			return rc;
+	}
+	if (use_dst) {
+		rc = capi_sim_check_range(run->dst, run->len);
+		if (rc)
+			return rc;
+	}
+	/* Like a DMA engine: src and dst are identical or disjoint. */
+	if (use_src && use_dst && run->src != run->dst &&
+	    run->src < run->dst + run->len && run->dst < run->src + run->len)
+		return -EINVAL;
+
+	pages = kmalloc_array(2 * CAPI_SIM_CHUNK_PAGES, sizeof(*pages),
+			      GFP_KERNEL);
+	if (!pages)
+		return -ENOMEM;
+	if (use_src)
+		src.pages = pages;
+	if (use_dst)
+		dst.pages = pages + CAPI_SIM_CHUNK_PAGES;
+
+	run->pages = 0;
+	run->device_pages = 0;
+	run->crc = ~0U;
+	for (off = 0; off < run->len; off += n) {
+		n = min(run->len - off, chunk);
+
+		if (use_src) {
+			rc = capi_sim_pin(&src, off, n, 0);
+			if (rc)
+				break;
+		}
+		if (use_dst) {
+			rc = capi_sim_pin(&dst, off, n, FOLL_WRITE);
+			if (rc) {
+				if (use_src)
+					unpin_user_pages(src.pages, src.nr);
+				break;
+			}
+		}
+		if (use_src)
+			capi_sim_count(&src, off, cs->nid, &run->pages,
+				       &run->device_pages);
+		if (use_dst)
+			capi_sim_count(&dst, off, cs->nid, &run->pages,
+				       &run->device_pages);
+
+		capi_sim_exec(run, &src, &dst, off, n);
+
+		if (use_dst)
+			unpin_user_pages_dirty_lock(dst.pages, dst.nr, true);
+		if (use_src)
+			unpin_user_pages(src.pages, src.nr);
+
+		if (fatal_signal_pending(current)) {
+			rc = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	kfree(pages);
+
+	run->crc ^= ~0U;
+	if (run->op != CAPI_SIM_OP_CRC32C)
+		run->crc = 0;
+	run->sim_ns = run->pages * READ_ONCE(device_ns) +
+		(run->pages - run->device_pages) * READ_ONCE(link_penalty_ns);
+	return rc;
+}
+
+/* ---- /dev/capi_simN ---- */
+
+static int capi_sim_open(struct inode *inode, struct file *file)
+{
+	struct capi_sim *cs = container_of(file->private_data,
+					   struct capi_sim, misc);
+
+	/* misc_open() holds misc_mtx: remove cannot free cs meanwhile. */
+	kref_get(&cs->ref);
+	file->private_data = cs;
+	return 0;
+}
+
+static int capi_sim_release(struct inode *inode, struct file *file)
+{
+	capi_sim_put(file->private_data);
+	return 0;
+}
+
+static long capi_sim_ioctl_info(struct capi_sim *cs, void __user *uarg)
+{
+	struct capi_sim_info info = {
+		.version = CAPI_SIM_UAPI_VERSION,
+		.node = cs->nid,
+		.size = cs->size,
+		.link_penalty_ns = READ_ONCE(link_penalty_ns),
+		.resident_pages = capi_sim_used_pages(cs->nid),
+	};
+
+	mutex_lock(&cs->lock);
+	info.state = cs->state;
+	info.evacuations = cs->evacuations;
+	info.evacuations_failed = cs->evacuations_failed;
+	mutex_unlock(&cs->lock);
+
+	if (copy_to_user(uarg, &info, sizeof(info)))
+		return -EFAULT;
+	return 0;
+}
+
+static long capi_sim_ioctl_run(struct capi_sim *cs, void __user *uarg)
+{
+	struct capi_sim_run run;
+	int rc;
+
+	if (copy_from_user(&run, uarg, sizeof(run)))
+		return -EFAULT;
+	rc = capi_sim_run(cs, &run);
+	if (rc)
+		return rc;
+	if (copy_to_user(uarg, &run, sizeof(run)))
+		return -EFAULT;
+	return 0;
+}
+
+static long capi_sim_ioctl_evacuate(struct capi_sim *cs, void __user *uarg)
+{
+	struct capi_sim_evacuate ev;
+	unsigned long migrated, unmoved;
+	int rc;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (copy_from_user(&ev, uarg, sizeof(ev)))
+		return -EFAULT;
+	if (ev.reserved || ev.timeout_ms > CAPI_SIM_EVAC_MAX_MS)
+		return -EINVAL;
+
+	rc = capi_sim_claim(cs);
+	if (rc)
+		return rc;
+	rc = capi_sim_evacuate(cs, ev.timeout_ms ? : CAPI_SIM_EVAC_DEFAULT_MS,
+			       &migrated, &unmoved);
+	capi_sim_unclaim(cs);
+	if (rc == -EALREADY)
+		return rc;
+
+	/* Report the counts on -EBUSY too: they say what was pinned. */
+	ev.pages_migrated = migrated;
+	ev.pages_unmoved = unmoved;
+	if (copy_to_user(uarg, &ev, sizeof(ev)))
+		return -EFAULT;
+	return rc;
+}
+
+static long capi_sim_ioctl_online(struct capi_sim *cs)
+{
+	int rc;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	rc = capi_sim_claim(cs);
+	if (rc)
+		return rc;
+	rc = capi_sim_online(cs);
+	capi_sim_unclaim(cs);
+	return rc;
+}
+
+static long capi_sim_ioctl(struct file *file, unsigned int cmd,
+			   unsigned long arg)
+{
+	struct capi_sim *cs = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case CAPI_SIM_IOC_INFO:
+	case CAPI_SIM_IOC_RUN:
+	case CAPI_SIM_IOC_EVACUATE:
+	case CAPI_SIM_IOC_ONLINE:
+		break;
+	default:
+		return -ENOTTY;
+	}
+	if (READ_ONCE(cs->dead))
+		return -ENODEV;
+
+	switch (cmd) {
+	case CAPI_SIM_IOC_INFO:
+		return capi_sim_ioctl_info(cs, uarg);
+	case CAPI_SIM_IOC_RUN:
+		return capi_sim_ioctl_run(cs, uarg);
+	case CAPI_SIM_IOC_EVACUATE:
+		return capi_sim_ioctl_evacuate(cs, uarg);
+	default:
+		return capi_sim_ioctl_online(cs);
+	}
+}
+
+static const struct file_operations capi_sim_fops = {
+	.owner = THIS_MODULE,
+	.open = capi_sim_open,
+	.release = capi_sim_release,
+	.unlocked_ioctl = capi_sim_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+/* ---- PCI driver ---- */
+
+/*
+ * Evacuate until the node is empty: .remove cannot fail, and the memory
+ * must be gone before the BAR is.  The first attempt gets the default
+ * timeout, later ones 1 s each, with a growing pause while pages stay
+ * pinned.
+ * Returns -EINTR only when @stop_on_signal and a signal is pending: memory
+ * offlining gives up at once while the caller has one.
+ */
+static int capi_sim_evacuate_loop(struct capi_sim *cs, bool stop_on_signal)
+{
+	unsigned int timeout_ms = CAPI_SIM_EVAC_DEFAULT_MS;
+	unsigned int backoff = 10;
+	unsigned long migrated, unmoved;
+	int rc;
+
+	for (;;) {
+		rc = capi_sim_evacuate(cs, timeout_ms, &migrated, &unmoved);
+		if (!rc || rc == -EALREADY)
+			return 0;
+		/* Each attempt keeps what it moved: retry in short steps. */
+		timeout_ms = CAPI_SIM_REMOVE_TRY_MS;
+		if (stop_on_signal && signal_pending(current))
+			return -EINTR;
+		dev_warn(&cs->pdev->dev,
+			 "removal waits for node %d: evacuation failed (%d), %lu pages still there, retrying in %u ms\n",
+			 cs->nid, rc, unmoved, backoff);
+		msleep(backoff);
+		backoff = min(backoff * 2, CAPI_SIM_REMOVE_BACKOFF_MAX_MS);
+	}
+}
+
+struct capi_sim_evac_work {
+	struct work_struct work;
+	struct capi_sim *cs;
+};
+
+static void capi_sim_evacuate_work(struct work_struct *work)
+{
+	struct capi_sim_evac_work *ew;
+
+	ew = container_of(work, struct capi_sim_evac_work, work);
+	capi_sim_evacuate_loop(ew->cs, false);
+}
+
+/*
+ * A task with a signal pending (a shell writing to "unbind" that got
+ * SIGCHLD, an rmmod being killed) cannot offline memory, so the loop moves
+ * to a kernel worker, which never has one.  Not from the start: on an ACPI
+ * eject the caller holds device_hotplug_lock, which a worker could not get;
+ * but the ACPI hotplug worker has no signals, so it never gets that far.
+ */
+static void capi_sim_evacuate_all(struct capi_sim *cs)
+{
+	struct capi_sim_evac_work ew = { .cs = cs };
+
+	if (!capi_sim_evacuate_loop(cs, true))
+		return;
+	dev_info(&cs->pdev->dev,
+		 "signal pending: evacuating node %d from a worker\n", cs->nid);
+	INIT_WORK_ONSTACK(&ew.work, capi_sim_evacuate_work);
+	queue_work(system_unbound_wq, &ew.work);
+	flush_work(&ew.work);
+	destroy_work_on_stack(&ew.work);
+}
+
+static int capi_sim_pick_node(struct capi_sim *cs)
+{
+	struct device *dev = &cs->pdev->dev;
+	int nid = NUMA_NO_NODE;
+
+	if (cs->id < nr_nodes)
+		nid = nodes[cs->id];
+	if (nid == NUMA_NO_NODE) {
+		nid = cdm_reserved_node();
+		if (nid == NUMA_NO_NODE) {
+			dev_err(dev, "no free CDM node: boot with cdm_nodes= or load with nodes=\n");
+			return -ENODEV;
+		}
+	} else if (nid < 0 || nid >= MAX_NUMNODES || !node_possible(nid)) {
+		dev_err(dev, "nodes=%d is not a possible node\n", nid);
+		return -EINVAL;
+	}
+	if (node_state(nid, N_MEMORY)) {
+		dev_err(dev, "node %d already has memory\n", nid);
+		return -EBUSY;
+	}
+	return nid;
+}
+
+static int capi_sim_check_bar(struct capi_sim *cs)
+{
+	struct pci_dev *pdev = cs->pdev;
+	u64 block = memory_block_size_bytes();
+
+	if (!(pci_resource_flags(pdev, CAPI_SIM_BAR) & IORESOURCE_MEM) ||
+	    !pci_resource_len(pdev, CAPI_SIM_BAR) ||
+	    !pdev->resource[CAPI_SIM_BAR].parent) {
+		dev_err(&pdev->dev, "BAR%d is not an assigned memory BAR\n",
+			CAPI_SIM_BAR);
+		return -ENODEV;
+	}
+	cs->start = pci_resource_start(pdev, CAPI_SIM_BAR);
+	cs->size = pci_resource_len(pdev, CAPI_SIM_BAR);
+	if (cs->size < block) {
+		dev_err(&pdev->dev,
+			"BAR%d: %llu bytes is smaller than one memory block (%llu bytes)\n",
+			CAPI_SIM_BAR, cs->size, block);
+		return -EINVAL;
+	}
+	if (!IS_ALIGNED(cs->start, block) || !IS_ALIGNED(cs->size, block)) {
+		dev_err(&pdev->dev,
+			"BAR%d %#llx+%#llx is not aligned to the memory block size %#llx\n",
+			CAPI_SIM_BAR, cs->start, cs->size, block);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int capi_sim_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct capi_sim *cs;
+	int rc, nid;
+
+	cs = kzalloc(sizeof(*cs), GFP_KERNEL);
+	if (!cs)
+		return -ENOMEM;
+	kref_init(&cs->ref);
+	mutex_init(&cs->lock);
+	init_waitqueue_head(&cs->wq);
+	cs->pdev = pdev;
+	cs->nid = NUMA_NO_NODE;
+	cs->state = CAPI_SIM_STATE_OFFLINE;
+
+	rc = ida_alloc_max(&capi_sim_ida, CAPI_SIM_MAX_DEVICES - 1, GFP_KERNEL);
+	if (rc < 0)
+		goto err_free;
+	cs->id = rc;
+	snprintf(cs->name, sizeof(cs->name), "capi_sim%d", cs->id);
+
+	rc = pci_enable_device_mem(pdev);
+	if (rc)
+		goto err_ida;
+	rc = capi_sim_check_bar(cs);
+	if (rc)
+		goto err_disable;
+
+	mutex_lock(&capi_sim_probe_lock);
+	nid = capi_sim_pick_node(cs);
+	rc = nid < 0 ? nid : cdm_node_register(nid, &pdev->dev);
+	mutex_unlock(&capi_sim_probe_lock);
+	if (rc) {
+		if (nid >= 0)
+			dev_err(&pdev->dev, "cannot register node %d as CDM node: %d\n",
+				nid, rc);
+		goto err_disable;
+	}
+	cs->nid = nid;
+
+	/*
+	 * Probe runs with device_hotplug_lock held on an ACPI hot-add;
+	 * cdm_add_memory() copes with that.
+	 */
+	rc = capi_sim_online(cs);
+	if (rc)
+		goto err_evacuate;
+
+	cs->misc.minor = MISC_DYNAMIC_MINOR;
+	cs->misc.name = cs->name;
+	cs->misc.fops = &capi_sim_fops;
+	cs->misc.parent = &pdev->dev;
+	cs->misc.mode = 0666;
+	rc = misc_register(&cs->misc);
+	if (rc)
+		goto err_evacuate;
+
+	pci_set_drvdata(pdev, cs);
+	dev_info(&pdev->dev, "%s: node %d, %llu MiB at %#llx\n", cs->name,
+		 cs->nid, cs->size >> 20, cs->start);
+	return 0;
+
+err_evacuate:
+	capi_sim_evacuate_all(cs);
+	cdm_node_unregister(cs->nid);
+err_disable:
+	pci_disable_device(pdev);
+err_ida:
+	ida_free(&capi_sim_ida, cs->id);
+err_free:
+	capi_sim_put(cs);
+	return rc;
+}
+
+static void capi_sim_remove(struct pci_dev *pdev)
+{
+	struct capi_sim *cs = pci_get_drvdata(pdev);
+
+	/* No new opens; open files see -ENODEV from now on. */
+	misc_deregister(&cs->misc);
+	mutex_lock(&cs->lock);
+	cs->dead = true;
+	mutex_unlock(&cs->lock);
+	wake_up_all(&cs->wq);
+	/* Let a running evacuation or online finish; then it is ours. */
+	wait_event(cs->wq, !READ_ONCE(cs->busy));
+
+	capi_sim_evacuate_all(cs);
+	cdm_node_unregister(cs->nid);
+	pci_disable_device(pdev);
+	ida_free(&capi_sim_ida, cs->id);
+	capi_sim_put(cs);
+}
+
+static const struct pci_device_id capi_sim_ids[] = {
+	{ PCI_DEVICE(PCI_VENDOR_ID_REDHAT_QUMRANET, 0x1110) },	/* ivshmem */
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, capi_sim_ids);
+
+static struct pci_driver capi_sim_driver = {
+	.name = "capi_sim",
+	.id_table = capi_sim_ids,
+	.probe = capi_sim_probe,
+	.remove = capi_sim_remove,
+	.dev_groups = capi_sim_groups,
+};
+module_pci_driver(capi_sim_driver);
+
+MODULE_DESCRIPTION("Simulated coherent accelerator with a CDM memory node");
+MODULE_LICENSE("GPL");
