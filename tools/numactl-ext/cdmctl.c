@@ -1,0 +1,1208 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cdmctl - inspect and control coherent device memory (CDM) nodes.
+ *
+ *   cdmctl list [--json]
+ *   cdmctl status <dev|node> [--json]
+ *   cdmctl evacuate <dev|node> [--timeout MS]
+ *   cdmctl online <dev|node>
+ *   cdmctl run --node N [--preferred] -- CMD [ARGS...]
+ *   cdmctl where <pid> [--json]
+ *
+ * See cdmctl.8 for the exit codes.  All /sys and /proc paths are read below
+ * $CDM_SYSFS_ROOT (tests point it at a fake tree).
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <numa.h>
+#include <numaif.h>
+
+#include "numacdm.h"
+
+#define VERSION		"1.0"
+#define NODE_DIR	"/sys/devices/system/node"
+#define CAPI_SIM_DIR	"/sys/bus/pci/drivers/capi_sim"
+#define MAX_NODES	1024
+#define MAX_DEVS	64
+#define EVAC_MAX_MS	3600000u
+
+enum {
+	EX_OK = 0,
+	EX_FAIL = 1,
+	EX_USAGE = 2,
+	EX_NODEV = 3,
+	EX_PERM = 4,
+	EX_EVAC = 5,
+	EX_NOTHING = 6,
+	EX_NOEXEC = 126,
+	EX_NOTFOUND = 127,
+};
+
+static int json;
+
+static void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("cdmctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---------------------------------------------------------------- files */
+
+static int path_of(char *out, size_t len, const char *rel)
+{
+	int n = snprintf(out, len, "%s%s", numa_cdm_sysfs_root(), rel);
+
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+static int read_file(const char *rel, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	size_t off = 0;
+	ssize_t n;
+	int fd, e;
+
+	if (path_of(path, sizeof(path), rel))
+		return -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (off + 1 < len) {
+		n = read(fd, buf + off, len - 1 - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (!n)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	while (off && isspace((unsigned char)buf[off - 1]))
+		buf[--off] = '\0';
+	return (int)off;
+}
+
+static int readf(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int readf(char *buf, size_t len, const char *fmt, ...)
+{
+	char rel[PATH_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(rel)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return read_file(rel, buf, len);
+}
+
+static int read_u64f(uint64_t *v, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int read_u64f(uint64_t *v, const char *fmt, ...)
+{
+	char rel[PATH_MAX], buf[64], *end;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(rel)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (read_file(rel, buf, sizeof(buf)) < 0)
+		return -1;
+	errno = 0;
+	*v = strtoull(buf, &end, 10);
+	if (errno || end == buf) {
+		errno = EPROTO;
+		return -1;
+	}
+	return 0;
+}
+
+/* Write @val to a sysfs file below the root; -1 + errno of the write. */
+static int write_file(const char *rel, const char *val)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd, e;
+
+	if (path_of(path, sizeof(path), rel))
+		return -1;
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	do
+		n = write(fd, val, strlen(val));
+	while (n < 0 && errno == EINTR);
+	e = errno;
+	if (close(fd) && n >= 0) {
+		e = errno;
+		n = -1;
+	}
+	errno = e;
+	return n < 0 ? -1 : 0;
+}
+
+/* -------------------------------------------------------------- devices */
+
+struct dev {
+	char bdf[64];
+	char misc[64];		/* capi_simN, or "" */
+	int node;		/* -1 unknown */
+	uint64_t size;
+	char state[32];
+};
+
+static struct dev devs[MAX_DEVS];
+static int ndevs;
+
+static int cmp_dev(const void *a, const void *b)
+{
+	return strcmp(((const struct dev *)a)->bdf,
+		      ((const struct dev *)b)->bdf);
+}
+
+static void scan_devices(void)
+{
+	char path[PATH_MAX], buf[64];
+	struct dirent *de;
+	DIR *d;
+
+	ndevs = 0;
+	if (path_of(path, sizeof(path), CAPI_SIM_DIR))
+		return;
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d)) && ndevs < MAX_DEVS) {
+		struct dev *v = &devs[ndevs];
+		char rel[PATH_MAX];
+		DIR *m;
+
+		if (!strchr(de->d_name, ':') || strlen(de->d_name) >= sizeof(v->bdf))
+			continue;
+		memset(v, 0, sizeof(*v));
+		memcpy(v->bdf, de->d_name, strlen(de->d_name) + 1);
+		v->node = -1;
+		if (readf(buf, sizeof(buf), CAPI_SIM_DIR "/%s/node", v->bdf) > 0)
+			v->node = atoi(buf);
+		read_u64f(&v->size, CAPI_SIM_DIR "/%s/size", v->bdf);
+		if (readf(v->state, sizeof(v->state), CAPI_SIM_DIR "/%s/state",
+			  v->bdf) < 0)
+			snprintf(v->state, sizeof(v->state), "unknown");
+		snprintf(rel, sizeof(rel), CAPI_SIM_DIR "/%s/misc", v->bdf);
+		if (!path_of(path, sizeof(path), rel) && (m = opendir(path))) {
+			struct dirent *me;
+
+			while ((me = readdir(m))) {
+				if (me->d_name[0] == '.' ||
+				    strlen(me->d_name) >= sizeof(v->misc))
+					continue;
+				memcpy(v->misc, me->d_name,
+				       strlen(me->d_name) + 1);
+				break;
+			}
+			closedir(m);
+		}
+		ndevs++;
+	}
+	closedir(d);
+	qsort(devs, (size_t)ndevs, sizeof(devs[0]), cmp_dev);
+}
+
+static struct dev *dev_of_node(int node, const char *owner)
+{
+	for (int i = 0; i < ndevs; i++)
+		if (devs[i].node == node)
+			return &devs[i];
+	for (int i = 0; owner && i < ndevs; i++)
+		if (!strcmp(devs[i].bdf, owner))
+			return &devs[i];
+	return NULL;
+}
+
+static struct dev *dev_by_name(const char *name)
+{
+	char full[80];
+
+	if (!strncmp(name, "/dev/", 5))
+		name += 5;
+	snprintf(full, sizeof(full), "0000:%s", name);
+	for (int i = 0; i < ndevs; i++)
+		if (!strcmp(devs[i].bdf, name) || !strcmp(devs[i].misc, name) ||
+		    !strcmp(devs[i].bdf, full))
+			return &devs[i];
+	return NULL;
+}
+
+static int is_number(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
+/*
+ * Resolve a <dev|node> argument to a CDM node and, if a capi_sim device owns
+ * it, that device.  Prints the error and returns an exit code on failure.
+ */
+static int resolve(const char *arg, int *node, struct dev **dev)
+{
+	struct numa_cdm_node_info info;
+	int r;
+
+	scan_devices();
+	*dev = NULL;
+	if (is_number(arg)) {
+		long n = strtol(arg, NULL, 10);
+
+		r = n > INT_MAX ? 0 : numa_node_is_cdm((int)n);
+		if (r < 0) {
+			err("cannot read CDM nodes: %s", strerror(errno));
+			return EX_FAIL;
+		}
+		if (!r) {
+			err("node %s is not a coherent device memory node", arg);
+			return EX_NODEV;
+		}
+		*node = (int)n;
+		if (!numa_cdm_node_info(*node, &info))
+			*dev = dev_of_node(*node, info.owner);
+		else
+			*dev = dev_of_node(*node, NULL);
+		return EX_OK;
+	}
+	*node = numa_cdm_node_of_device(arg);
+	*dev = dev_by_name(arg);
+	if (*node < 0 && !*dev) {
+		err("%s: no such CDM device", arg);
+		return EX_NODEV;
+	}
+	if (*node < 0)
+		*node = (*dev)->node;
+	if (*node < 0) {
+		err("%s: device has no node", arg);
+		return EX_NODEV;
+	}
+	return EX_OK;
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+/* dist[i] = distance from @node to node i, -1 if unknown. */
+static void read_distances(int node, int *dist)
+{
+	char buf[4096], on[1024];
+	struct bitmask *online;
+	char *p, *end;
+	unsigned int i;
+
+	for (i = 0; i < MAX_NODES; i++)
+		dist[i] = -1;
+	if (read_file(NODE_DIR "/online", on, sizeof(on)) < 0)
+		return;
+	online = numa_cdm_parse_nodelist(on);
+	if (!online)
+		return;
+	if (readf(buf, sizeof(buf), NODE_DIR "/node%d/distance", node) < 0) {
+		numa_bitmask_free(online);
+		return;
+	}
+	/* The file has one entry per online node, in node id order. */
+	p = buf;
+	for (i = 0; i < online->size && i < MAX_NODES; i++) {
+		long v;
+
+		if (!numa_bitmask_isbitset(online, i))
+			continue;
+		v = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		dist[i] = (int)v;
+		p = end;
+	}
+	numa_bitmask_free(online);
+}
+
+static const char *human(uint64_t b, char *buf, size_t len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u)
+		snprintf(buf, len, "%.1f %s", v, unit[u]);
+	else
+		snprintf(buf, len, "%" PRIu64 " B", b);
+	return buf;
+}
+
+/* ----------------------------------------------------------------- json */
+
+static int jfirst[32];
+static int jdepth;
+
+static void jsep(void)
+{
+	if (jdepth && !jfirst[jdepth])
+		putchar(',');
+	jfirst[jdepth] = 0;
+}
+
+static void jstring(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static void jkey(const char *k)
+{
+	jsep();
+	if (k) {
+		jstring(k);
+		putchar(':');
+	}
+}
+
+static void jopen(const char *k, char c)
+{
+	jkey(k);
+	putchar(c);
+	jfirst[++jdepth] = 1;
+}
+
+static void jclose(char c)
+{
+	putchar(c);
+	jdepth--;
+}
+
+static void jstr(const char *k, const char *v)
+{
+	jkey(k);
+	jstring(v);
+}
+
+static void jnum(const char *k, int64_t v)
+{
+	jkey(k);
+	printf("%" PRId64, v);
+}
+
+static void ju64(const char *k, uint64_t v)
+{
+	jkey(k);
+	printf("%" PRIu64, v);
+}
+
+static void jbool(const char *k, int v)
+{
+	jkey(k);
+	fputs(v ? "true" : "false", stdout);
+}
+
+static void jnull(const char *k)
+{
+	jkey(k);
+	fputs("null", stdout);
+}
+
+static void jend(void)
+{
+	putchar('\n');
+}
+
+/* ------------------------------------------------------------ list/status */
+
+static const char *node_state(const struct numa_cdm_node_info *in,
+			      const struct dev *d)
+{
+	if (d)
+		return d->state;
+	return in->present ? "online" : "offline";
+}
+
+static void json_node(const struct numa_cdm_node_info *in,
+		      const struct dev *d, struct bitmask *sysram, int stats)
+{
+	int dist[MAX_NODES];
+
+	jopen(NULL, '{');
+	jnum("node", in->node);
+	if (d) {
+		jstr("device", d->bdf);
+		if (d->misc[0])
+			jstr("misc", d->misc);
+		else
+			jnull("misc");
+	} else if (in->present && strcmp(in->owner, "none")) {
+		jstr("device", in->owner);
+		jnull("misc");
+	} else {
+		jnull("device");
+		jnull("misc");
+	}
+	jstr("owner", in->owner);
+	jstr("state", node_state(in, d));
+	jbool("memory_online", in->present);
+	ju64("size_bytes", d && d->size ? d->size : in->mem_total);
+	ju64("total_bytes", in->mem_total);
+	ju64("used_bytes", in->mem_used);
+	ju64("free_bytes", in->mem_free);
+	jstr("evacuation_state", numa_cdm_evac_state_name(in->evac_state));
+	ju64("pages_migrated", in->pages_migrated);
+	ju64("pages_remaining", in->pages_remaining);
+	if (in->emergency_fallback < 0)
+		jnull("emergency_fallback");
+	else
+		jbool("emergency_fallback", in->emergency_fallback);
+	read_distances(in->node, dist);
+	jopen("distance", '{');
+	for (unsigned int i = 0; i < sysram->size && i < MAX_NODES; i++) {
+		char k[16];
+
+		if (!numa_bitmask_isbitset(sysram, i) || dist[i] < 0)
+			continue;
+		snprintf(k, sizeof(k), "%u", i);
+		jnum(k, dist[i]);
+	}
+	jclose('}');
+	if (stats) {
+		char buf[2048];
+
+		jopen("stats", '{');
+		if (d && readf(buf, sizeof(buf), CAPI_SIM_DIR "/%s/stats",
+			       d->bdf) >= 0) {
+			char *save = NULL;
+
+			for (char *l = strtok_r(buf, "\n", &save); l;
+			     l = strtok_r(NULL, "\n", &save)) {
+				char key[64];
+				unsigned long long v;
+
+				if (sscanf(l, "%63s %llu", key, &v) == 2)
+					ju64(key, v);
+			}
+		}
+		jclose('}');
+	}
+	jclose('}');
+}
+
+static void json_nodelist(const char *k, struct bitmask *m)
+{
+	jopen(k, '[');
+	for (unsigned int i = 0; i < m->size; i++)
+		if (numa_bitmask_isbitset(m, i))
+			jnum(NULL, i);
+	jclose(']');
+}
+
+static int get_masks(struct bitmask **cdm, struct bitmask **sysram)
+{
+	*cdm = numa_cdm_nodes();
+	*sysram = *cdm ? numa_sysram_nodes() : NULL;
+	if (!*cdm || !*sysram) {
+		err("cannot read the node topology: %s", strerror(errno));
+		if (*cdm)
+			numa_bitmask_free(*cdm);
+		return EX_FAIL;
+	}
+	return EX_OK;
+}
+
+static int cmd_list(void)
+{
+	struct bitmask *cdm, *sysram;
+	char a[32], b[32], c[32];
+	int count = 0, ret;
+
+	ret = get_masks(&cdm, &sysram);
+	if (ret)
+		return ret;
+	scan_devices();
+	if (json) {
+		jopen(NULL, '{');
+		json_nodelist("sysram_nodes", sysram);
+		jopen("cdm_nodes", '[');
+	} else {
+		printf("%-4s %-14s %-10s %-11s %-10s %-8s %-10s %-7s %s\n",
+		       "NODE", "DEVICE", "MISC", "STATE", "SIZE", "USED",
+		       "FREE", "EVAC", "DISTANCE");
+	}
+	for (unsigned int i = 0; i < cdm->size; i++) {
+		struct numa_cdm_node_info in;
+		int dist[MAX_NODES];
+		struct dev *d;
+		char dl[256] = "";
+		size_t off = 0;
+
+		if (!numa_bitmask_isbitset(cdm, i))
+			continue;
+		if (numa_cdm_node_info((int)i, &in)) {
+			err("node %u: %s", i, strerror(errno));
+			continue;
+		}
+		d = dev_of_node((int)i, in.owner);
+		count++;
+		if (json) {
+			json_node(&in, d, sysram, 0);
+			continue;
+		}
+		read_distances((int)i, dist);
+		for (unsigned int j = 0; j < sysram->size && j < MAX_NODES; j++) {
+			if (!numa_bitmask_isbitset(sysram, j) || dist[j] < 0)
+				continue;
+			off += (size_t)snprintf(dl + off, sizeof(dl) - off,
+						"%s%u:%d", off ? "," : "", j,
+						dist[j]);
+			if (off >= sizeof(dl))
+				break;
+		}
+		printf("%-4u %-14s %-10s %-11s %-10s %-8s %-10s %-7s %s\n", i,
+		       d ? d->bdf : (in.present ? in.owner : "-"),
+		       d && d->misc[0] ? d->misc : "-", node_state(&in, d),
+		       human(d && d->size ? d->size : in.mem_total, a,
+			     sizeof(a)),
+		       in.present ? human(in.mem_used, b, sizeof(b)) : "-",
+		       in.present ? human(in.mem_free, c, sizeof(c)) : "-",
+		       in.present ? numa_cdm_evac_state_name(in.evac_state) :
+				    "-",
+		       dl[0] ? dl : "-");
+	}
+	if (json) {
+		jclose(']');
+		jclose('}');
+		jend();
+	} else if (!count) {
+		printf("(no coherent device memory nodes)\n");
+	}
+	numa_bitmask_free(cdm);
+	numa_bitmask_free(sysram);
+	return EX_OK;
+}
+
+static int cmd_status(const char *arg)
+{
+	struct numa_cdm_node_info in;
+	struct bitmask *cdm, *sysram;
+	int dist[MAX_NODES];
+	struct dev *d;
+	char a[32], b[32], c[32], buf[2048];
+	int node, ret;
+
+	ret = resolve(arg, &node, &d);
+	if (ret)
+		return ret;
+	if (numa_cdm_node_info(node, &in)) {
+		err("node %d: %s", node, strerror(errno));
+		return EX_FAIL;
+	}
+	ret = get_masks(&cdm, &sysram);
+	if (ret)
+		return ret;
+	if (json) {
+		json_node(&in, d, sysram, 1);
+		jend();
+		goto out;
+	}
+	printf("node:               %d\n", node);
+	if (d)
+		printf("device:             %s%s%s%s\n", d->bdf,
+		       d->misc[0] ? " (/dev/" : "", d->misc,
+		       d->misc[0] ? ")" : "");
+	printf("owner:              %s\n", in.owner);
+	printf("state:              %s\n", node_state(&in, d));
+	printf("memory online:      %s\n", in.present ? "yes" : "no");
+	printf("size:               %s\n",
+	       human(d && d->size ? d->size : in.mem_total, a, sizeof(a)));
+	if (in.present) {
+		printf("total/used/free:    %s / %s / %s\n",
+		       human(in.mem_total, a, sizeof(a)),
+		       human(in.mem_used, b, sizeof(b)),
+		       human(in.mem_free, c, sizeof(c)));
+		printf("evacuation:         %s (pages migrated %" PRIu64
+		       ", remaining %" PRIu64 ")\n",
+		       numa_cdm_evac_state_name(in.evac_state),
+		       in.pages_migrated, in.pages_remaining);
+		printf("emergency fallback: %s\n",
+		       in.emergency_fallback < 0 ? "unknown" :
+		       in.emergency_fallback ? "on" : "off");
+	}
+	read_distances(node, dist);
+	printf("distance:          ");
+	ret = 0;
+	for (unsigned int j = 0; j < sysram->size && j < MAX_NODES; j++)
+		if (numa_bitmask_isbitset(sysram, j) && dist[j] >= 0) {
+			printf(" node%u=%d", j, dist[j]);
+			ret = 1;
+		}
+	printf("%s\n", ret ? "" : " -");
+	ret = EX_OK;
+	if (d && readf(buf, sizeof(buf), CAPI_SIM_DIR "/%s/stats", d->bdf) >= 0) {
+		char *save = NULL;
+
+		printf("device stats:\n");
+		for (char *l = strtok_r(buf, "\n", &save); l;
+		     l = strtok_r(NULL, "\n", &save))
+			printf("  %s\n", l);
+	}
+out:
+	numa_bitmask_free(cdm);
+	numa_bitmask_free(sysram);
+	return ret;
+}
+
+/* ------------------------------------------------------ evacuate/online */
+
+static int need_capi_dev(const char *arg, int node, struct dev *d)
+{
+	struct numa_cdm_node_info in;
+
+	if (d)
+		return EX_OK;
+	if (!numa_cdm_node_info(node, &in) && strcmp(in.owner, "none"))
+		err("%s: node %d is owned by %s, which is not a capi_sim device",
+		    arg, node, in.owner);
+	else
+		err("%s: node %d has no owning device", arg, node);
+	return EX_NODEV;
+}
+
+static int errno_exit(int e)
+{
+	switch (e) {
+	case EACCES:
+	case EPERM:
+		return EX_PERM;
+	case ENOENT:
+	case ENODEV:
+		return EX_NODEV;
+	case EINVAL:
+		return EX_USAGE;
+	case EALREADY:
+		return EX_NOTHING;
+	default:
+		return EX_FAIL;
+	}
+}
+
+struct evac_job {
+	char rel[PATH_MAX];
+	char val[32];
+	atomic_int done;
+	int err;
+};
+
+static void *evac_thread(void *arg)
+{
+	struct evac_job *j = arg;
+
+	j->err = write_file(j->rel, j->val) ? errno : 0;
+	atomic_store(&j->done, 1);
+	return NULL;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void fmt_eta(double s, char *buf, size_t len)
+{
+	if (s < 0 || s > 1e7)
+		snprintf(buf, len, "--:--");
+	else
+		snprintf(buf, len, "%02d:%02d", (int)s / 60, (int)s % 60);
+}
+
+static void progress(int node, double t0, int tty, int final)
+{
+	uint64_t done = 0, left = 0, total;
+	double el = now_s() - t0, rate, pct;
+	char eta[16];
+
+	if (read_u64f(&done, NODE_DIR "/node%d/cdm/pages_migrated", node) ||
+	    read_u64f(&left, NODE_DIR "/node%d/cdm/pages_remaining", node))
+		return;	/* node already gone: the evacuation is over */
+	total = done + left;
+	rate = el > 0 ? (double)done / el : 0;
+	pct = total ? 100.0 * (double)done / (double)total : (final ? 100 : 0);
+	fmt_eta(rate > 0 ? (double)left / rate : -1, eta, sizeof(eta));
+	if (tty) {
+		int w = 30, fill = (int)(pct * w / 100);
+
+		fprintf(stderr, "\r[%.*s%*s] %5.1f%% %" PRIu64 "/%" PRIu64
+			" pages %.0f pages/s ETA %s ",
+			fill, "##############################", w - fill, "",
+			pct, done, total, rate, eta);
+	} else {
+		fprintf(stderr, "evacuate: node %d: %" PRIu64 "/%" PRIu64
+			" pages (%.1f%%), %.0f pages/s, ETA %s\n", node, done,
+			total, pct, rate, eta);
+	}
+}
+
+static int cmd_evacuate(const char *arg, unsigned int timeout)
+{
+	struct evac_job job = { .done = 0 };
+	struct dev *d;
+	pthread_t th;
+	int node, ret, tty = isatty(STDERR_FILENO);
+	double t0, last = 0;
+	uint64_t v = 0, us = 0;
+
+	ret = resolve(arg, &node, &d);
+	if (ret)
+		return ret;
+	ret = need_capi_dev(arg, node, d);
+	if (ret)
+		return ret;
+	if (!strcmp(d->state, "offline")) {
+		err("%s: node %d is already evacuated (device offline)", d->bdf,
+		    node);
+		return EX_NOTHING;
+	}
+	snprintf(job.rel, sizeof(job.rel), CAPI_SIM_DIR "/%s/evacuate", d->bdf);
+	snprintf(job.val, sizeof(job.val), "%u\n", timeout ? timeout : 1);
+	t0 = now_s();
+	if (pthread_create(&th, NULL, evac_thread, &job)) {
+		err("cannot start the evacuation thread");
+		return EX_FAIL;
+	}
+	while (!atomic_load(&job.done)) {
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		double t = now_s();
+
+		if (tty || t - last >= 1.0) {
+			if (t - t0 >= 0.2)	/* quick ones print nothing */
+				progress(node, t0, tty, 0);
+			last = t;
+		}
+		nanosleep(&ts, NULL);
+	}
+	pthread_join(th, NULL);
+	if (tty && now_s() - t0 >= 0.2)
+		fputc('\n', stderr);
+
+	switch (job.err) {
+	case 0:
+		{
+			char buf[1024], *p;
+
+			if (readf(buf, sizeof(buf), CAPI_SIM_DIR "/%s/stats",
+				  d->bdf) >= 0) {
+				p = strstr(buf, "last_evacuated_pages ");
+				if (p)
+					v = strtoull(p + 21, NULL, 10);
+				p = strstr(buf, "last_evacuation_us ");
+				if (p)
+					us = strtoull(p + 19, NULL, 10);
+			}
+		}
+		printf("node %d (%s) evacuated: %" PRIu64
+		       " pages migrated in %.2f s\n", node, d->bdf, v,
+		       us ? (double)us / 1e6 : now_s() - t0);
+		return EX_OK;
+	case EBUSY:
+		read_u64f(&v, NODE_DIR "/node%d/cdm/pages_remaining", node);
+		err("%s: evacuation of node %d timed out: %" PRIu64
+		    " pages could not be migrated; the memory is back online",
+		    d->bdf, node, v);
+		return EX_EVAC;
+	case EINTR:
+		err("%s: evacuation of node %d interrupted; the memory is back online",
+		    d->bdf, node);
+		return EX_EVAC;
+	case EALREADY:
+		err("%s: node %d has no memory to evacuate", d->bdf, node);
+		return EX_NOTHING;
+	case EINVAL:
+		err("%s: the device rejected the request (timeout %u ms)",
+		    d->bdf, timeout);
+		return EX_USAGE;
+	default:
+		err("%s: evacuate: %s%s", d->bdf, strerror(job.err),
+		    job.err == EACCES || job.err == EPERM ?
+		    " (needs root)" : "");
+		return errno_exit(job.err);
+	}
+}
+
+static int cmd_online(const char *arg)
+{
+	struct numa_cdm_node_info in;
+	char rel[PATH_MAX], a[32];
+	struct dev *d;
+	int node, ret;
+
+	ret = resolve(arg, &node, &d);
+	if (ret)
+		return ret;
+	ret = need_capi_dev(arg, node, d);
+	if (ret)
+		return ret;
+	if (!strcmp(d->state, "online")) {
+		err("%s: node %d is already online", d->bdf, node);
+		return EX_NOTHING;
+	}
+	snprintf(rel, sizeof(rel), CAPI_SIM_DIR "/%s/online", d->bdf);
+	if (write_file(rel, "1\n")) {
+		int e = errno;
+
+		if (e == EALREADY) {
+			err("%s: node %d is already online", d->bdf, node);
+			return EX_NOTHING;
+		}
+		err("%s: online: %s%s", d->bdf, strerror(e),
+		    e == EACCES || e == EPERM ? " (needs root)" : "");
+		return errno_exit(e);
+	}
+	if (!numa_cdm_node_info(node, &in) && in.present)
+		printf("node %d (%s) online: %s\n", node, d->bdf,
+		       human(in.mem_total, a, sizeof(a)));
+	else
+		printf("node %d (%s) online\n", node, d->bdf);
+	return EX_OK;
+}
+
+/* ------------------------------------------------------------------ run */
+
+static int cmd_run(int node, int preferred, char **argv)
+{
+	struct numa_cdm_node_info in;
+	struct bitmask *mask;
+	int r = numa_node_is_cdm(node);
+
+	if (r < 0) {
+		err("cannot read CDM nodes: %s", strerror(errno));
+		return EX_FAIL;
+	}
+	if (!r) {
+		struct bitmask *cdm = numa_cdm_nodes();
+		char list[256] = "";
+		size_t off = 0;
+
+		for (unsigned int i = 0; cdm && i < cdm->size; i++)
+			if (numa_bitmask_isbitset(cdm, i) && off < sizeof(list))
+				off += (size_t)snprintf(list + off,
+							sizeof(list) - off,
+							"%s%u", off ? "," : "",
+							i);
+		if (cdm)
+			numa_bitmask_free(cdm);
+		err("node %d is not a coherent device memory node (CDM nodes: %s); "
+		    "use numactl for system-RAM nodes", node,
+		    list[0] ? list : "none");
+		return EX_NODEV;
+	}
+	if (numa_cdm_node_info(node, &in) || !in.present) {
+		err("node %d has no memory online (evacuated?); bring it back with 'cdmctl online %d'",
+		    node, node);
+		return EX_NODEV;
+	}
+	mask = numa_bitmask_alloc((unsigned int)node + 1);
+	if (!mask) {
+		err("out of memory");
+		return EX_FAIL;
+	}
+	numa_bitmask_setbit(mask, (unsigned int)node);
+	if (set_mempolicy(preferred ? MPOL_PREFERRED : MPOL_BIND, mask->maskp,
+			  mask->size + 1)) {
+		err("set_mempolicy(%s, node %d): %s",
+		    preferred ? "MPOL_PREFERRED" : "MPOL_BIND", node,
+		    strerror(errno));
+		numa_bitmask_free(mask);
+		return errno == EINVAL ? EX_NODEV : EX_FAIL;
+	}
+	numa_bitmask_free(mask);
+	execvp(argv[0], argv);
+	err("%s: %s", argv[0], strerror(errno));
+	return errno == ENOENT ? EX_NOTFOUND : EX_NOEXEC;
+}
+
+/* ---------------------------------------------------------------- where */
+
+static int cmd_where(const char *pidarg)
+{
+	static uint64_t bytes[MAX_NODES];
+	struct bitmask *cdm;
+	char path[PATH_MAX], comm[64] = "", line[8192];
+	long psz = sysconf(_SC_PAGESIZE);
+	uint64_t total = 0;
+	FILE *f;
+	int pid;
+
+	if (!strcmp(pidarg, "self"))
+		pid = (int)getpid();
+	else if (is_number(pidarg) && strlen(pidarg) < 10)
+		pid = atoi(pidarg);
+	else {
+		err("where: '%s' is not a process id", pidarg);
+		return EX_USAGE;
+	}
+	snprintf(line, sizeof(line), "/proc/%d/comm", pid);
+	if (read_file(line, comm, sizeof(comm)) < 0) {
+		err("process %d: %s", pid, strerror(errno));
+		return errno == ENOENT ? EX_NODEV : errno_exit(errno);
+	}
+	snprintf(line, sizeof(line), "/proc/%d/numa_maps", pid);
+	if (path_of(path, sizeof(path), line) || !(f = fopen(path, "re"))) {
+		err("process %d: %s: %s", pid, line, strerror(errno));
+		return errno == ENOENT ? EX_NODEV : errno_exit(errno);
+	}
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t kps = (uint64_t)psz / 1024, cnt[64];
+		int nodes[64], n = 0;
+		char *save = NULL;
+
+		for (char *t = strtok_r(line, " \n", &save); t;
+		     t = strtok_r(NULL, " \n", &save)) {
+			unsigned long long v;
+			int nd;
+
+			if (sscanf(t, "N%d=%llu", &nd, &v) == 2 && n < 64 &&
+			    nd >= 0 && nd < MAX_NODES) {
+				nodes[n] = nd;
+				cnt[n++] = v;
+			} else if (sscanf(t, "kernelpagesize_kB=%llu", &v) == 1) {
+				kps = v;
+			}
+		}
+		for (int i = 0; i < n; i++) {
+			bytes[nodes[i]] += cnt[i] * kps * 1024;
+			total += cnt[i] * kps * 1024;
+		}
+	}
+	fclose(f);
+	cdm = numa_cdm_nodes();
+	if (!cdm) {
+		err("cannot read CDM nodes: %s", strerror(errno));
+		return EX_FAIL;
+	}
+	if (json) {
+		jopen(NULL, '{');
+		jnum("pid", pid);
+		jstr("comm", comm);
+		ju64("total_bytes", total);
+		jopen("nodes", '[');
+	} else {
+		printf("pid %d (%s)\n%-5s %-7s %12s %10s %6s\n", pid, comm,
+		       "NODE", "KIND", "PAGES", "SIZE", "SHARE");
+	}
+	for (unsigned int i = 0; i < MAX_NODES; i++) {
+		int is_cdm = i < cdm->size && numa_bitmask_isbitset(cdm, i);
+		char a[32];
+
+		if (!bytes[i])
+			continue;
+		if (json) {
+			jopen(NULL, '{');
+			jnum("node", i);
+			jbool("cdm", is_cdm);
+			ju64("bytes", bytes[i]);
+			ju64("pages", bytes[i] / (uint64_t)psz);
+			jclose('}');
+		} else {
+			printf("%-5u %-7s %12" PRIu64 " %10s %5.1f%%\n", i,
+			       is_cdm ? "cdm" : "sysram",
+			       bytes[i] / (uint64_t)psz,
+			       human(bytes[i], a, sizeof(a)),
+			       100.0 * (double)bytes[i] / (double)total);
+		}
+	}
+	if (json) {
+		jclose(']');
+		jclose('}');
+		jend();
+	} else if (!total) {
+		printf("(no resident pages)\n");
+	}
+	numa_bitmask_free(cdm);
+	return EX_OK;
+}
+
+/* ----------------------------------------------------------------- main */
+
+static void usage(FILE *f)
+{
+	fputs("usage: cdmctl [--json] COMMAND [ARGS]\n"
+	      "  list                          every CDM node: device, size, use, state, distances\n"
+	      "  status <dev|node>             details of one CDM node and its device\n"
+	      "  evacuate <dev|node> [--timeout MS]\n"
+	      "                                migrate everything off the node, remove its memory\n"
+	      "  online <dev|node>             add the device memory back\n"
+	      "  run --node N [--preferred] -- CMD [ARGS...]\n"
+	      "                                run CMD with its memory bound to (or preferring) node N\n"
+	      "  where <pid|self>              per-node memory residency of a process\n"
+	      "<dev> is a PCI address (0000:00:03.0) or a device name (capi_sim0).\n"
+	      "--json (list, status, where): machine-readable output.  See cdmctl(8).\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	char *args[8];
+	const char *cmd = NULL;
+	unsigned long timeout = 0;
+	int nargs = 0, node = -1, preferred = 0, i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		} else if (!strcmp(a, "--json") || !strcmp(a, "-j")) {
+			json = 1;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return EX_OK;
+		} else if (!strcmp(a, "--version")) {
+			printf("cdmctl " VERSION "\n");
+			return EX_OK;
+		} else if (!strcmp(a, "--preferred")) {
+			preferred = 1;
+		} else if (!strcmp(a, "--node") || !strcmp(a, "-n") ||
+			   !strcmp(a, "--timeout") || !strcmp(a, "-t")) {
+			char *end;
+			unsigned long v;
+
+			if (i + 1 >= argc) {
+				err("%s needs a value", a);
+				return EX_USAGE;
+			}
+			errno = 0;
+			v = strtoul(argv[++i], &end, 10);
+			if (errno || *end || end == argv[i] ||
+			    !isdigit((unsigned char)argv[i][0]) || v > INT_MAX) {
+				err("%s: '%s' is not a number", a, argv[i]);
+				return EX_USAGE;
+			}
+			if (a[2] == 'n' || a[1] == 'n')
+				node = (int)v;
+			else
+				timeout = v;
+		} else if (a[0] == '-' && a[1]) {
+			err("unknown option '%s'", a);
+			usage(stderr);
+			return EX_USAGE;
+		} else if (!cmd) {
+			cmd = a;
+		} else if (nargs < 8) {
+			args[nargs++] = argv[i];
+		} else {
+			err("too many arguments");
+			return EX_USAGE;
+		}
+	}
+	if (!cmd) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (strcmp(cmd, "run") && i < argc) {
+		err("'--' is only used with 'run'");
+		return EX_USAGE;
+	}
+
+	if (!strcmp(cmd, "list")) {
+		if (nargs)
+			goto extra;
+		return cmd_list();
+	}
+	if (!strcmp(cmd, "status") || !strcmp(cmd, "evacuate") ||
+	    !strcmp(cmd, "online") || !strcmp(cmd, "where")) {
+		if (nargs != 1) {
+			err("%s needs exactly one argument", cmd);
+			return EX_USAGE;
+		}
+		if (!strcmp(cmd, "status"))
+			return cmd_status(args[0]);
+		if (!strcmp(cmd, "where"))
+			return cmd_where(args[0]);
+		if (json) {
+			err("--json is for list, status and where");
+			return EX_USAGE;
+		}
+		if (!strcmp(cmd, "online"))
+			return cmd_online(args[0]);
+		if (timeout > EVAC_MAX_MS) {
+			err("--timeout: at most %u ms", EVAC_MAX_MS);
+			return EX_USAGE;
+		}
+		return cmd_evacuate(args[0], (unsigned int)timeout);
+	}
+	if (!strcmp(cmd, "run")) {
+		if (node < 0) {
+			err("run needs --node N");
+			return EX_USAGE;
+		}
+		if (nargs || i >= argc) {
+			err("usage: cdmctl run --node N [--preferred] -- CMD [ARGS...]");
+			return EX_USAGE;
+		}
+		return cmd_run(node, preferred, argv + i);
+	}
+	err("unknown command '%s'", cmd);
+	usage(stderr);
+	return EX_USAGE;
+extra:
+	err("%s takes no arguments", cmd);
+	return EX_USAGE;
+}

@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: LGPL-2.1-only
+/*
+ * libnumacdm - coherent device memory nodes for libnuma users.
+ * See numacdm.h for the interface.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <numa.h>
+#include <numaif.h>
+
+#include "numacdm.h"
+
+#define NODE_DIR	"/sys/devices/system/node"
+#define CAPI_SIM_DIR	"/sys/bus/pci/drivers/capi_sim"
+
+const char *numa_cdm_sysfs_root(void)
+{
+	const char *r = getenv("CDM_SYSFS_ROOT");
+
+	return r ? r : "";
+}
+
+/* Read a whole (small) file below the root prefix; NUL-terminated. */
+static int cdm_read(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int cdm_read(char *buf, size_t len, const char *fmt, ...)
+{
+	char rel[PATH_MAX], path[PATH_MAX];
+	va_list ap;
+	ssize_t n;
+	size_t off = 0;
+	int fd, e;
+
+	va_start(ap, fmt);
+	n = vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(rel))
+		goto toolong;
+	n = snprintf(path, sizeof(path), "%s%s", numa_cdm_sysfs_root(), rel);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		goto toolong;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (off + 1 < len) {
+		n = read(fd, buf + off, len - 1 - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	return (int)off;
+toolong:
+	errno = ENAMETOOLONG;
+	return -1;
+}
+
+static void chomp(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+}
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+	unsigned long long x;
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	x = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+static int read_u64(uint64_t *v, const char *fmt, int node, const char *file)
+{
+	char buf[64];
+
+	if (cdm_read(buf, sizeof(buf), fmt, node, file) < 0)
+		return -1;
+	if (parse_u64(buf, v)) {
+		errno = EPROTO;
+		return -1;
+	}
+	return 0;
+}
+
+/* Walk a nodelist; calls fn(node) for each node; -1 + EINVAL on bad syntax. */
+static int walk_nodelist(const char *s, int (*fn)(int, void *), void *arg)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	while (*s && !isspace((unsigned char)*s)) {
+		long a, b;
+		char *end;
+
+		if (!isdigit((unsigned char)*s))
+			goto bad;
+		a = strtol(s, &end, 10);
+		b = a;
+		s = end;
+		if (*s == '-') {
+			s++;
+			if (!isdigit((unsigned char)*s))
+				goto bad;
+			b = strtol(s, &end, 10);
+			s = end;
+		}
+		if (a < 0 || b < a || b > 65535)
+			goto bad;
+		for (long i = a; i <= b; i++)
+			if (fn((int)i, arg))
+				return -1;
+		if (*s == ',')
+			s++;
+		else if (*s && !isspace((unsigned char)*s))
+			goto bad;
+	}
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s)
+		goto bad;
+	return 0;
+bad:
+	errno = EINVAL;
+	return -1;
+}
+
+static int track_max(int n, void *arg)
+{
+	int *max = arg;
+
+	if (n > *max)
+		*max = n;
+	return 0;
+}
+
+static int set_bit_cb(int n, void *arg)
+{
+	numa_bitmask_setbit(arg, (unsigned int)n);
+	return 0;
+}
+
+struct bitmask *numa_cdm_parse_nodelist(const char *list)
+{
+	struct bitmask *bmp;
+	int max = -1, bits;
+
+	if (!list) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (walk_nodelist(list, track_max, &max))
+		return NULL;
+	bits = numa_num_possible_nodes();
+	if (bits < max + 1)
+		bits = max + 1;
+	if (bits < 1)
+		bits = 1;
+	bmp = numa_bitmask_alloc((unsigned int)bits);
+	if (!bmp) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	walk_nodelist(list, set_bit_cb, bmp);
+	return bmp;
+}
+
+/* Read a nodelist file; a missing file reads as empty if @missing_ok. */
+static struct bitmask *read_nodelist(const char *file, int missing_ok)
+{
+	char buf[4096];
+
+	if (cdm_read(buf, sizeof(buf), NODE_DIR "/%s", file) < 0) {
+		if (!(missing_ok && errno == ENOENT))
+			return NULL;
+		buf[0] = '\0';
+	}
+	return numa_cdm_parse_nodelist(buf);
+}
+
+struct bitmask *numa_cdm_nodes(void)
+{
+	return read_nodelist("has_coherent_device", 1);
+}
+
+struct bitmask *numa_sysram_nodes(void)
+{
+	struct bitmask *mem, *cdm, *out;
+
+	mem = read_nodelist("has_memory", 0);
+	if (!mem && errno == ENOENT)
+		mem = read_nodelist("online", 0);
+	if (!mem)
+		return NULL;
+	cdm = numa_cdm_nodes();
+	if (!cdm) {
+		numa_bitmask_free(mem);
+		return NULL;
+	}
+	out = numa_bitmask_alloc(mem->size);
+	if (!out) {
+		numa_bitmask_free(mem);
+		numa_bitmask_free(cdm);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (unsigned int i = 0; i < mem->size; i++)
+		if (numa_bitmask_isbitset(mem, i) &&
+		    !(i < cdm->size && numa_bitmask_isbitset(cdm, i)))
+			numa_bitmask_setbit(out, i);
+	numa_bitmask_free(mem);
+	numa_bitmask_free(cdm);
+	return out;
+}
+
+int numa_node_is_cdm(int node)
+{
+	struct bitmask *cdm;
+	int ret;
+
+	if (node < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	cdm = numa_cdm_nodes();
+	if (!cdm)
+		return -1;
+	ret = (unsigned int)node < cdm->size &&
+	      numa_bitmask_isbitset(cdm, (unsigned int)node);
+	numa_bitmask_free(cdm);
+	return ret;
+}
+
+static int read_node_file(int *node, const char *fmt, const char *name)
+{
+	char buf[64];
+	char *end;
+	long v;
+
+	if (cdm_read(buf, sizeof(buf), fmt, name) < 0)
+		return -1;
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (errno || end == buf || v < 0 || v > INT_MAX) {
+		errno = ENODEV;	/* the device has no node (yet) */
+		return -1;
+	}
+	*node = (int)v;
+	return 0;
+}
+
+static int valid_component(const char *s)
+{
+	return *s && strcmp(s, ".") && strcmp(s, "..") && !strchr(s, '/');
+}
+
+int numa_cdm_node_of_device(const char *name)
+{
+	char bdf[PATH_MAX], path[PATH_MAX], buf[128];
+	struct bitmask *cdm;
+	DIR *d;
+	struct dirent *de;
+	int node = -1;
+
+	if (!name || !*name) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!strncmp(name, "/dev/", 5))
+		name += 5;
+	if (!valid_component(name) || strlen(name) > 64) {
+		errno = ENODEV;
+		return -1;
+	}
+
+	/* A PCI address: the driver's node file. */
+	if (strchr(name, ':')) {
+		if (strchr(name, ':') == strrchr(name, ':'))
+			snprintf(bdf, sizeof(bdf), "0000:%s", name);
+		else
+			snprintf(bdf, sizeof(bdf), "%s", name);
+		if (!read_node_file(&node, CAPI_SIM_DIR "/%s/node", bdf))
+			return node;
+		if (errno != ENOENT)
+			return -1;
+	} else {
+		/* A misc device name: /sys/class/misc/NAME/device/node. */
+		if (!read_node_file(&node, "/sys/class/misc/%s/device/node",
+				    name))
+			return node;
+		/* ... or capi_sim/<BDF>/misc/NAME. */
+		snprintf(path, sizeof(path), "%s" CAPI_SIM_DIR,
+			 numa_cdm_sysfs_root());
+		d = opendir(path);
+		while (d && (de = readdir(d))) {
+			if (!strchr(de->d_name, ':'))
+				continue;
+			snprintf(path, sizeof(path), "%s" CAPI_SIM_DIR
+				 "/%s/misc/%s", numa_cdm_sysfs_root(),
+				 de->d_name, name);
+			if (access(path, F_OK))
+				continue;
+			snprintf(bdf, sizeof(bdf), "%s", de->d_name);
+			closedir(d);
+			d = NULL;
+			if (!read_node_file(&node, CAPI_SIM_DIR "/%s/node",
+					    bdf))
+				return node;
+			return -1;
+		}
+		if (d)
+			closedir(d);
+		snprintf(bdf, sizeof(bdf), "%s", name);
+	}
+
+	/* Any other driver: the node whose cdm/owner names the device. */
+	cdm = numa_cdm_nodes();
+	if (!cdm)
+		return -1;
+	for (unsigned int i = 0; i < cdm->size; i++) {
+		if (!numa_bitmask_isbitset(cdm, i))
+			continue;
+		if (cdm_read(buf, sizeof(buf), NODE_DIR "/node%u/cdm/owner",
+			     i) < 0)
+			continue;
+		chomp(buf);
+		if (!strcmp(buf, bdf) || !strcmp(buf, name)) {
+			numa_bitmask_free(cdm);
+			return (int)i;
+		}
+	}
+	numa_bitmask_free(cdm);
+	errno = ENODEV;
+	return -1;
+}
+
+const char *numa_cdm_evac_state_name(enum numa_cdm_evac_state s)
+{
+	switch (s) {
+	case NUMA_CDM_EVAC_IDLE:
+		return "idle";
+	case NUMA_CDM_EVAC_RUNNING:
+		return "running";
+	case NUMA_CDM_EVAC_FAILED:
+		return "failed";
+	default:
+		return "unknown";
+	}
+}
+
+static void parse_meminfo(struct numa_cdm_node_info *info, const char *buf)
+{
+	const char *p = buf;
+
+	/* "Node 1 MemTotal:       524288 kB" */
+	while (*p) {
+		const char *eol = strchr(p, '\n');
+		char key[32];
+		unsigned long long kb;
+		int node;
+
+		if (sscanf(p, "Node %d %31[^:]: %llu", &node, key, &kb) == 3) {
+			if (!strcmp(key, "MemTotal"))
+				info->mem_total = kb * 1024;
+			else if (!strcmp(key, "MemFree"))
+				info->mem_free = kb * 1024;
+			else if (!strcmp(key, "MemUsed"))
+				info->mem_used = kb * 1024;
+		}
+		if (!eol)
+			break;
+		p = eol + 1;
+	}
+}
+
+int numa_cdm_node_info(int node, struct numa_cdm_node_info *info)
+{
+	char buf[8192];
+	uint64_t v;
+	int r;
+
+	if (!info) {
+		errno = EINVAL;
+		return -1;
+	}
+	r = numa_node_is_cdm(node);
+	if (r < 0)
+		return -1;
+	if (!r) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(info, 0, sizeof(*info));
+	info->node = node;
+	info->emergency_fallback = -1;
+	snprintf(info->owner, sizeof(info->owner), "none");
+
+	if (cdm_read(buf, sizeof(buf), NODE_DIR "/node%d/cdm/owner", node) < 0) {
+		if (errno != ENOENT)
+			return -1;
+		return 0;	/* node has no memory: no nodeN/ */
+	}
+	info->present = 1;
+	chomp(buf);
+	buf[sizeof(info->owner) - 1] = '\0';
+	memcpy(info->owner, buf, strlen(buf) + 1);
+	if (!read_u64(&v, NODE_DIR "/node%d/cdm/%s", node, "emergency_fallback"))
+		info->emergency_fallback = v != 0;
+	if (cdm_read(buf, sizeof(buf), NODE_DIR "/node%d/cdm/evacuation_state",
+		     node) >= 0) {
+		chomp(buf);
+		if (!strcmp(buf, "idle"))
+			info->evac_state = NUMA_CDM_EVAC_IDLE;
+		else if (!strcmp(buf, "running"))
+			info->evac_state = NUMA_CDM_EVAC_RUNNING;
+		else if (!strcmp(buf, "failed"))
+			info->evac_state = NUMA_CDM_EVAC_FAILED;
+	}
+	if (!read_u64(&v, NODE_DIR "/node%d/cdm/%s", node, "pages_migrated"))
+		info->pages_migrated = v;
+	if (!read_u64(&v, NODE_DIR "/node%d/cdm/%s", node, "pages_remaining"))
+		info->pages_remaining = v;
+	if (cdm_read(buf, sizeof(buf), NODE_DIR "/node%d/meminfo", node) >= 0)
+		parse_meminfo(info, buf);
+	if (!info->mem_used && info->mem_total >= info->mem_free)
+		info->mem_used = info->mem_total - info->mem_free;
+	return 0;
+}
+
+void *numa_alloc_cdm(size_t size, int node)
+{
+	struct bitmask *mask;
+	void *p;
+	int r, e;
+
+	if (!size || node < 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	r = numa_node_is_cdm(node);
+	if (r <= 0) {
+		if (!r)
+			errno = EINVAL;
+		return NULL;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	mask = numa_bitmask_alloc((unsigned int)node + 1);
+	if (!mask) {
+		munmap(p, size);
+		errno = ENOMEM;
+		return NULL;
+	}
+	numa_bitmask_setbit(mask, (unsigned int)node);
+	/* maxnode is the number of bits the kernel reads: size + 1. */
+	if (mbind(p, size, MPOL_BIND, mask->maskp, mask->size + 1, 0)) {
+		e = errno;
+		numa_bitmask_free(mask);
+		munmap(p, size);
+		errno = e;
+		return NULL;
+	}
+	numa_bitmask_free(mask);
+	return p;
+}
+
+int numa_free_cdm(void *ptr, size_t size)
+{
+	if (!ptr || !size) {
+		errno = EINVAL;
+		return -1;
+	}
+	return munmap(ptr, size);
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * libnumacdm - coherent device memory (CDM) nodes for libnuma users.
+ *
+ * A CDM node is a CPU-less NUMA node whose memory belongs to a device and is
+ * isolated from ordinary allocations: the kernel lists it in
+ * /sys/devices/system/node/has_coherent_device and gives it a nodeN/cdm/
+ * directory.  Memory lands there only through an explicit policy
+ * (mbind/set_mempolicy with MPOL_BIND or MPOL_PREFERRED) or move_pages().
+ *
+ * Every function reports errors errno-style: it returns -1 (int) or NULL
+ * (pointer) and sets errno.  Bitmasks are libnuma bitmasks; free them with
+ * numa_bitmask_free().
+ *
+ * All /sys and /proc paths are read below the prefix given by the environment
+ * variable CDM_SYSFS_ROOT (default: empty, i.e. the real files), so that tests
+ * can point the library at a fake tree.
+ */
+#ifndef NUMACDM_H
+#define NUMACDM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <numa.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NUMACDM_VERSION_MAJOR	1
+#define NUMACDM_VERSION_MINOR	0
+
+/*
+ * numa_cdm_nodes - every CDM node, whether its memory is online or not.
+ * Returns an empty mask (not an error) on a kernel without CDM support.
+ */
+struct bitmask *numa_cdm_nodes(void);
+
+/*
+ * numa_sysram_nodes - nodes with memory that are not CDM nodes: the nodes
+ * "all" should mean for ordinary allocations.
+ */
+struct bitmask *numa_sysram_nodes(void);
+
+/* 1 if @node is a CDM node, 0 if not, -1 + errno (EINVAL for node < 0). */
+int numa_node_is_cdm(int node);
+
+/*
+ * numa_cdm_node_of_device - the CDM node owned by a device.  @name is a PCI
+ * address ("0000:00:03.0"; the "0000:" domain may be left out) or a capi_sim
+ * misc device name ("capi_sim0", also "/dev/capi_sim0").  Returns the node id,
+ * or -1 with errno ENODEV (no such device) or EINVAL (name NULL/empty).
+ */
+int numa_cdm_node_of_device(const char *name);
+
+/*
+ * numa_alloc_cdm - @size bytes of anonymous memory bound (MPOL_BIND) to CDM
+ * node @node.  Pages are allocated on first touch, on @node only.  NULL with
+ * errno EINVAL if @size is 0 or @node is not a CDM node, or the errno of
+ * mmap()/mbind() (ENOMEM, ...).
+ */
+void *numa_alloc_cdm(size_t size, int node);
+
+/* numa_free_cdm - release memory from numa_alloc_cdm(). 0, or -1 + errno. */
+int numa_free_cdm(void *ptr, size_t size);
+
+/* Evacuation state of a CDM node, from nodeN/cdm/evacuation_state. */
+enum numa_cdm_evac_state {
+	NUMA_CDM_EVAC_UNKNOWN = 0,	/* node directory absent (no memory) */
+	NUMA_CDM_EVAC_IDLE,
+	NUMA_CDM_EVAC_RUNNING,
+	NUMA_CDM_EVAC_FAILED,
+};
+
+struct numa_cdm_node_info {
+	int node;
+	int present;		/* nodeN/ exists, i.e. the node has memory */
+	char owner[64];		/* owning device (PCI address) or "none" */
+	int emergency_fallback;	/* 0/1, -1 unknown */
+	enum numa_cdm_evac_state evac_state;
+	uint64_t pages_migrated;
+	uint64_t pages_remaining;
+	uint64_t mem_total;	/* bytes, from nodeN/meminfo */
+	uint64_t mem_free;
+	uint64_t mem_used;
+};
+
+/*
+ * numa_cdm_node_info - read the state of CDM node @node.  A CDM node whose
+ * memory has been removed has no nodeN/ directory: then present = 0 and the
+ * counters are 0.  -1 + errno EINVAL if @node is not a CDM node.
+ */
+int numa_cdm_node_info(int node, struct numa_cdm_node_info *info);
+
+/* Name of an evacuation state: "idle", "running", "failed", "unknown". */
+const char *numa_cdm_evac_state_name(enum numa_cdm_evac_state s);
+
+/* The prefix in front of /sys and /proc (CDM_SYSFS_ROOT, or ""). */
+const char *numa_cdm_sysfs_root(void);
+
+/*
+ * numa_cdm_parse_nodelist - parse a kernel nodelist ("1-2,4") into a new
+ * bitmask.  An empty string gives an empty mask.  NULL + EINVAL on syntax
+ * errors.
+ */
+struct bitmask *numa_cdm_parse_nodelist(const char *list);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NUMACDM_H */

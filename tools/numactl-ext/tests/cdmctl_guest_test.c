@@ -1,0 +1,652 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Guest test of libnumacdm and cdmctl against the real kernel and the
+ * capi_sim driver (phase "main": the module is loaded, both devices online).
+ *
+ * Every assertion is on measured state: node lists from sysfs, the device's
+ * own view through its ioctl, page placement from move_pages(2), data
+ * checksums, and cdmctl's exit codes and --json output.  cdmctl is found in
+ * $CDMCTL, next to this binary (or in ../bin/), or as /usr/bin/cdmctl.
+ *
+ * The evacuate/online test leaves every device online, as it found it.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <numa.h>
+#include <numaif.h>
+
+#include "numacdm.h"
+#include "capi_sim_uapi.h"
+#include "kselftest_harness.h"
+
+#define NODE_SYS	"/sys/devices/system/node"
+#define CAPI_DRV	"/sys/bus/pci/drivers/capi_sim"
+#define MAXN		64
+#define MAXD		8
+#define PG		4096UL
+
+struct gdev {
+	char bdf[64];
+	char misc[64];
+	int node;
+	unsigned long long size;
+};
+
+static char cdmctl_path[PATH_MAX];
+
+/* ------------------------------------------------------------- helpers */
+
+static int read_text(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	while (n && isspace((unsigned char)buf[n - 1]))
+		buf[--n] = '\0';
+	return (int)n;
+}
+
+static int write_text(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n < 0 ? -1 : 0;
+}
+
+/* nodelist file -> bit mask (nodes < 64) */
+static unsigned long long nodelist(const char *file)
+{
+	char path[256], buf[512];
+	struct bitmask *m;
+	unsigned long long r = 0;
+
+	snprintf(path, sizeof(path), NODE_SYS "/%s", file);
+	if (read_text(path, buf, sizeof(buf)) < 0)
+		return 0;
+	m = numa_cdm_parse_nodelist(buf);
+	for (unsigned int i = 0; m && i < m->size && i < 64; i++)
+		if (numa_bitmask_isbitset(m, i))
+			r |= 1ULL << i;
+	if (m)
+		numa_bitmask_free(m);
+	return r;
+}
+
+static unsigned long long mask_bits(struct bitmask *m)
+{
+	unsigned long long r = 0;
+
+	for (unsigned int i = 0; m && i < m->size && i < 64; i++)
+		if (numa_bitmask_isbitset(m, i))
+			r |= 1ULL << i;
+	if (m)
+		numa_bitmask_free(m);
+	return r;
+}
+
+static int scan_devs(struct gdev *d, int max)
+{
+	char path[PATH_MAX], buf[64];
+	struct dirent *de;
+	DIR *dir = opendir(CAPI_DRV);
+	int n = 0;
+
+	while (dir && (de = readdir(dir)) && n < max) {
+		DIR *m;
+		struct dirent *me;
+
+		if (!strchr(de->d_name, ':') || strlen(de->d_name) >= 64)
+			continue;
+		memset(&d[n], 0, sizeof(d[n]));
+		memcpy(d[n].bdf, de->d_name, strlen(de->d_name) + 1);
+		snprintf(path, sizeof(path), CAPI_DRV "/%s/node", d[n].bdf);
+		if (read_text(path, buf, sizeof(buf)) < 0)
+			continue;
+		d[n].node = atoi(buf);
+		snprintf(path, sizeof(path), CAPI_DRV "/%s/size", d[n].bdf);
+		if (read_text(path, buf, sizeof(buf)) >= 0)
+			d[n].size = strtoull(buf, NULL, 10);
+		snprintf(path, sizeof(path), CAPI_DRV "/%s/misc", d[n].bdf);
+		m = opendir(path);
+		while (m && (me = readdir(m)))
+			if (me->d_name[0] != '.' && strlen(me->d_name) < 64) {
+				memcpy(d[n].misc, me->d_name,
+				       strlen(me->d_name) + 1);
+				break;
+			}
+		if (m)
+			closedir(m);
+		n++;
+	}
+	if (dir)
+		closedir(dir);
+	return n;
+}
+
+static void dev_state(const struct gdev *d, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), CAPI_DRV "/%s/state", d->bdf);
+	if (read_text(path, buf, len) < 0)
+		snprintf(buf, len, "?");
+}
+
+/*
+ * Run cdmctl with args (NULL-terminated), as user @uid unless it is -1;
+ * stdout into out; returns the exit status.
+ */
+static int vcdmctl(int uid, char *out, size_t len, va_list ap)
+{
+	static char ebuf[8192];
+	char *argv[16];
+	int n = 0, st, fd, efd;
+	pid_t pid;
+	ssize_t r;
+
+	argv[n++] = cdmctl_path;
+	while (n < 15 && (argv[n] = va_arg(ap, char *)))
+		n++;
+	argv[n] = NULL;
+	fd = memfd_create("cdmctl-out", 0);
+	efd = memfd_create("cdmctl-err", 0);
+	if (fd < 0 || efd < 0)
+		return -1;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (!pid) {
+		dup2(fd, 1);
+		dup2(efd, 2);
+		if (uid >= 0 && (setgid((gid_t)uid) || setuid((uid_t)uid)))
+			_exit(98);
+		execv(cdmctl_path, argv);
+		_exit(99);
+	}
+	waitpid(pid, &st, 0);
+	r = pread(fd, out, len - 1, 0);
+	out[r > 0 ? r : 0] = '\0';
+	close(fd);
+	/* cdmctl's messages as TAP diagnostics. */
+	r = pread(efd, ebuf, sizeof(ebuf) - 1, 0);
+	ebuf[r > 0 ? r : 0] = '\0';
+	close(efd);
+	for (char *save = NULL, *l = strtok_r(ebuf, "\r\n", &save); l;
+	     l = strtok_r(NULL, "\r\n", &save))
+		printf("#   [stderr] %s\n", l);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int cdmctl(char *out, size_t len, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, len);
+	r = vcdmctl(-1, out, len, ap);
+	va_end(ap);
+	return r;
+}
+
+static int cdmctl_as(int uid, char *out, size_t len, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, len);
+	r = vcdmctl(uid, out, len, ap);
+	va_end(ap);
+	return r;
+}
+
+/* Nodes of @n pages at @p; returns the number of pages on @node. */
+static long pages_on(void *p, long n, int node, int *other)
+{
+	void **pages = calloc((size_t)n, sizeof(void *));
+	int *status = calloc((size_t)n, sizeof(int));
+	long on = 0;
+
+	*other = -1;
+	if (!pages || !status)
+		return -1;
+	for (long i = 0; i < n; i++)
+		pages[i] = (char *)p + i * PG;
+	if (move_pages(0, (unsigned long)n, pages, NULL, status, 0)) {
+		on = -1;
+		goto out;
+	}
+	for (long i = 0; i < n; i++) {
+		if (status[i] == node)
+			on++;
+		else
+			*other = status[i];
+	}
+out:
+	free(pages);
+	free(status);
+	return on;
+}
+
+static uint64_t checksum(const unsigned char *p, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
+static int cdm_available(struct gdev *d, int *nd)
+{
+	char buf[64];
+
+	if (read_text(NODE_SYS "/has_coherent_device", buf, sizeof(buf)) < 0)
+		return 0;
+	*nd = scan_devs(d, MAXD);
+	return *nd > 0;
+}
+
+/* A device whose memory is online (preferring the smallest). */
+static struct gdev *online_dev(struct gdev *d, int nd)
+{
+	struct gdev *best = NULL;
+	char st[32];
+
+	for (int i = 0; i < nd; i++) {
+		dev_state(&d[i], st, sizeof(st));
+		if (strcmp(st, "online"))
+			continue;
+		if (!best || d[i].size < best->size)
+			best = &d[i];
+	}
+	return best;
+}
+
+#define NEED_CDM(d, nd)							\
+	do {								\
+		if (!cdm_available(d, &nd))				\
+			SKIP(return, "no CDM support or no capi_sim device"); \
+	} while (0)
+
+/* ---------------------------------------------------------- lib tests */
+
+TEST(lib_node_sets)
+{
+	struct gdev d[MAXD];
+	int nd;
+	unsigned long long cdm, ram, mem, cpu, hcd;
+
+	NEED_CDM(d, nd);
+	cdm = mask_bits(numa_cdm_nodes());
+	ram = mask_bits(numa_sysram_nodes());
+	mem = nodelist("has_memory");
+	cpu = nodelist("has_cpu");
+	hcd = nodelist("has_coherent_device");
+	ASSERT_EQ(cdm, hcd);
+	ASSERT_NE(0ULL, cdm);
+	EXPECT_EQ(0ULL, cdm & cpu) TH_LOG("a CDM node has CPUs");
+	EXPECT_EQ(0ULL, cdm & ram);
+	EXPECT_EQ(mem & ~cdm, ram);
+	EXPECT_NE(0ULL, ram & 1ULL) TH_LOG("node 0 must be system RAM");
+	for (int i = 0; i < nd; i++) {
+		EXPECT_TRUE(cdm & (1ULL << d[i].node))
+			TH_LOG("%s: node %d not CDM", d[i].bdf, d[i].node);
+		EXPECT_EQ(1, numa_node_is_cdm(d[i].node));
+	}
+	EXPECT_EQ(0, numa_node_is_cdm(0));
+}
+
+TEST(lib_node_of_device_matches_ioctl)
+{
+	struct gdev d[MAXD];
+	int nd;
+
+	NEED_CDM(d, nd);
+	for (int i = 0; i < nd; i++) {
+		struct capi_sim_info info = { 0 };
+		char dev[96], shortbdf[64];
+		int fd;
+
+		EXPECT_EQ(d[i].node, numa_cdm_node_of_device(d[i].bdf));
+		snprintf(shortbdf, sizeof(shortbdf), "%s", d[i].bdf + 5);
+		EXPECT_EQ(d[i].node, numa_cdm_node_of_device(shortbdf));
+		ASSERT_NE('\0', d[i].misc[0]) TH_LOG("%s: no misc device", d[i].bdf);
+		EXPECT_EQ(d[i].node, numa_cdm_node_of_device(d[i].misc));
+		snprintf(dev, sizeof(dev), "/dev/%s", d[i].misc);
+		EXPECT_EQ(d[i].node, numa_cdm_node_of_device(dev));
+		fd = open(dev, O_RDWR);
+		ASSERT_LE(0, fd) TH_LOG("open %s: %m", dev);
+		ASSERT_EQ(0, ioctl(fd, CAPI_SIM_IOC_INFO, &info));
+		close(fd);
+		EXPECT_EQ(info.node, d[i].node);
+		EXPECT_EQ(info.size, d[i].size);
+	}
+	errno = 0;
+	EXPECT_EQ(-1, numa_cdm_node_of_device("0000:ff:1f.7"));
+	EXPECT_EQ(ENODEV, errno);
+}
+
+TEST(lib_alloc_cdm_places_pages)
+{
+	struct gdev d[MAXD], *dv;
+	size_t sz = 8UL << 20;
+	long n = (long)(sz / PG), on;
+	int nd, other;
+	char *p;
+
+	NEED_CDM(d, nd);
+	dv = online_dev(d, nd);
+	if (!dv)
+		SKIP(return, "no device online");
+	p = numa_alloc_cdm(sz, dv->node);
+	ASSERT_NE(NULL, p) TH_LOG("numa_alloc_cdm: %m");
+	memset(p, 0xa5, sz);
+	on = pages_on(p, n, dv->node, &other);
+	EXPECT_EQ(n, on) TH_LOG("a page is on node %d", other);
+	EXPECT_EQ(0, numa_free_cdm(p, sz));
+
+	errno = 0;
+	EXPECT_EQ(NULL, numa_alloc_cdm(PG, 0));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+/* ------------------------------------------------------- cdmctl tests */
+
+TEST(cdmctl_list_json)
+{
+	struct gdev d[MAXD];
+	static char out[65536];
+	char want[256];
+	int nd;
+
+	NEED_CDM(d, nd);
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "list", "--json", NULL));
+	ASSERT_EQ('{', out[0]);
+	EXPECT_NE(NULL, strstr(out, "\"sysram_nodes\":[0"));
+	for (int i = 0; i < nd; i++) {
+		snprintf(want, sizeof(want), "\"node\":%d,\"device\":\"%.63s\"",
+			 d[i].node, d[i].bdf);
+		EXPECT_NE(NULL, strstr(out, want)) TH_LOG("no '%s' in %s", want, out);
+		snprintf(want, sizeof(want), "\"size_bytes\":%llu", d[i].size);
+		EXPECT_NE(NULL, strstr(out, want)) TH_LOG("no '%s'", want);
+	}
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "list", NULL));
+	EXPECT_NE(NULL, strstr(out, d[0].bdf));
+}
+
+TEST(cdmctl_status)
+{
+	struct gdev d[MAXD];
+	static char out[16384];
+	char want[256], node[16];
+	int nd;
+
+	NEED_CDM(d, nd);
+	snprintf(node, sizeof(node), "%d", d[0].node);
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "status", node, "--json", NULL));
+	snprintf(want, sizeof(want), "\"device\":\"%.63s\"", d[0].bdf);
+	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "\"stats\":{\"resident_pages\":"));
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "status", d[0].misc, NULL));
+	EXPECT_NE(NULL, strstr(out, d[0].bdf));
+	EXPECT_EQ(3, cdmctl(out, sizeof(out), "status", "0", NULL));
+	EXPECT_EQ(3, cdmctl(out, sizeof(out), "status", "capi_sim99", NULL));
+}
+
+/* Child side of cdmctl_run: checks its policy and where its memory goes. */
+static int run_child(int node, int preferred)
+{
+	unsigned long mask[4] = { 0 };
+	size_t sz = 4UL << 20;
+	int mode = -1, other;
+	char *p;
+
+	if (get_mempolicy(&mode, mask, 256, NULL, 0))
+		return 10;
+	if (mode != (preferred ? MPOL_PREFERRED : MPOL_BIND))
+		return 11;
+	if (mask[0] != 1UL << node || mask[1] || mask[2] || mask[3])
+		return 12;
+	p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return 13;
+	memset(p, 1, sz);
+	if (pages_on(p, (long)(sz / PG), node, &other) != (long)(sz / PG))
+		return 14;
+	return 0;
+}
+
+TEST(cdmctl_run)
+{
+	struct gdev d[MAXD], *dv;
+	char out[4096], node[16], self[PATH_MAX];
+	ssize_t n;
+	int nd;
+
+	NEED_CDM(d, nd);
+	dv = online_dev(d, nd);
+	if (!dv)
+		SKIP(return, "no device online");
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	ASSERT_LT(0, n);
+	self[n] = '\0';
+	snprintf(node, sizeof(node), "%d", dv->node);
+	EXPECT_EQ(0, cdmctl(out, sizeof(out), "run", "--node", node, "--", self,
+			    "--child", node, "bind", NULL));
+	EXPECT_EQ(0, cdmctl(out, sizeof(out), "run", "--node", node,
+			    "--preferred", "--", self, "--child", node,
+			    "preferred", NULL));
+	/* The exit status of the command is passed through. */
+	EXPECT_EQ(7, cdmctl(out, sizeof(out), "run", "--node", node, "--",
+			    "/bin/sh", "-c", "exit 7", NULL));
+	/* A system-RAM node is refused with exit code 3. */
+	EXPECT_EQ(3, cdmctl(out, sizeof(out), "run", "--node", "0", "--",
+			    "/bin/true", NULL));
+	EXPECT_EQ(127, cdmctl(out, sizeof(out), "run", "--node", node, "--",
+			      "/nonexistent", NULL));
+}
+
+TEST(cdmctl_where)
+{
+	struct gdev d[MAXD], *dv;
+	static char out[16384];
+	char pid[16], want[64], *s;
+	size_t sz = 6UL << 20;
+	unsigned long long bytes;
+	int nd;
+	char *p;
+
+	NEED_CDM(d, nd);
+	dv = online_dev(d, nd);
+	if (!dv)
+		SKIP(return, "no device online");
+	p = numa_alloc_cdm(sz, dv->node);
+	ASSERT_NE(NULL, p);
+	memset(p, 3, sz);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "where", pid, "--json", NULL));
+	snprintf(want, sizeof(want), "{\"node\":%d,\"cdm\":true,\"bytes\":",
+		 dv->node);
+	s = strstr(out, want);
+	ASSERT_NE(NULL, s) TH_LOG("%s", out);
+	bytes = strtoull(s + strlen(want), NULL, 10);
+	EXPECT_LE(sz, bytes);
+	EXPECT_NE(NULL, strstr(out, "{\"node\":0,\"cdm\":false,"));
+	numa_free_cdm(p, sz);
+}
+
+FIXTURE(evac)
+{
+	struct gdev d[MAXD];
+	struct gdev *dv;
+	int nd;
+};
+
+FIXTURE_SETUP(evac)
+{
+	self->dv = NULL;
+	if (!cdm_available(self->d, &self->nd))
+		SKIP(return, "no CDM support or no capi_sim device");
+	self->dv = online_dev(self->d, self->nd);
+	if (!self->dv)
+		SKIP(return, "no device online");
+}
+
+FIXTURE_TEARDOWN(evac)
+{
+	char st[32], path[PATH_MAX];
+
+	if (!self->dv)
+		return;
+	/* Leave the device online, as we found it. */
+	dev_state(self->dv, st, sizeof(st));
+	if (strcmp(st, "online")) {
+		snprintf(path, sizeof(path), CAPI_DRV "/%s/online",
+			 self->dv->bdf);
+		write_text(path, "1");
+	}
+}
+
+TEST_F_TIMEOUT(evac, evacuate_online_roundtrip, 600)
+{
+	static char out[16384];
+	size_t sz = 16UL << 20;
+	long n = (long)(sz / PG), on;
+	char node[16], st[32];
+	unsigned char *p;
+	uint64_t sum;
+	int other, node_id = self->dv->node;
+	unsigned long long ram = mask_bits(numa_sysram_nodes());
+
+	snprintf(node, sizeof(node), "%d", node_id);
+	p = numa_alloc_cdm(sz, node_id);
+	ASSERT_NE(NULL, p);
+	for (size_t i = 0; i < sz; i++)
+		p[i] = (unsigned char)(i * 131 + i / 4096);
+	sum = checksum(p, sz);
+	ASSERT_EQ(n, pages_on(p, n, node_id, &other));
+
+	/* Not root: exit 4, nothing happens. */
+	EXPECT_EQ(4, cdmctl_as(65534, out, sizeof(out), "evacuate",
+			       self->dv->bdf, NULL));
+	dev_state(self->dv, st, sizeof(st));
+	EXPECT_STREQ("online", st);
+
+	/*
+	 * A 2 ms timeout cannot move 16 MiB (about 1 s under TCG): exit 5,
+	 * the memory stays online, the data is intact.
+	 */
+	EXPECT_EQ(5, cdmctl(out, sizeof(out), "evacuate", node, "--timeout",
+			    "2", NULL));
+	EXPECT_NE(0ULL, nodelist("has_memory") & (1ULL << node_id));
+	EXPECT_EQ(sum, checksum(p, sz));
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "status", node, "--json", NULL));
+	EXPECT_NE(NULL, strstr(out, "\"memory_online\":true")) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "\"evacuation_state\":\"failed\""))
+		TH_LOG("%s", out);
+
+	/* By device name; exit 0; node memory gone; data moved intact. */
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "evacuate", self->dv->misc,
+			    "--timeout", "120000", NULL));
+	EXPECT_NE(NULL, strstr(out, "evacuated")) TH_LOG("%s", out);
+	dev_state(self->dv, st, sizeof(st));
+	EXPECT_STREQ("offline", st);
+	EXPECT_EQ(0ULL, nodelist("has_memory") & (1ULL << node_id));
+	on = pages_on(p, n, node_id, &other);
+	EXPECT_EQ(0, on);
+	EXPECT_TRUE(other >= 0 && (ram & (1ULL << other)))
+		TH_LOG("pages went to node %d", other);
+	EXPECT_EQ(sum, checksum(p, sz));
+	numa_free_cdm(p, sz);
+
+	/* Status of an evacuated node; evacuating again: exit 6. */
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "status", node, "--json", NULL));
+	EXPECT_NE(NULL, strstr(out, "\"memory_online\":false")) TH_LOG("%s", out);
+	EXPECT_EQ(6, cdmctl(out, sizeof(out), "evacuate", node, NULL));
+	/* cdmctl run on a node without memory: exit 3. */
+	EXPECT_EQ(3, cdmctl(out, sizeof(out), "run", "--node", node, "--",
+			    "/bin/true", NULL));
+
+	/* Not root: exit 4. */
+	EXPECT_EQ(4, cdmctl_as(65534, out, sizeof(out), "online",
+			       self->dv->bdf, NULL));
+
+	/* Back online by PCI address; again: exit 6. */
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "online", self->dv->bdf, NULL));
+	dev_state(self->dv, st, sizeof(st));
+	EXPECT_STREQ("online", st);
+	EXPECT_NE(0ULL, nodelist("has_memory") & (1ULL << node_id));
+	EXPECT_EQ(6, cdmctl(out, sizeof(out), "online", self->dv->bdf, NULL));
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "status", node, "--json", NULL));
+	EXPECT_NE(NULL, strstr(out, "\"memory_online\":true"));
+	EXPECT_NE(NULL, strstr(out, "\"evacuation_state\":\"idle\""));
+
+	/* The node is usable again. */
+	p = numa_alloc_cdm(sz, node_id);
+	ASSERT_NE(NULL, p);
+	memset(p, 7, sz);
+	EXPECT_EQ(n, pages_on(p, n, node_id, &other));
+	numa_free_cdm(p, sz);
+}
+
+static void find_cdmctl(const char *argv0)
+{
+	const char *env = getenv("CDMCTL");
+	char self[PATH_MAX], *slash;
+	ssize_t n;
+
+	(void)argv0;
+	if (env && *env) {
+		snprintf(cdmctl_path, sizeof(cdmctl_path), "%s", env);
+		return;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(cdmctl_path, sizeof(cdmctl_path), "%.4000s/cdmctl", self);
+			if (!access(cdmctl_path, X_OK))
+				return;
+			snprintf(cdmctl_path, sizeof(cdmctl_path), "%.4000s/../bin/cdmctl", self);
+			if (!access(cdmctl_path, X_OK))
+				return;
+		}
+	}
+	snprintf(cdmctl_path, sizeof(cdmctl_path), "/usr/bin/cdmctl");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && !strcmp(argv[1], "--child"))
+		return run_child(atoi(argv[2]), !strcmp(argv[3], "preferred"));
+	find_cdmctl(argv[0]);
+	return test_harness_run(argc, argv);
+}

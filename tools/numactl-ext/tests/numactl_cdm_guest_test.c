@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Guest test of the patched numactl (numactl-patches/) next to Debian's
+ * stock numactl, with CDM nodes present (phase "main").
+ *
+ * The patched binary is $NUMACTL_CDM, else numactl-cdm or ../numactl/bin/numactl
+ * next to this test, else /usr/bin/numactl-cdm; the stock one /usr/bin/numactl.
+ * The policy a numactl sets up is observed through get_mempolicy(2) in a
+ * child (this binary re-executed by numactl) and page placement through
+ * move_pages(2).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <numaif.h>
+
+#include "kselftest_harness.h"
+
+#define NODE_SYS	"/sys/devices/system/node"
+#define STOCK		"/usr/bin/numactl"
+
+static char patched[PATH_MAX], self_exe[PATH_MAX];
+
+static int read_text(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return (int)n;
+}
+
+/* nodelist file -> bits (nodes < 64) */
+static unsigned long nodelist(const char *file)
+{
+	char path[256], buf[512], *p, *end;
+	unsigned long r = 0;
+
+	snprintf(path, sizeof(path), NODE_SYS "/%s", file);
+	if (read_text(path, buf, sizeof(buf)) < 0)
+		return 0;
+	p = buf;
+	while (*p >= '0' && *p <= '9') {
+		unsigned long a = strtoul(p, &end, 10), b = a;
+
+		p = end;
+		if (*p == '-') {
+			b = strtoul(p + 1, &end, 10);
+			p = end;
+		}
+		for (unsigned long i = a; i <= b && i < 64; i++)
+			r |= 1UL << i;
+		if (*p++ != ',')
+			break;
+	}
+	return r;
+}
+
+/* Run argv; stdout into out, stderr into err; exit status. */
+static int run(char *out, size_t olen, char *err, size_t elen, ...)
+{
+	char *argv[16];
+	va_list ap;
+	int n = 0, st, ofd, efd;
+	ssize_t r;
+	pid_t pid;
+
+	va_start(ap, elen);
+	while (n < 15 && (argv[n] = va_arg(ap, char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	ofd = memfd_create("out", 0);
+	efd = memfd_create("err", 0);
+	if (ofd < 0 || efd < 0)
+		return -1;
+	fflush(stdout);
+	pid = fork();
+	if (!pid) {
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		execv(argv[0], argv);
+		_exit(99);
+	}
+	waitpid(pid, &st, 0);
+	r = pread(ofd, out, olen - 1, 0);
+	out[r > 0 ? r : 0] = '\0';
+	r = pread(efd, err, elen - 1, 0);
+	err[r > 0 ? r : 0] = '\0';
+	close(ofd);
+	close(efd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/*
+ * Child: print "mode M mask X" for the task policy, then, if @node >= 0,
+ * touch 4 MiB and print how many pages are on @node.
+ */
+static int child(int node)
+{
+	unsigned long mask[16] = { 0 };
+	size_t sz = 4UL << 20, n = sz / 4096, on = 0;
+	int mode = -1;
+	char *p;
+
+	if (get_mempolicy(&mode, mask, 16 * 64, NULL, 0))
+		return 10;
+	printf("mode %d mask %lx\n", mode, mask[0]);
+	if (node < 0)
+		return 0;
+	p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return 11;
+	memset(p, 1, sz);
+	{
+		void **pages = calloc(n, sizeof(void *));
+		int *status = calloc(n, sizeof(int));
+
+		if (!pages || !status)
+			return 12;
+		for (size_t i = 0; i < n; i++)
+			pages[i] = p + i * 4096;
+		if (move_pages(0, n, pages, NULL, status, 0))
+			return 13;
+		for (size_t i = 0; i < n; i++)
+			on += status[i] == node;
+	}
+	printf("on_node %zu of %zu\n", on, n);
+	return 0;
+}
+
+static int parse_child(const char *out, int *mode, unsigned long *mask)
+{
+	return sscanf(out, "mode %d mask %lx", mode, mask) == 2 ? 0 : -1;
+}
+
+static unsigned long cdm_mask(void)
+{
+	return nodelist("has_coherent_device");
+}
+
+#define NEED(cond, why)							\
+	do {								\
+		if (!(cond))						\
+			SKIP(return, why);				\
+	} while (0)
+
+#define NEED_ALL()							\
+	do {								\
+		NEED(cdm_mask() & nodelist("has_memory"),		\
+		     "no CDM node with memory online");			\
+		NEED(!access(STOCK, X_OK), "no stock numactl");		\
+		NEED(!access(patched, X_OK), "no patched numactl");	\
+	} while (0)
+
+static int first_cdm(void)
+{
+	unsigned long m = cdm_mask() & nodelist("has_memory");
+
+	for (int i = 0; i < 64; i++)
+		if (m & (1UL << i))
+			return i;
+	return -1;
+}
+
+TEST(hardware_marks_cdm_nodes)
+{
+	static char out[16384], so[16384], err[4096];
+	unsigned long cdm;
+	int lines_p = 0, lines_s = 0;
+
+	NEED_ALL();
+	cdm = cdm_mask() & nodelist("has_memory");
+	ASSERT_EQ(0, run(out, sizeof(out), err, sizeof(err), patched,
+			 "--hardware", NULL));
+	ASSERT_EQ(0, run(so, sizeof(so), err, sizeof(err), STOCK, "--hardware",
+			 NULL));
+	for (int i = 0; i < 64; i++) {
+		char want[128], path[128], owner[64];
+
+		if (!(cdm & (1UL << i)))
+			continue;
+		snprintf(path, sizeof(path), NODE_SYS "/node%d/cdm/owner", i);
+		ASSERT_LT(0, read_text(path, owner, sizeof(owner)));
+		snprintf(want, sizeof(want),
+			 "node %d type: coherent device memory (owner %s)\n", i,
+			 owner);
+		EXPECT_NE(NULL, strstr(out, want)) TH_LOG("no '%s' in\n%s", want, out);
+	}
+	EXPECT_EQ(NULL, strstr(out, "node 0 type:"));
+	EXPECT_EQ(NULL, strstr(so, " type: "));
+	/* Everything else is unchanged: same "size" lines as stock. */
+	for (char *p = out; (p = strstr(p, " size: ")); p++)
+		lines_p++;
+	for (char *p = so; (p = strstr(p, " size: ")); p++)
+		lines_s++;
+	EXPECT_EQ(lines_s, lines_p);
+	EXPECT_NE(NULL, strstr(out, "node distances:"));
+}
+
+/* --interleave=all / --membind=all: system RAM only with the patch. */
+static void check_all(struct __test_metadata *_metadata, const char *opt,
+		      int want_mode)
+{
+	static char out[4096], err[4096];
+	unsigned long mask, cdm = cdm_mask(), ram;
+	char arg[64];
+	int mode;
+
+	ram = nodelist("has_memory") & ~cdm;
+	snprintf(arg, sizeof(arg), "--%s=all", opt);
+	ASSERT_EQ(0, run(out, sizeof(out), err, sizeof(err), patched, arg,
+			 self_exe, "--child", "-1", NULL)) TH_LOG("%s", err);
+	ASSERT_EQ(0, parse_child(out, &mode, &mask)) TH_LOG("%s", out);
+	EXPECT_EQ(want_mode, mode);
+	EXPECT_EQ(ram, mask) TH_LOG("patched %s: mask %lx, RAM nodes %lx", arg,
+				    mask, ram);
+	EXPECT_EQ(0UL, mask & cdm);
+
+	/* Stock numactl puts the device nodes in: what the patch fixes. */
+	ASSERT_EQ(0, run(out, sizeof(out), err, sizeof(err), STOCK, arg,
+			 self_exe, "--child", "-1", NULL)) TH_LOG("%s", err);
+	ASSERT_EQ(0, parse_child(out, &mode, &mask));
+	EXPECT_EQ(want_mode, mode);
+	EXPECT_EQ(ram | (cdm & nodelist("has_memory")), mask)
+		TH_LOG("stock %s: mask %lx", arg, mask);
+}
+
+TEST(interleave_all_is_sysram)
+{
+	NEED_ALL();
+	check_all(_metadata, "interleave", MPOL_INTERLEAVE);
+}
+
+TEST(membind_all_is_sysram)
+{
+	NEED_ALL();
+	check_all(_metadata, "membind", MPOL_BIND);
+}
+
+TEST(cpunodebind_cdm_message)
+{
+	static char out[4096], err[4096];
+	char node[48];
+	int r;
+
+	NEED_ALL();
+	snprintf(node, sizeof(node), "--cpunodebind=%d", first_cdm());
+	r = run(out, sizeof(out), err, sizeof(err), patched, node, "/bin/true",
+		NULL);
+	EXPECT_EQ(1, r);
+	EXPECT_NE(NULL, strstr(err, "coherent device memory nodes have no CPUs"))
+		TH_LOG("%s", err);
+	EXPECT_EQ(NULL, strstr(err, "Invalid argument")) TH_LOG("%s", err);
+	/* Stock: fails with the unhelpful message. */
+	r = run(out, sizeof(out), err, sizeof(err), STOCK, node, "/bin/true",
+		NULL);
+	EXPECT_NE(0, r);
+	EXPECT_NE(NULL, strstr(err, "Invalid argument")) TH_LOG("%s", err);
+	/* A mask with CPUs is unaffected. */
+	snprintf(node, sizeof(node), "--cpunodebind=0,%d", first_cdm());
+	EXPECT_EQ(0, run(out, sizeof(out), err, sizeof(err), patched, node,
+			 "/bin/true", NULL)) TH_LOG("%s", err);
+}
+
+/* The explicit way still works in both: memory on the device node. */
+TEST(membind_cdm_places_pages)
+{
+	static char out[4096], err[4096];
+	char bind[32], nodearg[16];
+	const char *bins[2] = { STOCK, patched };
+	unsigned long mask;
+	size_t on, n;
+	int mode, node;
+
+	NEED_ALL();
+	node = first_cdm();
+	snprintf(bind, sizeof(bind), "--membind=%d", node);
+	snprintf(nodearg, sizeof(nodearg), "%d", node);
+	for (int i = 0; i < 2; i++) {
+		ASSERT_EQ(0, run(out, sizeof(out), err, sizeof(err),
+				 (char *)bins[i], "--cpunodebind=0", bind,
+				 self_exe, "--child", nodearg, NULL))
+			TH_LOG("%s: %s", bins[i], err);
+		ASSERT_EQ(0, parse_child(out, &mode, &mask));
+		EXPECT_EQ(MPOL_BIND, mode);
+		EXPECT_EQ(1UL << node, mask);
+		ASSERT_NE(NULL, strstr(out, "on_node "));
+		ASSERT_EQ(2, sscanf(strstr(out, "on_node "), "on_node %zu of %zu",
+				    &on, &n));
+		EXPECT_EQ(n, on) TH_LOG("%s: %zu of %zu pages on node %d",
+					bins[i], on, n, node);
+	}
+}
+
+static void find_patched(void)
+{
+	const char *env = getenv("NUMACTL_CDM");
+	char dir[PATH_MAX], *slash;
+
+	if (env && *env) {
+		snprintf(patched, sizeof(patched), "%s", env);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s", self_exe);
+	slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		snprintf(patched, sizeof(patched), "%.4000s/numactl-cdm", dir);
+		if (!access(patched, X_OK))
+			return;
+		snprintf(patched, sizeof(patched), "%.4000s/../numactl/bin/numactl",
+			 dir);
+		if (!access(patched, X_OK))
+			return;
+	}
+	snprintf(patched, sizeof(patched), "/usr/bin/numactl-cdm");
+}
+
+int main(int argc, char **argv)
+{
+	ssize_t n;
+
+	if (argc == 3 && !strcmp(argv[1], "--child"))
+		return child(atoi(argv[2]));
+	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+	if (n < 0)
+		return 1;
+	self_exe[n] = '\0';
+	find_patched();
+	return test_harness_run(argc, argv);
+}

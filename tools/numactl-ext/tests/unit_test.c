@@ -1,0 +1,717 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Host unit tests for libnumacdm and cdmctl against a fake sysfs tree.
+ *
+ *   unit_test <path to cdmctl> <build dir (O=)> <source dir>
+ *
+ * Builds fake trees under $O/tests/, points CDM_SYSFS_ROOT at them, calls the
+ * library directly and runs cdmctl's commands, checking exit codes, text and
+ * --json output (validated by a small JSON parser).  The last line is
+ * "N passed, M failed".
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <numaif.h>
+
+#include "numacdm.h"
+
+static int passed, failed;
+static const char *cdmctl;
+static char tree[4096], tree0[4096], notree[4096];
+
+#define CHECK(cond, ...) check(!!(cond), #cond, __LINE__, __VA_ARGS__)
+
+static void check(int ok, const char *expr, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void check(int ok, const char *expr, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s - ", ok ? "ok" : "not ok");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (!ok)
+		printf("  [line %d: %s]", line, expr);
+	putchar('\n');
+	if (ok)
+		passed++;
+	else
+		failed++;
+}
+
+/* snprintf that fails the run on truncation (paths must fit). */
+static void xfmt(char *buf, size_t len, const char *f, ...)
+	__attribute__((format(printf, 3, 4)));
+static void xfmt(char *buf, size_t len, const char *f, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, f);
+	n = vsnprintf(buf, len, f, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len) {
+		fprintf(stderr, "path too long\n");
+		exit(2);
+	}
+}
+
+/* ------------------------------------------------------------ fake tree */
+
+static void mkdirs(const char *path)
+{
+	char tmp[4096];
+
+	xfmt(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(tmp, 0755);
+		*p = '/';
+	}
+	mkdir(tmp, 0755);
+}
+
+static void put(const char *root, const char *rel, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void put(const char *root, const char *rel, const char *fmt, ...)
+{
+	char path[4096], dir[4096];
+	va_list ap;
+	FILE *f;
+
+	xfmt(path, sizeof(path), "%s%s", root, rel);
+	xfmt(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	mkdirs(dir);
+	f = fopen(path, "w");
+	if (!f) {
+		perror(path);
+		exit(2);
+	}
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fclose(f);
+}
+
+static int get(const char *root, const char *rel, char *buf, size_t len)
+{
+	char path[4096];
+	FILE *f;
+	size_t n;
+
+	xfmt(path, sizeof(path), "%s%s", root, rel);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, len - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return (int)n;
+}
+
+#define ND "/sys/devices/system/node"
+#define CS "/sys/bus/pci/drivers/capi_sim"
+
+static void meminfo(const char *root, int node, unsigned long total_kb,
+		    unsigned long free_kb)
+{
+	char rel[256];
+
+	xfmt(rel, sizeof(rel), ND "/node%d/meminfo", node);
+	put(root, rel,
+	    "Node %d MemTotal:       %lu kB\nNode %d MemFree:        %lu kB\n"
+	    "Node %d MemUsed:        %lu kB\nNode %d Active:          0 kB\n",
+	    node, total_kb, node, free_kb, node, total_kb - free_kb, node);
+}
+
+static void cdm_dir(const char *root, int node, const char *owner,
+		    const char *state, int migrated, int remaining)
+{
+	char rel[256];
+
+	xfmt(rel, sizeof(rel), ND "/node%d/cdm/owner", node);
+	put(root, rel, "%s\n", owner);
+	xfmt(rel, sizeof(rel), ND "/node%d/cdm/emergency_fallback", node);
+	put(root, rel, "0\n");
+	xfmt(rel, sizeof(rel), ND "/node%d/cdm/evacuation_state", node);
+	put(root, rel, "%s\n", state);
+	xfmt(rel, sizeof(rel), ND "/node%d/cdm/pages_migrated", node);
+	put(root, rel, "%d\n", migrated);
+	xfmt(rel, sizeof(rel), ND "/node%d/cdm/pages_remaining", node);
+	put(root, rel, "%d\n", remaining);
+}
+
+static void capi_dev(const char *root, const char *bdf, int node,
+		     unsigned long long size, const char *state, int misc)
+{
+	char rel[256];
+
+	xfmt(rel, sizeof(rel), CS "/%s/node", bdf);
+	put(root, rel, "%d\n", node);
+	xfmt(rel, sizeof(rel), CS "/%s/size", bdf);
+	put(root, rel, "%llu\n", size);
+	xfmt(rel, sizeof(rel), CS "/%s/state", bdf);
+	put(root, rel, "%s\n", state);
+	xfmt(rel, sizeof(rel), CS "/%s/stats", bdf);
+	put(root, rel,
+	    "resident_pages 77\nevacuations 2\nevacuations_failed 1\n"
+	    "last_evacuated_pages 4242\nlast_evacuation_us 1500000\n");
+	xfmt(rel, sizeof(rel), CS "/%s/evacuate", bdf);
+	put(root, rel, "%s", "");
+	xfmt(rel, sizeof(rel), CS "/%s/online", bdf);
+	put(root, rel, "%s", "");
+	xfmt(rel, sizeof(rel), CS "/%s/misc/capi_sim%d/dev", bdf, misc);
+	put(root, rel, "10:%d\n", 120 + misc);
+}
+
+/*
+ * Main tree: node 0 = system RAM; CDM nodes 1 (capi_sim0, 0000:00:03.0,
+ * online), 2 (capi_sim1, 0000:00:04.0, evacuated: no node2/), 3 (owned by a
+ * device of another driver).
+ */
+static void make_tree(const char *root)
+{
+	char path[4096];
+
+	put(root, ND "/possible", "0-3\n");
+	put(root, ND "/online", "0-1,3\n");
+	put(root, ND "/has_memory", "0-1,3\n");
+	put(root, ND "/has_cpu", "0\n");
+	put(root, ND "/has_coherent_device", "1-3\n");
+	meminfo(root, 0, 1048576, 524288);
+	put(root, ND "/node0/distance", "10 40 50\n");
+	meminfo(root, 1, 524288, 520192);
+	put(root, ND "/node1/distance", "40 10 80\n");
+	cdm_dir(root, 1, "0000:00:03.0", "idle", 0, 0);
+	meminfo(root, 3, 131072, 131072);
+	put(root, ND "/node3/distance", "50 80 10\n");
+	cdm_dir(root, 3, "0000:00:05.0", "failed", 10, 3);
+	capi_dev(root, "0000:00:03.0", 1, 536870912ULL, "online", 0);
+	capi_dev(root, "0000:00:04.0", 2, 268435456ULL, "offline", 1);
+	put(root, CS "/bind", "%s", "");
+	/* capi_sim1 also reachable through /sys/class/misc. */
+	xfmt(path, sizeof(path), "%s/sys/class/misc/capi_sim1", root);
+	mkdirs(path);
+	xfmt(path, sizeof(path), "%s/sys/class/misc/capi_sim1/device",
+		 root);
+	if (symlink("../../../bus/pci/drivers/capi_sim/0000:00:04.0", path) &&
+	    errno != EEXIST) {
+		perror("symlink");
+		exit(2);
+	}
+	put(root, "/proc/1234/comm", "worker\n");
+	put(root, "/proc/1234/numa_maps",
+	    "55d0c0a00000 default file=/usr/bin/worker mapped=3 N0=3 kernelpagesize_kB=4\n"
+	    "7f0000000000 bind:1 anon=256 dirty=256 N1=256 kernelpagesize_kB=4\n"
+	    "7f1000000000 default anon=10 dirty=10 N0=7 N1=3 kernelpagesize_kB=4\n"
+	    "7f2000000000 bind:1 anon=1 dirty=1 N1=1 kernelpagesize_kB=2048\n"
+	    "7ffc00000000 default stack anon=2 dirty=2 N0=2 kernelpagesize_kB=4\n");
+}
+
+/* Tree where the host's own node 0 poses as a CDM node (real mbind works). */
+static void make_tree0(const char *root)
+{
+	put(root, ND "/online", "0\n");
+	put(root, ND "/has_memory", "0\n");
+	put(root, ND "/has_coherent_device", "0\n");
+	meminfo(root, 0, 1048576, 524288);
+	put(root, ND "/node0/distance", "10\n");
+	cdm_dir(root, 0, "0000:00:03.0", "idle", 0, 0);
+	put(root, "/proc/1/comm", "init\n");
+	put(root, "/proc/1/numa_maps", "%s", "");
+}
+
+/* A kernel without CDM support: no has_coherent_device. */
+static void make_notree(const char *root)
+{
+	put(root, ND "/online", "0-1\n");
+	put(root, ND "/has_memory", "0-1\n");
+	meminfo(root, 0, 1048576, 524288);
+}
+
+/* ----------------------------------------------------------------- json */
+
+static const char *jv(const char *p);
+
+static const char *jws(const char *p)
+{
+	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *jstr(const char *p)
+{
+	if (*p++ != '"')
+		return NULL;
+	while (*p && *p != '"') {
+		if ((unsigned char)*p < 0x20)
+			return NULL;
+		if (*p == '\\') {
+			p++;
+			if (*p == 'u') {
+				for (int i = 1; i <= 4; i++)
+					if (!isxdigit((unsigned char)p[i]))
+						return NULL;
+				p += 4;
+			} else if (!strchr("\"\\/bfnrt", *p)) {
+				return NULL;
+			}
+		}
+		p++;
+	}
+	return *p == '"' ? p + 1 : NULL;
+}
+
+static const char *jv(const char *p)
+{
+	p = jws(p);
+	if (*p == '{' || *p == '[') {
+		char close = *p == '{' ? '}' : ']';
+		int obj = *p == '{';
+
+		p = jws(p + 1);
+		if (*p == close)
+			return p + 1;
+		for (;;) {
+			if (obj) {
+				p = jstr(jws(p));
+				if (!p)
+					return NULL;
+				p = jws(p);
+				if (*p++ != ':')
+					return NULL;
+			}
+			p = jv(p);
+			if (!p)
+				return NULL;
+			p = jws(p);
+			if (*p == ',') {
+				p++;
+				continue;
+			}
+			return *p == close ? p + 1 : NULL;
+		}
+	}
+	if (*p == '"')
+		return jstr(p);
+	if (!strncmp(p, "true", 4))
+		return p + 4;
+	if (!strncmp(p, "false", 5))
+		return p + 5;
+	if (!strncmp(p, "null", 4))
+		return p + 4;
+	if (*p == '-' || isdigit((unsigned char)*p)) {
+		char *end;
+
+		strtod(p, &end);
+		return end == p ? NULL : end;
+	}
+	return NULL;
+}
+
+static int json_valid(const char *s)
+{
+	const char *p = jv(s);
+
+	return p && !*jws(p);
+}
+
+/* --------------------------------------------------------------- runner */
+
+static char out[65536], errbuf[16384];
+
+/* Run cdmctl with CDM_SYSFS_ROOT=root; returns the exit status. */
+static int run(const char *root, ...)
+{
+	char *argv[32];
+	char opath[4096], epath[4096];
+	va_list ap;
+	int n = 0, st;
+	pid_t pid;
+
+	argv[n++] = (char *)cdmctl;
+	va_start(ap, root);
+	while (n < 31 && (argv[n] = va_arg(ap, char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	xfmt(opath, sizeof(opath), "%s.out", tree);
+	xfmt(epath, sizeof(epath), "%s.err", tree);
+	fflush(stdout);
+	pid = fork();
+	if (!pid) {
+		int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(o, 1);
+		dup2(e, 2);
+		setenv("CDM_SYSFS_ROOT", root, 1);
+		execv(cdmctl, argv);
+		_exit(99);
+	}
+	waitpid(pid, &st, 0);
+	get("", opath, out, sizeof(out));
+	get("", epath, errbuf, sizeof(errbuf));
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ----------------------------------------------------------- lib tests */
+
+static int mask_is(struct bitmask *m, const char *want)
+{
+	char got[256] = "";
+	size_t off = 0;
+
+	if (!m)
+		return 0;
+	for (unsigned int i = 0; i < m->size; i++)
+		if (numa_bitmask_isbitset(m, i))
+			off += (size_t)snprintf(got + off, sizeof(got) - off,
+						"%s%u", off ? "," : "", i);
+	numa_bitmask_free(m);
+	if (strcmp(got, want))
+		printf("# mask: got '%s', want '%s'\n", got, want);
+	return !strcmp(got, want);
+}
+
+static void test_lib(void)
+{
+	struct numa_cdm_node_info in;
+	struct bitmask *m;
+	int r;
+
+	setenv("CDM_SYSFS_ROOT", tree, 1);
+	CHECK(!strcmp(numa_cdm_sysfs_root(), tree), "sysfs root from CDM_SYSFS_ROOT");
+	CHECK(mask_is(numa_cdm_nodes(), "1,2,3"), "numa_cdm_nodes() = 1-3");
+	CHECK(mask_is(numa_sysram_nodes(), "0"), "numa_sysram_nodes() = 0");
+	CHECK(numa_node_is_cdm(0) == 0, "node 0 is not CDM");
+	CHECK(numa_node_is_cdm(1) == 1, "node 1 is CDM");
+	CHECK(numa_node_is_cdm(2) == 1, "node 2 (no memory) is CDM");
+	CHECK(numa_node_is_cdm(900) == 0, "node 900 is not CDM");
+	errno = 0;
+	CHECK(numa_node_is_cdm(-1) == -1 && errno == EINVAL, "node -1: EINVAL");
+
+	CHECK(numa_cdm_node_of_device("0000:00:03.0") == 1, "BDF -> node 1");
+	CHECK(numa_cdm_node_of_device("00:03.0") == 1, "short BDF -> node 1");
+	CHECK(numa_cdm_node_of_device("capi_sim0") == 1,
+	      "capi_sim0 (driver dir misc/) -> node 1");
+	CHECK(numa_cdm_node_of_device("capi_sim1") == 2,
+	      "capi_sim1 (/sys/class/misc) -> node 2");
+	CHECK(numa_cdm_node_of_device("/dev/capi_sim1") == 2,
+	      "/dev/capi_sim1 -> node 2");
+	CHECK(numa_cdm_node_of_device("0000:00:05.0") == 3,
+	      "other driver's device -> node 3 via cdm/owner");
+	errno = 0;
+	CHECK(numa_cdm_node_of_device("capi_sim9") == -1 && errno == ENODEV,
+	      "unknown device: ENODEV");
+	errno = 0;
+	CHECK(numa_cdm_node_of_device("0000:00:09.0") == -1 && errno == ENODEV,
+	      "unknown BDF: ENODEV");
+	errno = 0;
+	CHECK(numa_cdm_node_of_device("../../x") == -1 && errno == ENODEV,
+	      "path traversal rejected: ENODEV");
+	errno = 0;
+	CHECK(numa_cdm_node_of_device(NULL) == -1 && errno == EINVAL, "NULL: EINVAL");
+	errno = 0;
+	CHECK(numa_cdm_node_of_device("") == -1 && errno == EINVAL, "\"\": EINVAL");
+
+	r = numa_cdm_node_info(1, &in);
+	CHECK(r == 0 && in.present && !strcmp(in.owner, "0000:00:03.0") &&
+	      in.evac_state == NUMA_CDM_EVAC_IDLE && in.emergency_fallback == 0 &&
+	      in.mem_total == 524288ULL * 1024 && in.mem_free == 520192ULL * 1024 &&
+	      in.mem_used == 4096ULL * 1024,
+	      "node_info(1): owner, state, meminfo");
+	r = numa_cdm_node_info(3, &in);
+	CHECK(r == 0 && in.evac_state == NUMA_CDM_EVAC_FAILED &&
+	      in.pages_migrated == 10 && in.pages_remaining == 3,
+	      "node_info(3): failed evacuation counters");
+	r = numa_cdm_node_info(2, &in);
+	CHECK(r == 0 && !in.present && !strcmp(in.owner, "none") &&
+	      in.evac_state == NUMA_CDM_EVAC_UNKNOWN,
+	      "node_info(2): evacuated node not present");
+	errno = 0;
+	CHECK(numa_cdm_node_info(0, &in) == -1 && errno == EINVAL,
+	      "node_info(0): EINVAL (not CDM)");
+	CHECK(!strcmp(numa_cdm_evac_state_name(NUMA_CDM_EVAC_RUNNING), "running"),
+	      "evac state name");
+
+	errno = 0;
+	CHECK(!numa_alloc_cdm(4096, 0) && errno == EINVAL,
+	      "numa_alloc_cdm on system-RAM node: EINVAL");
+	errno = 0;
+	CHECK(!numa_alloc_cdm(0, 1) && errno == EINVAL, "numa_alloc_cdm size 0: EINVAL");
+	errno = 0;
+	CHECK(!numa_alloc_cdm(4096, -3) && errno == EINVAL,
+	      "numa_alloc_cdm node -3: EINVAL");
+	errno = 0;
+	CHECK(numa_free_cdm(NULL, 4096) == -1 && errno == EINVAL,
+	      "numa_free_cdm(NULL): EINVAL");
+
+	m = numa_cdm_parse_nodelist("0,2-4\n");
+	CHECK(mask_is(m, "0,2,3,4"), "parse \"0,2-4\"");
+	CHECK(mask_is(numa_cdm_parse_nodelist(""), ""), "parse \"\" = empty");
+	errno = 0;
+	CHECK(!numa_cdm_parse_nodelist("1-") && errno == EINVAL, "parse \"1-\": EINVAL");
+	CHECK(!numa_cdm_parse_nodelist("3-1"), "parse \"3-1\": EINVAL");
+	CHECK(!numa_cdm_parse_nodelist("x"), "parse \"x\": EINVAL");
+	CHECK(!numa_cdm_parse_nodelist("1,,2"), "parse \"1,,2\": EINVAL");
+
+	setenv("CDM_SYSFS_ROOT", notree, 1);
+	CHECK(mask_is(numa_cdm_nodes(), ""), "no CDM support: empty mask, not error");
+	CHECK(mask_is(numa_sysram_nodes(), "0,1"), "no CDM support: sysram = has_memory");
+	CHECK(numa_node_is_cdm(1) == 0, "no CDM support: node 1 not CDM");
+
+	/* The host's node 0 posing as CDM: a real mbind. */
+	setenv("CDM_SYSFS_ROOT", tree0, 1);
+	{
+		size_t sz = 16 * 4096;
+		char *p = numa_alloc_cdm(sz, 0);
+		int mode = -1, node = -1;
+		unsigned long nm[16] = { 0 };
+
+		CHECK(p != NULL, "numa_alloc_cdm(64K, 0) on host node 0 (errno %d)",
+		      p ? 0 : errno);
+		if (p) {
+			memset(p, 0x5a, sz);
+			get_mempolicy(&mode, nm, 16 * 64, p, MPOL_F_ADDR);
+			CHECK(mode == MPOL_BIND && (nm[0] & 1),
+			      "the range has MPOL_BIND to node 0 (mode %d)", mode);
+			get_mempolicy(&node, NULL, 0, p, MPOL_F_ADDR | MPOL_F_NODE);
+			CHECK(node == 0, "touched page is on node 0");
+			CHECK(numa_free_cdm(p, sz) == 0, "numa_free_cdm");
+		}
+	}
+	unsetenv("CDM_SYSFS_ROOT");
+}
+
+/* --------------------------------------------------------- cdmctl tests */
+
+static int has(const char *s)
+{
+	if (strstr(out, s))
+		return 1;
+	printf("# missing '%s' in output:\n%s# stderr: %s\n", s, out, errbuf);
+	return 0;
+}
+
+static int has_err(const char *s)
+{
+	if (strstr(errbuf, s))
+		return 1;
+	printf("# missing '%s' in stderr: %s\n", s, errbuf);
+	return 0;
+}
+
+static void test_cdmctl(void)
+{
+	char buf[256];
+	int r;
+
+	r = run(tree, "list", NULL);
+	CHECK(r == 0 && has("NODE") && has("0000:00:03.0") && has("capi_sim0") &&
+	      has("512.0 MiB") && has("0:40") && has("0000:00:04.0") &&
+	      has("offline") && has("0000:00:05.0") && has("0:50"),
+	      "list: table with devices, sizes, distances");
+	r = run(tree, "list", "--json", NULL);
+	CHECK(r == 0 && json_valid(out), "list --json: valid JSON");
+	CHECK(has("\"sysram_nodes\":[0]") && has("\"node\":1,\"device\":\"0000:00:03.0\",\"misc\":\"capi_sim0\"") &&
+	      has("\"size_bytes\":536870912") && has("\"distance\":{\"0\":40}") &&
+	      has("\"node\":2,\"device\":\"0000:00:04.0\",\"misc\":\"capi_sim1\"") &&
+	      has("\"memory_online\":false") &&
+	      has("\"node\":3,\"device\":\"0000:00:05.0\",\"misc\":null") &&
+	      has("\"evacuation_state\":\"failed\"") && has("\"used_bytes\":4194304"),
+	      "list --json: fields");
+	r = run(tree, "--json", "list", NULL);
+	CHECK(r == 0 && json_valid(out), "--json before the command");
+	r = run(notree, "list", NULL);
+	CHECK(r == 0 && has("no coherent device memory nodes"),
+	      "list on a kernel without CDM");
+	r = run(notree, "list", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && has("\"cdm_nodes\":[]") &&
+	      has("\"sysram_nodes\":[0,1]"), "list --json without CDM");
+
+	r = run(tree, "status", "1", NULL);
+	CHECK(r == 0 && has("node:               1") &&
+	      has("0000:00:03.0 (/dev/capi_sim0)") && has("state:              online") &&
+	      has("resident_pages 77") && has("node0=40"),
+	      "status 1: text");
+	r = run(tree, "status", "capi_sim0", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && has("\"node\":1") &&
+	      has("\"stats\":{\"resident_pages\":77,\"evacuations\":2") &&
+	      has("\"last_evacuation_us\":1500000"),
+	      "status capi_sim0 --json: valid, with stats");
+	r = run(tree, "status", "0000:00:04.0", NULL);
+	CHECK(r == 0 && has("memory online:      no") && has("offline"),
+	      "status of an evacuated device");
+	r = run(tree, "status", "00:04.0", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && has("\"node\":2") &&
+	      has("\"memory_online\":false"), "status short BDF --json");
+	r = run(tree, "status", "3", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && has("\"device\":\"0000:00:05.0\"") &&
+	      has("\"stats\":{}"), "status of a non-capi_sim CDM node");
+	r = run(tree, "status", "0", NULL);
+	CHECK(r == 3 && has_err("not a coherent device memory node"),
+	      "status 0: exit 3, not CDM");
+	r = run(tree, "status", "nosuchdev", NULL);
+	CHECK(r == 3 && has_err("no such CDM device"), "status unknown: exit 3");
+	r = run(tree, "status", NULL);
+	CHECK(r == 2, "status without argument: exit 2");
+
+	r = run(tree, "where", "1234", NULL);
+	CHECK(r == 0 && has("worker") && has("sysram") && has("cdm"),
+	      "where: text");
+	r = run(tree, "where", "1234", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && has("\"pid\":1234") &&
+	      has("\"comm\":\"worker\"") &&
+	      has("{\"node\":0,\"cdm\":false,\"bytes\":49152,\"pages\":12}") &&
+	      has("{\"node\":1,\"cdm\":true,\"bytes\":3158016,\"pages\":771}") &&
+	      has("\"total_bytes\":3207168"),
+	      "where --json: per-node bytes incl. a 2 MiB huge page");
+	r = run(tree, "where", "99999", NULL);
+	CHECK(r == 3, "where: no such process: exit 3");
+	r = run(tree, "where", "abc", NULL);
+	CHECK(r == 2, "where abc: exit 2");
+	r = run(tree0, "where", "1", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && has("\"nodes\":[]"),
+	      "where --json with no resident pages");
+
+	r = run(tree, "evacuate", "capi_sim1", NULL);
+	CHECK(r == 6 && has_err("already evacuated"), "evacuate offline device: exit 6");
+	r = run(tree, "online", "0000:00:03.0", NULL);
+	CHECK(r == 6 && has_err("already online"), "online an online device: exit 6");
+	r = run(tree, "evacuate", "3", NULL);
+	CHECK(r == 3 && has_err("not a capi_sim device"),
+	      "evacuate a node of another driver: exit 3");
+	r = run(tree, "evacuate", "1", "--json", NULL);
+	CHECK(r == 2, "evacuate --json: exit 2");
+	r = run(tree, "evacuate", "1", "--timeout", "abc", NULL);
+	CHECK(r == 2, "--timeout abc: exit 2");
+	r = run(tree, "evacuate", "1", "--timeout", "99999999", NULL);
+	CHECK(r == 2, "--timeout too large: exit 2");
+	r = run(tree, "evacuate", "capi_sim0", "--timeout", "5000", NULL);
+	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	CHECK(r == 0 && !strcmp(buf, "5000\n") && has("4242 pages migrated in 1.50 s"),
+	      "evacuate --timeout 5000 writes \"5000\" and reports the result");
+	r = run(tree, "evacuate", "1", NULL);
+	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	CHECK(r == 0 && !strcmp(buf, "1\n"), "evacuate default timeout writes \"1\"");
+	r = run(tree, "online", "capi_sim1", NULL);
+	get(tree, CS "/0000:00:04.0/online", buf, sizeof(buf));
+	CHECK(r == 0 && !strcmp(buf, "1\n") && has("node 2 (0000:00:04.0) online"),
+	      "online writes \"1\"");
+
+	r = run(tree, "run", "--node", "0", "--", "true", NULL);
+	CHECK(r == 3 && has_err("node 0 is not a coherent device memory node (CDM nodes: 1,2,3)"),
+	      "run on a system-RAM node: exit 3 with a clear message");
+	r = run(tree, "run", "--node", "2", "--", "true", NULL);
+	CHECK(r == 3 && has_err("no memory online"),
+	      "run on an evacuated node: exit 3");
+	r = run(tree, "run", "--node", "1", "true", NULL);
+	CHECK(r == 2, "run without --: exit 2");
+	r = run(tree, "run", "--", "true", NULL);
+	CHECK(r == 2, "run without --node: exit 2");
+	r = run(tree0, "run", "--node", "0", "--", "sh", "-c", "exit 7", NULL);
+	CHECK(r == 7, "run --node 0 (host node as CDM): command's exit status");
+	r = run(tree0, "run", "--node", "0", "--preferred", "--", "true", NULL);
+	CHECK(r == 0, "run --preferred");
+	r = run(tree0, "run", "--node", "0", "--", "/nonexistent/cmd", NULL);
+	CHECK(r == 127, "run missing command: exit 127");
+
+	r = run(tree, "frobnicate", NULL);
+	CHECK(r == 2, "unknown command: exit 2");
+	r = run(tree, NULL);
+	CHECK(r == 2, "no command: exit 2");
+	r = run(tree, "list", "extra", NULL);
+	CHECK(r == 2, "list with an argument: exit 2");
+	r = run(tree, "--bogus", "list", NULL);
+	CHECK(r == 2, "unknown option: exit 2");
+	r = run(tree, "--help", NULL);
+	CHECK(r == 0 && has("usage: cdmctl"), "--help");
+}
+
+/*
+ * Build examples/cdm_alloc.c against the shared library through pkg-config,
+ * as the user guide shows, and run it with the host's node 0 posing as CDM.
+ */
+static void test_pkgconfig(const char *o, const char *srcdir)
+{
+	char cmd[16384], exe[4096];
+	int r;
+
+	if (system("command -v pkg-config >/dev/null")) {
+		printf("ok - # SKIP pkg-config not installed (apt-get install pkg-config)\n");
+		passed++;
+		return;
+	}
+	xfmt(exe, sizeof(exe), "%s/tests/cdm_alloc", o);
+	xfmt(cmd, sizeof(cmd),
+	     "cc -std=c11 -Wall -Wextra -Werror -o %s %s/examples/cdm_alloc.c "
+	     "$(PKG_CONFIG_PATH=%s/lib/pkgconfig pkg-config "
+	     "--define-variable=libdir=%s/lib --define-variable=includedir=%s/include "
+	     "--cflags --libs numacdm)",
+	     exe, srcdir, o, o, o);
+	r = system(cmd);
+	CHECK(r == 0, "pkg-config: build examples/cdm_alloc.c against libnumacdm.so");
+	xfmt(cmd, sizeof(cmd),
+	     "LD_LIBRARY_PATH=%s/lib ldd %s | grep -q 'libnumacdm.so.1 => %s/lib'",
+	     o, exe, o);
+	r = system(cmd);
+	CHECK(r == 0, "the example links libnumacdm.so.1");
+	xfmt(cmd, sizeof(cmd),
+	     "CDM_SYSFS_ROOT=%s LD_LIBRARY_PATH=%s/lib %s 0000:00:03.0 4 | "
+	     "grep -q '^4 MiB on node 0 (first page on node 0)$'", tree0, o, exe);
+	r = system(cmd);
+	CHECK(r == 0, "the example puts its buffer on the device's node");
+	xfmt(cmd, sizeof(cmd),
+	     "CDM_SYSFS_ROOT=%s LD_LIBRARY_PATH=%s/lib %s capi_sim7 2>/dev/null",
+	     tree, o, exe);
+	r = system(cmd);
+	CHECK(r != 0, "the example fails for an unknown device");
+}
+
+int main(int argc, char **argv)
+{
+	char *o;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s CDMCTL BUILD_DIR SRC_DIR\n", argv[0]);
+		return 2;
+	}
+	cdmctl = argv[1];
+	o = argv[2];
+	xfmt(tree, sizeof(tree), "%s/tests/fake", o);
+	xfmt(tree0, sizeof(tree0), "%s/tests/fake0", o);
+	xfmt(notree, sizeof(notree), "%s/tests/fakenone", o);
+	{
+		char cmd[16384];
+
+		xfmt(cmd, sizeof(cmd), "rm -rf '%s' '%s' '%s'", tree, tree0,
+			 notree);
+		if (system(cmd))
+			return 2;
+	}
+	make_tree(tree);
+	make_tree0(tree0);
+	make_notree(notree);
+
+	test_lib();
+	test_cdmctl();
+	test_pkgconfig(o, argv[3]);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
