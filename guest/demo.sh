@@ -45,7 +45,9 @@ usage_line
 
 say "A workload bound to device memory: numactl --membind=$dnode demo-worker 128"
 mkfifo /tmp/demo.ctl
-numactl --membind="$dnode" demo-worker 128 < /tmp/demo.ctl > /tmp/demo.out 2>&1 &
+# Append mode: the demo truncates the file later while the worker writes.
+: > /tmp/demo.out
+numactl --membind="$dnode" demo-worker 128 < /tmp/demo.ctl >> /tmp/demo.out 2>&1 &
 worker=$!
 exec 3> /tmp/demo.ctl
 while ! grep -q '^ready' /tmp/demo.out; do
@@ -67,7 +69,13 @@ usage_line
 : > /tmp/demo.out
 echo where >&3
 echo verify >&3
-while [ "$(grep -c '^where\|^verify' /tmp/demo.out)" -lt 2 ]; do sleep 0.2; done
+i=0
+while [ "$(grep -c '^where\|^verify' /tmp/demo.out)" -lt 2 ]; do
+	kill -0 $worker 2>/dev/null || break
+	i=$((i + 1))
+	[ $i -le 600 ] || { echo "demo-worker does not answer" >&2; exit 1; }
+	sleep 0.2
+done
 cat /tmp/demo.out
 grep -q 'every byte intact' /tmp/demo.out || exit 1
 
