@@ -6,6 +6,11 @@
  * The request goes over the second serial port; the host answers with one
  * line "@ok TEXT" or "@err TEXT".  Exit status 0 on @ok, 1 on @err, 2 on a
  * local error.  QEMU's reply text is printed on stdout.
+ *
+ *   vmctl --next-test
+ * asks make check's shared queue for the next selftest to run (guests
+ * running in parallel take tests from one queue); prints its tests.list
+ * line, or nothing when the queue is empty.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +54,7 @@ static int read_line(int fd, char *buf, size_t size)
 int main(int argc, char **argv)
 {
 	char cmd[4096] = "@ctl", reply[8192];
+	int first = 1;
 	struct termios t;
 	int fd, i, ret;
 
@@ -56,7 +62,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: vmctl MONITOR-COMMAND [ARGS...]\n");
 		return 2;
 	}
-	for (i = 1; i < argc; i++) {
+	if (!strcmp(argv[1], "--next-test")) {
+		strcpy(cmd, "@next");
+		first = argc;
+	}
+	for (i = first; i < argc; i++) {
 		if (strlen(cmd) + strlen(argv[i]) + 3 > sizeof(cmd)) {
 			fprintf(stderr, "vmctl: command too long\n");
 			return 2;
