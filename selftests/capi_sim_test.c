@@ -1,0 +1,931 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * capi_sim_test - acceptance of the capi_sim driver (issue 4): device nodes,
+ * the compute engine's residency report, evacuation by sysfs, ioctl, unbind,
+ * rmmod and PCI hot-unplug under a writing process, re-online cycles without
+ * leaks, privilege checks and a seeded fuzz of the ioctl and sysfs ABI.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <numaif.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "cdm_lib.h"
+
+#define VMCTL "/usr/bin/vmctl"
+#define EVAC_MS 60000
+
+FIXTURE(capi) {
+	struct capi_dev dev[CDM_MAX_DEVS];
+	int ndev;
+	bool unplugged;
+	char unplug_id[16];
+};
+
+FIXTURE_SETUP(capi)
+{
+	int online = capi_restore_all();
+
+	self->unplugged = false;
+	self->ndev = capi_devs(self->dev, CDM_MAX_DEVS);
+	ASSERT_GE(self->ndev, 1) TH_LOG("no device bound to capi_sim");
+	ASSERT_EQ(self->ndev, online);
+}
+
+static int find_dev_by_size(unsigned long long size, struct capi_dev *out,
+			    int timeout_ms)
+{
+	uint64_t end = now_ms() + timeout_ms;
+
+	do {
+		struct capi_dev d[CDM_MAX_DEVS];
+		int n = capi_devs(d, CDM_MAX_DEVS);
+
+		for (int i = 0; i < n; i++)
+			if (d[i].size == size && !strcmp(d[i].state, "online")) {
+				*out = d[i];
+				return 0;
+			}
+		usleep(100000);
+	} while (now_ms() < end);
+	return -ETIMEDOUT;
+}
+
+#define DEVCTL "/usr/bin/devctl"
+
+/*
+ * QEMU 7.2 aborts when an ivshmem device is re-added on its old memory
+ * backend: guest/devctl plugs a fresh backend. Without devctl, do the same
+ * with vmctl.
+ */
+static int replug(const char *id, unsigned long long size)
+{
+	char dev[16], obj[128], add[128], out[1024];
+	char *plug[] = { DEVCTL, "plug", dev, NULL };
+	char *odel[] = { VMCTL, "object_del", obj, NULL };
+	char *oadd[] = { VMCTL, "object_add", add, NULL };
+	char *dadd[] = { VMCTL, "device_add", add, NULL };
+	struct capi_dev d;
+	int st;
+
+	snprintf(dev, sizeof(dev), "cdm%s", id);
+	if (path_exists(DEVCTL)) {
+		st = run_cmd(plug, out, sizeof(out), 120);
+	} else {
+		snprintf(obj, sizeof(obj), "cdmmem%s", id);
+		run_cmd(odel, out, sizeof(out), 60);
+		snprintf(add, sizeof(add),
+			 "memory-backend-ram,id=cdmmem%s,size=%lluM", id,
+			 size / MiB);
+		run_cmd(oadd, out, sizeof(out), 60);
+		snprintf(add, sizeof(add), "ivshmem-plain,memdev=cdmmem%s,id=cdm%s",
+			 id, id);
+		st = run_cmd(dadd, out, sizeof(out), 60);
+	}
+	if (st)
+		fprintf(stderr, "# plug %s: %d %s\n", dev, st, out);
+	return find_dev_by_size(size, &d, 120000);
+}
+
+static int unplug(const char *id, char *out, size_t len)
+{
+	char dev[16];
+	char *unp[] = { DEVCTL, "unplug", dev, NULL };
+	char *del[] = { VMCTL, "device_del", dev, NULL };
+
+	snprintf(dev, sizeof(dev), "cdm%s", id);
+	return run_cmd(path_exists(DEVCTL) ? unp : del, out, len, 180);
+}
+
+FIXTURE_TEARDOWN_PARENT(capi)
+{
+	if (self->unplugged)
+		replug(self->unplug_id, self->dev[self->ndev - 1].size);
+	capi_restore_all();
+}
+
+TEST_F(capi, two_devices_two_cdm_nodes)
+{
+	ASSERT_EQ(2, self->ndev);
+	ASSERT_NE(self->dev[0].node, self->dev[1].node);
+	for (int i = 0; i < self->ndev; i++) {
+		struct capi_dev *d = &self->dev[i];
+		long total = node_meminfo_kb(d->node, "MemTotal");
+		char buf[128];
+
+		TH_LOG("%s: node %d, size %llu MiB, MemTotal %ld kB, state %s",
+		       d->bdf, d->node, d->size / MiB, total, d->state);
+		ASSERT_STREQ("online", d->state);
+		ASSERT_TRUE(node_is_cdm(d->node));
+		ASSERT_TRUE(node_has_memory(d->node));
+		ASSERT_EQ((long)(d->size / KiB), total);
+		ASSERT_LT(0, read_strf(buf, sizeof(buf),
+				       NODE_SYS "/node%d/cdm/owner", d->node));
+		ASSERT_STREQ(d->bdf, buf);
+		ASSERT_LE(0, read_strf(buf, sizeof(buf), NODE_SYS "/node%d/cpulist",
+				       d->node));
+		ASSERT_STREQ("", buf);
+	}
+	ASSERT_EQ(512 * MiB, self->dev[0].size);
+	ASSERT_EQ(256 * MiB, self->dev[1].size);
+}
+
+TEST_F_TIMEOUT(capi, ram_fill_leaves_devices_empty, 300)
+{
+	long ram = node_meminfo_kb(0, "MemTotal");
+	struct fill_opts o = { .chunk = 8 * MiB, .mode = -1 };
+	long anon0[CDM_MAX_DEVS];
+	struct fill_result r;
+	struct cdm_watch w;
+	struct oom_quiet q;
+	char first[256];
+	int reports;
+
+	for (int i = 0; i < self->ndev; i++)
+		anon0[i] = node_meminfo_kb(self->dev[i].node, "AnonPages");
+	o.max_bytes = (size_t)ram * KiB + 256 * MiB;
+	oom_quiet_begin(&q);
+	watch_start(&w);
+	ASSERT_EQ(0, fill_run(&o, &r, 240));
+	watch_stop(&w);
+	reports = oom_quiet_end(&q, first, sizeof(first));
+	TH_LOG("filled %ld MiB (node0 min free %ld kB), OOM-killed %d, err %d; pages on CDM %ld; device nodes' MemFree max drop %ld kB",
+	       r.pages * 4 / 1024, w.min_node0_free, r.oom_killed, r.err,
+	       r.on_cdm, watch_max_drop(&w));
+	ASSERT_EQ(0, reports) TH_LOG("kernel report: %s", first);
+	ASSERT_TRUE(r.oom_killed || r.err);
+	ASSERT_EQ(0, r.on_cdm);
+	/* per-cpu vmstat drift only */
+	ASSERT_LE(watch_max_drop(&w), 2048);
+	ASSERT_LT(w.min_node0_free, ram / 10);
+	for (int i = 0; i < self->ndev; i++) {
+		ASSERT_LE(node_meminfo_kb(self->dev[i].node, "AnonPages"),
+			  anon0[i] + 1024);
+	}
+}
+
+/* helper (run under numactl): allocate, touch, report nodes, RUN on it */
+static int helper(int argc, char **argv)
+{
+	size_t len = (argc > 2 ? strtoul(argv[2], NULL, 0) : 16) * MiB;
+	int node = argc > 3 ? atoi(argv[3]) : -1;
+	long c[CDM_MAX_NODES], e, n;
+	struct capi_sim_run run = { .op = CAPI_SIM_OP_CRC32C };
+	char *p = map_anon(len);
+	int fd;
+
+	if (!p)
+		return 1;
+	fill_pattern(p, len, 21);
+	n = page_nodes(p, len, c, &e);
+	printf("pages=%ld\nabsent=%ld\n", n, e);
+	for (int i = 0; i < CDM_MAX_NODES; i++)
+		if (c[i])
+			printf("node%d=%ld\n", i, c[i]);
+	fd = capi_open_node(node);
+	if (fd < 0) {
+		printf("open=%d\n", fd);
+		return 2;
+	}
+	run.src = (uintptr_t)p;
+	run.len = len;
+	if (capi_run(fd, &run)) {
+		printf("run_err=%d\n", errno);
+		return 3;
+	}
+	printf("run_pages=%llu\nrun_device_pages=%llu\nrun_crc_ok=%d\n",
+	       (unsigned long long)run.pages,
+	       (unsigned long long)run.device_pages,
+	       run.crc == (crc32c_sw(~0U, p, len) ^ ~0U));
+	return 0;
+}
+
+TEST_F_TIMEOUT(capi, numactl_membind_all_on_device, 120)
+{
+	char self_exe[256], out[4096], nodes[16], opt[32];
+	char *argv[] = { "/usr/bin/numactl", opt, self_exe, "--helper", "32",
+			 nodes, NULL };
+	ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+
+	if (!path_exists("/usr/bin/numactl"))
+		SKIP(return, "/usr/bin/numactl missing from the guest");
+	ASSERT_LT(0, n);
+	self_exe[n] = 0;
+	for (int i = 0; i < self->ndev; i++) {
+		long pages = -1, on = -1, rp = -1, rdp = -1, crc = -1;
+		char key[32];
+		int st;
+
+		snprintf(opt, sizeof(opt), "--membind=%d", self->dev[i].node);
+		snprintf(nodes, sizeof(nodes), "%d", self->dev[i].node);
+		snprintf(key, sizeof(key), "node%d=%%ld", self->dev[i].node);
+		st = run_cmd(argv, out, sizeof(out), 100);
+		TH_LOG("numactl %s: exit %d\n%s", opt, st, out);
+		ASSERT_EQ(0, st);
+		for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n")) {
+			sscanf(l, "pages=%ld", &pages);
+			sscanf(l, key, &on);
+			sscanf(l, "run_pages=%ld", &rp);
+			sscanf(l, "run_device_pages=%ld", &rdp);
+			sscanf(l, "run_crc_ok=%ld", &crc);
+		}
+		ASSERT_EQ((long)(32 * MiB / PAGE_SZ), pages);
+		ASSERT_EQ(pages, on);
+		ASSERT_EQ(pages, rp);
+		ASSERT_EQ(pages, rdp);
+		ASSERT_EQ(1, crc);
+	}
+}
+
+TEST_F(capi, run_engine_ops_and_residency)
+{
+	struct capi_dev *d = &self->dev[0];
+	size_t len = 4 * MiB;
+	long np = len / PAGE_SZ;
+	int ram = 0, fd = capi_open_node(d->node);
+	char *dev_a, *dev_b, *ram_a, *mixed;
+	struct capi_sim_info info;
+	struct capi_sim_run run;
+	char *ref;
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, capi_info(fd, &info));
+	TH_LOG("INFO: version %u node %d size %llu state %u penalty %u ns resident %llu",
+	       info.version, info.node, (unsigned long long)info.size,
+	       info.state, info.link_penalty_ns,
+	       (unsigned long long)info.resident_pages);
+	ASSERT_EQ(CAPI_SIM_UAPI_VERSION, info.version);
+	ASSERT_EQ(d->node, info.node);
+	ASSERT_EQ(d->size, info.size);
+	ASSERT_EQ(CAPI_SIM_STATE_ONLINE, info.state);
+
+	dev_a = map_anon(len);
+	dev_b = map_anon(len);
+	ram_a = map_anon(len);
+	mixed = map_anon(len);
+	ref = malloc(len);
+	ASSERT_NE(NULL, dev_a);
+	ASSERT_NE(NULL, dev_b);
+	ASSERT_NE(NULL, ram_a);
+	ASSERT_NE(NULL, mixed);
+	ASSERT_NE(NULL, ref);
+	ASSERT_EQ(0, mbind_nodes(dev_a, len, MPOL_BIND, &d->node, 1, 0));
+	ASSERT_EQ(0, mbind_nodes(dev_b, len, MPOL_BIND, &d->node, 1, 0));
+	ASSERT_EQ(0, mbind_nodes(ram_a, len, MPOL_BIND, &ram, 1, 0));
+	ASSERT_EQ(0, mbind_nodes(mixed, len / 2, MPOL_BIND, &d->node, 1, 0));
+	ASSERT_EQ(0, mbind_nodes(mixed + len / 2, len / 2, MPOL_BIND, &ram, 1, 0));
+	fill_pattern(dev_a, len, 31);
+	fill_pattern(dev_b, len, 32);
+	fill_pattern(ram_a, len, 33);
+	fill_pattern(mixed, len, 34);
+	ASSERT_EQ(np, pages_on_node(dev_a, len, d->node));
+	ASSERT_EQ(np, pages_on_node(ram_a, len, 0));
+
+	/* CRC32C on device memory, RAM, mixed */
+	run = (struct capi_sim_run){ .op = CAPI_SIM_OP_CRC32C,
+				     .src = (uintptr_t)dev_a, .len = len };
+	ASSERT_EQ(0, capi_run(fd, &run));
+	ASSERT_EQ(crc32c_sw(~0U, dev_a, len) ^ ~0U, run.crc);
+	ASSERT_EQ(np, (long)run.pages);
+	ASSERT_EQ(np, (long)run.device_pages);
+	TH_LOG("device buffer: %llu/%llu device pages, sim %llu ns",
+	       (unsigned long long)run.device_pages,
+	       (unsigned long long)run.pages, (unsigned long long)run.sim_ns);
+
+	run = (struct capi_sim_run){ .op = CAPI_SIM_OP_CRC32C,
+				     .src = (uintptr_t)ram_a, .len = len };
+	ASSERT_EQ(0, capi_run(fd, &run));
+	ASSERT_EQ(crc32c_sw(~0U, ram_a, len) ^ ~0U, run.crc);
+	ASSERT_EQ(np, (long)run.pages);
+	ASSERT_EQ(0, (long)run.device_pages);
+	TH_LOG("RAM buffer: %llu/%llu device pages, sim %llu ns",
+	       (unsigned long long)run.device_pages,
+	       (unsigned long long)run.pages, (unsigned long long)run.sim_ns);
+
+	run = (struct capi_sim_run){ .op = CAPI_SIM_OP_CRC32C,
+				     .src = (uintptr_t)mixed, .len = len };
+	ASSERT_EQ(0, capi_run(fd, &run));
+	ASSERT_EQ(np / 2, (long)run.device_pages);
+
+	/* FILL, leaving the last 3 bytes alone */
+	memcpy(ref, dev_b + len - 3, 3);
+	run = (struct capi_sim_run){ .op = CAPI_SIM_OP_FILL, .pattern = 0x1a5,
+				     .dst = (uintptr_t)dev_b, .len = len - 3 };
+	ASSERT_EQ(0, capi_run(fd, &run));
+	for (size_t i = 0; i < len - 3; i++) {
+		ASSERT_EQ(0xa5, (unsigned char)dev_b[i]) TH_LOG("byte %zu", i);
+	}
+	ASSERT_EQ(0, memcmp(ref, dev_b + len - 3, 3));
+
+	/* COPY dev_a -> dev_b */
+	run = (struct capi_sim_run){ .op = CAPI_SIM_OP_COPY,
+				     .src = (uintptr_t)dev_a,
+				     .dst = (uintptr_t)dev_b, .len = len };
+	ASSERT_EQ(0, capi_run(fd, &run));
+	ASSERT_EQ(0, memcmp(dev_a, dev_b, len));
+
+	/* XOR ram_a into dev_b */
+	for (size_t i = 0; i < len; i++)
+		ref[i] = dev_b[i] ^ ram_a[i];
+	run = (struct capi_sim_run){ .op = CAPI_SIM_OP_XOR,
+				     .src = (uintptr_t)ram_a,
+				     .dst = (uintptr_t)dev_b, .len = len };
+	ASSERT_EQ(0, capi_run(fd, &run));
+	ASSERT_EQ(0, memcmp(ref, dev_b, len));
+	close(fd);
+}
+
+/* ---- engine and evacuation together ---- */
+
+struct runner {
+	int fd;
+	char *src, *dst;
+	size_t len;
+	uint32_t crc;
+	volatile int stop;
+	long runs, errors, bad;
+	int first_err;
+};
+
+static void *runner_fn(void *arg)
+{
+	struct runner *r = arg;
+
+	while (!r->stop) {
+		struct capi_sim_run run = { .op = CAPI_SIM_OP_CRC32C,
+					    .src = (uintptr_t)r->src,
+					    .len = r->len };
+		int e = capi_run(r->fd, &run);
+
+		if (e) {
+			if (!r->errors++)
+				r->first_err = e;
+		} else if (run.crc != r->crc) {
+			r->bad++;
+		}
+		run = (struct capi_sim_run){ .op = CAPI_SIM_OP_COPY,
+					     .src = (uintptr_t)r->src,
+					     .dst = (uintptr_t)r->dst,
+					     .len = r->len };
+		e = capi_run(r->fd, &run);
+		if (e) {
+			if (!r->errors++)
+				r->first_err = e;
+		} else if (memcmp(r->src, r->dst, r->len)) {
+			r->bad++;
+		}
+		r->runs++;
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(capi, run_during_evacuation, 240)
+{
+	struct capi_dev *d = &self->dev[self->ndev - 1];
+	struct runner r = { .len = 8 * MiB };
+	unsigned long long mig = 0, unm = 0;
+	long runs0;
+	pthread_t t;
+	int e;
+
+	r.fd = capi_open_node(d->node);
+	ASSERT_LE(0, r.fd);
+	r.src = map_anon(r.len);
+	r.dst = map_anon(r.len);
+	ASSERT_NE(NULL, r.src);
+	ASSERT_NE(NULL, r.dst);
+	ASSERT_EQ(0, mbind_nodes(r.src, r.len, MPOL_BIND, &d->node, 1, 0));
+	ASSERT_EQ(0, mbind_nodes(r.dst, r.len, MPOL_BIND, &d->node, 1, 0));
+	fill_pattern(r.src, r.len, 45);
+	memset(r.dst, 0, r.len);
+	r.crc = crc32c_sw(~0U, r.src, r.len) ^ ~0U;
+	ASSERT_EQ(0, pthread_create(&t, NULL, runner_fn, &r));
+	for (int i = 0; i < 3000 && r.runs < 1; i++)
+		usleep(10000);
+	runs0 = r.runs;
+	e = capi_evac_ioctl(r.fd, EVAC_MS, &mig, &unm);
+	for (int i = 0; i < 3000 && r.runs < runs0 + 2; i++)
+		usleep(10000);
+	r.stop = 1;
+	pthread_join(t, NULL);
+	TH_LOG("evacuate %d (%llu migrated, %llu unmoved) with %ld engine runs meanwhile; run errors %ld (first %d), wrong results %ld",
+	       e, mig, unm, r.runs - runs0, r.errors, r.first_err, r.bad);
+	ASSERT_EQ(0, e);
+	ASSERT_EQ(0, r.errors);
+	ASSERT_EQ(0, r.bad);
+	ASSERT_GE(r.runs, runs0 + 2);
+	ASSERT_EQ(0, pages_on_cdm(r.src, r.len));
+	ASSERT_EQ((size_t)-1, check_pattern(r.src, r.len, 45));
+	ASSERT_EQ(0, memcmp(r.src, r.dst, r.len));
+	ASSERT_EQ(0, capi_online_ioctl(r.fd));
+	ASSERT_EQ(0, wait_node_usable(d->node, 10000));
+	close(r.fd);
+}
+
+/* ---- evacuation under a writing, bound process ---- */
+
+struct wshared {
+	struct writer w;
+	uintptr_t static_buf;
+	uintptr_t wbuf;
+	long static_ok;
+	long on_cdm_end;
+	long ready;
+};
+
+#define WLEN (16 * MiB)
+
+static pid_t start_bound_writer(int node, struct wshared **out)
+{
+	struct wshared *s = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pid_t c;
+
+	if (s == MAP_FAILED)
+		return -1;
+	memset(s, 0, sizeof(*s));
+	*out = s;
+	c = fork_kid();
+	if (c)
+		return c;
+	{
+		char *a, *b;
+
+		/* the whole process is bound to the device node */
+		if (set_policy_nodes(MPOL_BIND, &node, 1))
+			_exit(10);
+		a = map_anon(WLEN);
+		b = map_anon(WLEN);
+		if (!a || !b)
+			_exit(11);
+		fill_pattern(a, WLEN, 41);
+		s->static_buf = (uintptr_t)a;
+		s->wbuf = (uintptr_t)b;
+		s->w.buf = (uint64_t *)b;
+		s->w.words = WLEN / 8;
+		s->ready = 1;
+		writer_loop(&s->w);
+		s->static_ok = check_pattern(a, WLEN, 41) == (size_t)-1;
+		s->on_cdm_end = pages_on_cdm(a, WLEN) + pages_on_cdm(b, WLEN);
+		_exit(0);
+	}
+}
+
+static long child_pages_on(pid_t pid, uintptr_t addr, size_t len, int node)
+{
+	enum { N = 1024 };
+	void *pages[N];
+	int status[N];
+	long on = 0;
+
+	for (size_t i = 0; i < len / PAGE_SZ; i += N) {
+		for (int j = 0; j < N; j++)
+			pages[j] = (void *)(addr + (i + j) * PAGE_SZ);
+		if (move_pages(pid, N, pages, NULL, status, 0))
+			return -errno;
+		for (int j = 0; j < N; j++)
+			on += status[j] == node;
+	}
+	return on;
+}
+
+enum evac_how { BY_SYSFS, BY_IOCTL, BY_UNBIND, BY_RMMOD, BY_UNPLUG };
+
+static void evac_under_writer(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(capi) *self, enum evac_how how)
+{
+	/* hot-unplug works on cdm1, the 256 MiB device; others use it too */
+	struct capi_dev d = self->dev[self->ndev - 1];
+	long np = WLEN / PAGE_SZ, p0;
+	struct wshared *s;
+	char out[1024];
+	pid_t c;
+	int st, r = 0, fd = -1;
+	uint64_t t0;
+
+	if (how == BY_UNPLUG && !path_exists(VMCTL))
+		SKIP(return, "no %s in the guest", VMCTL);
+	/* cdm1 is the 256 MiB device in the default topology */
+	if (how == BY_UNPLUG)
+		ASSERT_EQ(256 * MiB, d.size);
+	c = start_bound_writer(d.node, &s);
+	ASSERT_LT(0, c);
+	for (int i = 0; i < 6000 && s->w.passes < 1; i++)
+		usleep(10000);
+	ASSERT_GE(s->w.passes, 1) TH_LOG("writer did not start");
+	ASSERT_EQ(np, child_pages_on(c, s->static_buf, WLEN, d.node));
+	ASSERT_EQ(np, child_pages_on(c, s->wbuf, WLEN, d.node));
+	p0 = s->w.passes;
+	t0 = now_ms();
+
+	switch (how) {
+	case BY_SYSFS:
+		r = capi_write(&d, "evacuate", "60000");
+		break;
+	case BY_IOCTL:
+		fd = capi_open_node(d.node);
+		ASSERT_LE(0, fd);
+		r = capi_evac_ioctl(fd, EVAC_MS, NULL, NULL);
+		break;
+	case BY_UNBIND:
+		r = write_str(CAPI_DRV "/unbind", d.bdf);
+		break;
+	case BY_RMMOD:
+		r = unload_module("capi_sim");
+		break;
+	case BY_UNPLUG: {
+		snprintf(self->unplug_id, sizeof(self->unplug_id), "1");
+		self->unplugged = true;
+		r = unplug("1", out, sizeof(out));
+		TH_LOG("unplug cdm1: %d %s", r, out);
+		/* asynchronous: wait for the PCI device to go away */
+		for (int i = 0; i < 1800 && path_exists(d.path); i++)
+			usleep(100000);
+		ASSERT_FALSE(path_exists(d.path))
+			TH_LOG("%s still present after 180 s", d.path);
+		break;
+	}
+	}
+	ASSERT_EQ(0, r) TH_LOG("evacuation step: %s", strerror(-r));
+	ASSERT_EQ(0, wait_node_memory(d.node, false, 30000));
+	TH_LOG("node %d memory-less after %llu ms; writer passes meanwhile %ld",
+	       d.node, (unsigned long long)(now_ms() - t0), s->w.passes - p0);
+	/* the process survives and keeps writing */
+	ASSERT_EQ(0, kill(c, 0));
+	p0 = s->w.passes;
+	for (int i = 0; i < 6000 && s->w.passes < p0 + 2; i++)
+		usleep(10000);
+	ASSERT_GE(s->w.passes, p0 + 2);
+	ASSERT_EQ(0, child_pages_on(c, s->wbuf, WLEN, d.node));
+	s->w.stop = 1;
+	ASSERT_EQ(0, wait_child(c, &st, 60));
+	TH_LOG("writer: exit 0x%x, %ld passes, %ld errors, static data %s, pages on CDM %ld",
+	       st, s->w.passes, s->w.errors, s->static_ok ? "ok" : "BAD",
+	       s->on_cdm_end);
+	ASSERT_EQ(0, st);
+	ASSERT_EQ(0, s->w.errors);
+	ASSERT_EQ(1, s->static_ok);
+	ASSERT_EQ(0, s->on_cdm_end);
+	ASSERT_FALSE(node_has_memory(d.node));
+	ASSERT_LE(node_meminfo_kb(d.node, "MemTotal"), 0);
+	if (how == BY_RMMOD)
+		for (int i = 0; i < self->ndev; i++) {
+			ASSERT_FALSE(node_has_memory(self->dev[i].node));
+		}
+
+	/* re-online */
+	switch (how) {
+	case BY_SYSFS:
+		ASSERT_EQ(0, capi_write(&d, "online", "1"));
+		break;
+	case BY_IOCTL:
+		ASSERT_EQ(0, capi_online_ioctl(fd));
+		close(fd);
+		break;
+	case BY_UNBIND:
+		ASSERT_EQ(0, write_str(CAPI_DRV "/bind", d.bdf));
+		break;
+	case BY_RMMOD:
+		ASSERT_EQ(0, load_module(CAPI_KO, ""));
+		break;
+	case BY_UNPLUG:
+		ASSERT_EQ(0, replug("1", d.size));
+		self->unplugged = false;
+		break;
+	}
+	{
+		struct capi_dev back;
+
+		ASSERT_EQ(0, find_dev_by_size(d.size, &back, 60000));
+		ASSERT_EQ(0, wait_node_usable(back.node, 10000));
+		ASSERT_EQ((long)(d.size / KiB),
+			  node_meminfo_kb(back.node, "MemTotal"));
+		ASSERT_TRUE(node_is_cdm(back.node));
+		TH_LOG("back online: %s node %d", back.bdf, back.node);
+	}
+	ASSERT_EQ(self->ndev, capi_restore_all());
+}
+
+TEST_F_TIMEOUT(capi, evacuate_sysfs_under_writer, 240)
+{
+	evac_under_writer(_metadata, self, BY_SYSFS);
+}
+
+TEST_F_TIMEOUT(capi, evacuate_ioctl_under_writer, 240)
+{
+	evac_under_writer(_metadata, self, BY_IOCTL);
+}
+
+TEST_F_TIMEOUT(capi, evacuate_unbind_under_writer, 240)
+{
+	evac_under_writer(_metadata, self, BY_UNBIND);
+}
+
+TEST_F_TIMEOUT(capi, evacuate_rmmod_under_writer, 300)
+{
+	evac_under_writer(_metadata, self, BY_RMMOD);
+}
+
+TEST_F_TIMEOUT(capi, evacuate_hotunplug_under_writer, 480)
+{
+	evac_under_writer(_metadata, self, BY_UNPLUG);
+}
+
+TEST_F_TIMEOUT(capi, cycles_20_no_leak, 900)
+{
+	struct capi_dev *d = &self->dev[self->ndev - 1];
+	int fd = capi_open_node(d->node);
+	long free0, free1, ev0;
+	size_t len = 4 * MiB;
+	char *p;
+
+	ASSERT_LE(0, fd);
+	p = map_anon(len);
+	ASSERT_NE(NULL, p);
+	/* warm-up cycle, so one-time allocations are not counted */
+	ASSERT_EQ(0, capi_evac_ioctl(fd, EVAC_MS, NULL, NULL));
+	ASSERT_EQ(0, capi_online_ioctl(fd));
+	write_str("/proc/sys/vm/drop_caches", "3");
+	free0 = node_meminfo_kb(0, "MemFree");
+	ev0 = vmstat_val("cdm_evacuations");
+	for (int i = 0; i < 20; i++) {
+		int r;
+
+		ASSERT_EQ(0, wait_node_usable(d->node, 10000));
+		ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &d->node, 1,
+					 MPOL_MF_MOVE));
+		fill_pattern(p, len, 50 + i);
+		ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, d->node));
+		r = capi_evac_ioctl(fd, EVAC_MS, NULL, NULL);
+		ASSERT_EQ(0, r) TH_LOG("cycle %d: %s", i, strerror(-r));
+		ASSERT_EQ(0, pages_on_cdm(p, len));
+		ASSERT_EQ((size_t)-1, check_pattern(p, len, 50 + i));
+		ASSERT_EQ(0, wait_node_memory(d->node, false, 10000));
+		ASSERT_EQ(0, capi_online_ioctl(fd));
+	}
+	ASSERT_EQ(0, wait_node_usable(d->node, 10000));
+	/* the buffer lives in RAM now: move it back out of the count */
+	munmap(p, len);
+	write_str("/proc/sys/vm/drop_caches", "3");
+	free1 = node_meminfo_kb(0, "MemFree");
+	TH_LOG("node 0 MemFree %ld -> %ld kB (%+ld); cdm_evacuations +%ld",
+	       free0, free1, free1 - free0, vmstat_val("cdm_evacuations") - ev0);
+	ASSERT_GE(free1, free0 - free0 / 100);
+	if (ev0 >= 0) {
+		ASSERT_EQ(ev0 + 20, vmstat_val("cdm_evacuations"));
+	}
+	close(fd);
+}
+
+TEST_F(capi, unprivileged_evacuate_online_eperm)
+{
+	struct capi_dev *d = &self->dev[self->ndev - 1];
+	long res[8];
+	int pfd[2], st;
+	pid_t c;
+
+	ASSERT_EQ(0, pipe(pfd));
+	c = fork_kid();
+	ASSERT_LE(0, c);
+	if (!c) {
+		struct capi_sim_info info;
+		struct capi_sim_run run = { .op = CAPI_SIM_OP_CRC32C };
+		char *b = map_anon(PAGE_SZ);
+		int fd;
+
+		memset(res, 0, sizeof(res));
+		if (setgid(65534) || setuid(65534))
+			_exit(1);
+		fd = capi_open_node(d->node);
+		res[0] = fd < 0 ? fd : 0;
+		res[1] = capi_info(fd, &info);
+		res[2] = capi_evac_ioctl(fd, 1000, NULL, NULL);
+		res[3] = capi_online_ioctl(fd);
+		res[4] = capi_write(d, "evacuate", "1");
+		res[5] = capi_write(d, "online", "1");
+		run.src = (uintptr_t)b;
+		run.len = PAGE_SZ;
+		res[6] = capi_run(fd, &run);
+		if (write(pfd[1], res, sizeof(res)) != sizeof(res))
+			_exit(2);
+		_exit(0);
+	}
+	ASSERT_EQ(sizeof(res), read(pfd[0], res, sizeof(res)));
+	waitpid(c, &st, 0);
+	TH_LOG("uid 65534: open %ld info %ld EVACUATE %ld ONLINE %ld sysfs evacuate %ld sysfs online %ld RUN %ld",
+	       res[0], res[1], res[2], res[3], res[4], res[5], res[6]);
+	ASSERT_EQ(0, st);
+	ASSERT_EQ(0, res[0]);
+	ASSERT_EQ(0, res[1]);
+	ASSERT_EQ(-EPERM, res[2]);
+	ASSERT_EQ(-EPERM, res[3]);
+	ASSERT_TRUE(res[4] == -EACCES || res[4] == -EPERM);
+	ASSERT_TRUE(res[5] == -EACCES || res[5] == -EPERM);
+	ASSERT_EQ(0, res[6]);
+	ASSERT_EQ(0, capi_refresh(d));
+	ASSERT_STREQ("online", d->state);
+	ASSERT_TRUE(node_has_memory(d->node));
+}
+
+/* ---- fuzz ---- */
+
+static uint64_t rnd(uint64_t *s, uint64_t n)
+{
+	return n ? xs64(s) % n : xs64(s);
+}
+
+TEST_F_TIMEOUT(capi, fuzz_ioctl_and_sysfs, 900)
+{
+	struct capi_dev *d = &self->dev[self->ndev - 1];
+	const char *env = getenv("CDM_FUZZ_SEED");
+	uint64_t seed = env ? strtoull(env, NULL, 0) :
+			      (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	uint64_t s = seed | 1;
+	size_t blen = 1 * MiB;
+	char *area, *buf, *ro, *none;
+	int fd, kfd = kmsg_open();
+	long n_ioctl = 0, n_sysfs = 0, real_evac = 0, real_online = 0;
+	long rc_hist[5] = { 0 };	/* 0, EINVAL, EFAULT, ENOTTY, other */
+	static const char *const files[] = { "evacuate", "online", "node", "size",
+					     "state", "stats" };
+	char first[256];
+	int reports;
+
+	printf("# fuzz seed 0x%llx (set CDM_FUZZ_SEED to replay)\n",
+	       (unsigned long long)seed);
+	fflush(stdout);
+	fd = capi_open_node(d->node);
+	ASSERT_LE(0, fd);
+	/* [buf 1 MiB rw][ro page][PROT_NONE page] */
+	area = mmap(NULL, blen + 2 * PAGE_SZ, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, area);
+	buf = area;
+	ro = area + blen;
+	none = ro + PAGE_SZ;
+	fill_pattern(buf, blen, seed);
+	ASSERT_EQ(0, mprotect(ro, PAGE_SZ, PROT_READ));
+	ASSERT_EQ(0, mprotect(none, PAGE_SZ, PROT_NONE));
+
+	for (long i = 0; i < 10000; i++) {
+		static const unsigned int cmds[] = {
+			CAPI_SIM_IOC_INFO, CAPI_SIM_IOC_RUN,
+			CAPI_SIM_IOC_EVACUATE, CAPI_SIM_IOC_ONLINE,
+		};
+		union {
+			struct capi_sim_run run;
+			struct capi_sim_evacuate ev;
+			struct capi_sim_info info;
+			unsigned char raw[128];
+		} *arg;
+		unsigned int cmd;
+		uintptr_t argp;
+		uint64_t k = rnd(&s, 100);
+		int r;
+
+		/* command */
+		if (k < 70)
+			cmd = cmds[rnd(&s, 4)];
+		else if (k < 80)
+			cmd = _IOC(rnd(&s, 4), CAPI_SIM_IOC_MAGIC, rnd(&s, 6),
+				   rnd(&s, 128));
+		else if (k < 90)
+			cmd = _IOC(rnd(&s, 4), CAPI_SIM_IOC_MAGIC, rnd(&s, 256),
+				   rnd(&s, 1 << 14));
+		else
+			cmd = (unsigned int)xs64(&s);
+
+		/* argument: mostly a struct near the end of the rw buffer */
+		k = rnd(&s, 100);
+		if (k < 70)
+			argp = (uintptr_t)(ro - 128 + rnd(&s, 129));
+		else if (k < 75)
+			argp = 0;
+		else if (k < 80)
+			argp = (uintptr_t)none + rnd(&s, PAGE_SZ);
+		else if (k < 85)
+			argp = (uintptr_t)ro + rnd(&s, PAGE_SZ);
+		else if (k < 90)
+			argp = 0xffffffff81000000ULL + rnd(&s, 1 << 20);
+		else
+			argp = (uintptr_t)xs64(&s);
+		if (argp >= (uintptr_t)buf && argp < (uintptr_t)ro) {
+			unsigned char *raw = (unsigned char *)argp;
+
+			for (int j = 0; j < 128 && raw + j < (unsigned char *)ro; j++)
+				raw[j] = (unsigned char)xs64(&s);
+		}
+		if (argp >= (uintptr_t)buf &&
+		    argp + sizeof(arg->run) <= (uintptr_t)ro) {
+			arg = (void *)argp;
+			if (cmd == CAPI_SIM_IOC_RUN || rnd(&s, 2)) {
+				static const uint64_t lens[] = {
+					0, 1, 7, 4096, 4097, 65536, 1 << 20,
+					(1 << 20) + 1, 1ULL << 30, (1ULL << 30) + 1,
+					~0ULL, 1ULL << 63, (uint64_t)-4096,
+				};
+				uintptr_t ptrs[] = {
+					(uintptr_t)buf, (uintptr_t)buf + rnd(&s, blen),
+					(uintptr_t)ro, (uintptr_t)none, 0,
+					0xffff888000000000ULL, (uintptr_t)xs64(&s),
+					(uintptr_t)buf + blen - 4096,
+				};
+
+				arg->run.op = rnd(&s, 6);
+				arg->run.len = rnd(&s, 3) ? rnd(&s, blen + 1) :
+					       lens[rnd(&s, 13)];
+				arg->run.src = ptrs[rnd(&s, 8)];
+				arg->run.dst = ptrs[rnd(&s, 8)];
+				arg->run.reserved = rnd(&s, 4) ? 0 :
+						    (uint32_t)xs64(&s);
+			}
+		}
+		/* keep real (slow) evacuations rare */
+		if (cmd == CAPI_SIM_IOC_EVACUATE && argp >= (uintptr_t)buf &&
+		    argp + sizeof(arg->ev) <= (uintptr_t)ro) {
+			arg = (void *)argp;
+			if (real_evac < 10 && !rnd(&s, 50)) {
+				arg->ev.reserved = 0;
+				arg->ev.timeout_ms = rnd(&s, 3000);
+				real_evac++;
+			} else if (!arg->ev.reserved) {
+				arg->ev.reserved = 1;
+			}
+		}
+		if (cmd == CAPI_SIM_IOC_ONLINE)
+			real_online++;
+		r = ioctl(fd, cmd, argp) ? errno : 0;
+		rc_hist[r == 0 ? 0 : r == EINVAL ? 1 : r == EFAULT ? 2 :
+			r == ENOTTY ? 3 : 4]++;
+		n_ioctl++;
+	}
+
+	for (long i = 0; i < 1000; i++) {
+		static const char *const vals[] = {
+			"", "\n", "0", "-1", "2", "1x", "x1", "yes", " ",
+			"4294967296", "99999999999999999999999", "0x10",
+			"-0", "1 1", "online", "offline", "\xff\xfe",
+		};
+		const char *f = files[rnd(&s, 6)];
+		char v[300];
+		int r;
+
+		if (rnd(&s, 2)) {
+			snprintf(v, sizeof(v), "%s", vals[rnd(&s, 17)]);
+		} else {
+			size_t l = rnd(&s, sizeof(v) - 1);
+
+			for (size_t j = 0; j < l; j++)
+				v[j] = (char)(1 + rnd(&s, 255));
+			v[l] = 0;
+			/* no accidental real evacuation with garbage: make
+			 * digits-first strings invalid */
+			if (v[0] >= '0' && v[0] <= '9')
+				v[0] = 'z';
+		}
+		if (!strcmp(f, "online"))
+			real_online++;
+		r = capi_write(d, f, v);
+		(void)r;
+		n_sysfs++;
+	}
+	/* the device still works */
+	{
+		struct capi_sim_run run = { .op = CAPI_SIM_OP_CRC32C,
+					    .src = (uintptr_t)buf, .len = blen };
+		int online = capi_restore_all();
+
+		ASSERT_EQ(self->ndev, online);
+		ASSERT_EQ(0, capi_run(fd, &run));
+		ASSERT_EQ(crc32c_sw(~0U, buf, blen) ^ ~0U, run.crc);
+	}
+	reports = kmsg_reports(kfd, first, sizeof(first));
+	close(kfd);
+	TH_LOG("seed 0x%llx: %ld ioctls (ok %ld EINVAL %ld EFAULT %ld ENOTTY %ld other %ld), %ld sysfs writes, %ld real evacuations, %ld online attempts; kernel reports %d %s",
+	       (unsigned long long)seed, n_ioctl, rc_hist[0], rc_hist[1],
+	       rc_hist[2], rc_hist[3], rc_hist[4], n_sysfs, real_evac,
+	       real_online, reports, first);
+	ASSERT_GE(n_ioctl, 10000);
+	ASSERT_EQ(0, reports);
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "--helper"))
+		return helper(argc, argv);
+	set_oom_adj(-1000);
+	return test_harness_run(argc, argv);
+}

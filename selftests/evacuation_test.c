@@ -1,0 +1,668 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * evacuation_test - a CDM node can be emptied at any time (issue 3, part D):
+ * every byte survives, pinned pages fail the evacuation cleanly, tasks whose
+ * policy named the node keep running, and the node can be re-added.
+ * Evacuation is driven through the capi_sim driver (sysfs and ioctl).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <numaif.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "cdm_lib.h"
+
+#define LEN (16 * MiB)
+#define NPAGES ((long)(LEN / PAGE_SZ))
+#define TMPFS_DIR "/tmp/cdm_evac_tmpfs"
+#define EVAC_MS 60000
+
+FIXTURE(evac) {
+	struct capi_dev dev[CDM_MAX_DEVS];
+	int ndev;
+	struct capi_dev *d;	/* device under test: the smallest */
+	int node;
+	int fd;
+	long mem_total_kb;
+	char thp_saved[64];
+	bool tmpfs;
+};
+
+FIXTURE_SETUP(evac)
+{
+	int online = capi_restore_all();
+
+	self->fd = -1;
+	self->tmpfs = false;
+	self->thp_saved[0] = 0;
+	self->ndev = capi_devs(self->dev, CDM_MAX_DEVS);
+	ASSERT_GE(self->ndev, 1) TH_LOG("no device bound to capi_sim");
+	ASSERT_EQ(self->ndev, online);
+	self->d = &self->dev[self->ndev - 1];
+	self->node = self->d->node;
+	ASSERT_TRUE(node_has_memory(self->node));
+	ASSERT_TRUE(node_is_cdm(self->node));
+	self->mem_total_kb = node_meminfo_kb(self->node, "MemTotal");
+	self->fd = capi_open_node(self->node);
+	ASSERT_LE(0, self->fd) TH_LOG("no /dev/capi_sim* for node %d",
+				      self->node);
+}
+
+FIXTURE_TEARDOWN_PARENT(evac)
+{
+	if (path_exists(TEST_DBG "/pin"))
+		write_str(TEST_DBG "/pin", "unpin");
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->tmpfs) {
+		umount2(TMPFS_DIR, MNT_DETACH);
+		rmdir(TMPFS_DIR);
+	}
+	if (self->thp_saved[0])
+		write_str("/sys/kernel/mm/transparent_hugepage/enabled",
+			  self->thp_saved);
+	capi_restore_all();
+}
+
+/* evacuate self->d through sysfs or the ioctl; 0 or -errno */
+static int evacuate(FIXTURE_DATA(evac) *self, bool sysfs, unsigned int ms,
+		    unsigned long long *migrated, unsigned long long *unmoved)
+{
+	char val[32];
+	int r;
+
+	if (!sysfs)
+		return capi_evac_ioctl(self->fd, ms, migrated, unmoved);
+	snprintf(val, sizeof(val), "%u", ms);
+	r = capi_write(self->d, "evacuate", val);
+	if (migrated)
+		*migrated = capi_stat(self->d, "last_evacuated_pages");
+	if (unmoved)
+		*unmoved = 0;
+	return r;
+}
+
+/* node memory-less after a successful evacuation, then online again */
+static void check_gone_and_online(struct __test_metadata *_metadata,
+				  FIXTURE_DATA(evac) *self)
+{
+	long t;
+
+	ASSERT_EQ(0, wait_node_memory(self->node, false, 10000));
+	t = node_meminfo_kb(self->node, "MemTotal");
+	ASSERT_LE(t, 0) TH_LOG("node %d MemTotal %ld kB after evacuation",
+			       self->node, t);
+	ASSERT_EQ(0, capi_refresh(self->d));
+	ASSERT_STREQ("offline", self->d->state);
+	ASSERT_EQ(0, capi_online_ioctl(self->fd));
+	ASSERT_EQ(0, wait_node_usable(self->node, 10000));
+	ASSERT_EQ(0, capi_wait_state(self->d, "online", 10000));
+	ASSERT_EQ(self->mem_total_kb, node_meminfo_kb(self->node, "MemTotal"));
+}
+
+static char *bound_region(struct __test_metadata *_metadata, int node,
+			  size_t len, bool shared)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if (mbind_nodes(p, len, MPOL_BIND, &node, 1, 0)) {
+		TH_LOG("mbind: %s", strerror(errno));
+		return NULL;
+	}
+	return p;
+}
+
+static void evac_region(struct __test_metadata *_metadata,
+			FIXTURE_DATA(evac) *self, char *p, size_t len,
+			uint64_t seed, bool sysfs)
+{
+	long npages = len / PAGE_SZ;
+	unsigned long long mig = 0, unm = 0;
+	uint64_t sum;
+	long before = vmstat_val("cdm_pages_evacuated");
+	int r;
+
+	fill_pattern(p, len, seed);
+	sum = checksum(p, len);
+	ASSERT_EQ(npages, pages_on_node(p, len, self->node));
+	r = evacuate(self, sysfs, EVAC_MS, &mig, &unm);
+	ASSERT_EQ(0, r) TH_LOG("evacuate: %s (unmoved %llu)", strerror(-r), unm);
+	TH_LOG("evacuated via %s: driver reports %llu pages migrated; vmstat cdm_pages_evacuated +%ld",
+	       sysfs ? "sysfs" : "ioctl", mig,
+	       vmstat_val("cdm_pages_evacuated") - before);
+	/* the kernel's count is exact; the driver's is a MemFree difference */
+	ASSERT_LE(0, before) TH_LOG("no cdm_pages_evacuated in /proc/vmstat");
+	ASSERT_GE(vmstat_val("cdm_pages_evacuated") - before, npages);
+	ASSERT_GE((long long)mig, npages * 95 / 100);
+	ASSERT_EQ(0, pages_on_cdm(p, len));
+	ASSERT_EQ(npages, pages_off_node(p, len, self->node));
+	ASSERT_EQ((size_t)-1, check_pattern(p, len, seed));
+	ASSERT_EQ(sum, checksum(p, len));
+	check_gone_and_online(_metadata, self);
+	/* and the data is still right after the node came back */
+	ASSERT_EQ(sum, checksum(p, len));
+}
+
+TEST_F_TIMEOUT(evac, anonymous_sysfs, 180)
+{
+	char *p = bound_region(_metadata, self->node, LEN, false);
+
+	ASSERT_NE(NULL, p);
+	evac_region(_metadata, self, p, LEN, 11, true);
+}
+
+TEST_F_TIMEOUT(evac, anonymous_ioctl, 180)
+{
+	char *p = bound_region(_metadata, self->node, LEN, false);
+
+	ASSERT_NE(NULL, p);
+	evac_region(_metadata, self, p, LEN, 12, false);
+}
+
+TEST_F_TIMEOUT(evac, shmem, 180)
+{
+	char *p = bound_region(_metadata, self->node, LEN, true);
+
+	ASSERT_NE(NULL, p);
+	evac_region(_metadata, self, p, LEN, 13, false);
+}
+
+TEST_F_TIMEOUT(evac, tmpfs_file_mmap, 180)
+{
+	char *p;
+	int fd;
+
+	mkdir(TMPFS_DIR, 0700);
+	ASSERT_EQ(0, mount("tmpfs", TMPFS_DIR, "tmpfs", 0, "size=64m"));
+	self->tmpfs = true;
+	fd = open(TMPFS_DIR "/data", O_RDWR | O_CREAT, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, LEN));
+	p = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	/* shared policy on the tmpfs file: page cache placed on the node */
+	ASSERT_EQ(0, mbind_nodes(p, LEN, MPOL_BIND, &self->node, 1, 0));
+	evac_region(_metadata, self, p, LEN, 14, false);
+	/* the file itself, read through read(2), is intact too */
+	{
+		char *q = malloc(LEN);
+
+		ASSERT_NE(NULL, q);
+		ASSERT_EQ(LEN, pread(fd, q, LEN, 0));
+		ASSERT_EQ((size_t)-1, check_pattern(q, LEN, 14));
+		free(q);
+	}
+	munmap(p, LEN);
+	close(fd);
+}
+
+TEST_F_TIMEOUT(evac, thp, 180)
+{
+	const char *thp = "/sys/kernel/mm/transparent_hugepage/enabled";
+	size_t len = 32 * MiB;
+	long npages = len / PAGE_SZ, huge_before, huge_after;
+	unsigned long long mig = 0, unm = 0;
+	uint64_t sum;
+	char *p;
+	int r;
+
+	if (!path_exists(thp))
+		SKIP(return, "CONFIG_TRANSPARENT_HUGEPAGE off");
+	ASSERT_LT(0, read_str(thp, self->thp_saved, sizeof(self->thp_saved)));
+	/* "always [madvise] never" -> the bracketed word */
+	{
+		char *b = strchr(self->thp_saved, '['), *e;
+
+		if (b && (e = strchr(b, ']'))) {
+			*e = 0;
+			memmove(self->thp_saved, b + 1, strlen(b + 1) + 1);
+		}
+	}
+	ASSERT_EQ(0, write_str(thp, "madvise"));
+	p = map_anon_aligned(len, HPAGE_SZ);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, madvise(p, len, MADV_HUGEPAGE));
+	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &self->node, 1, 0));
+	fill_pattern(p, len, 15);
+	sum = checksum(p, len);
+	ASSERT_EQ(npages, pages_on_node(p, len, self->node));
+	huge_before = smaps_anon_huge_kb(p);
+	r = evacuate(self, false, EVAC_MS, &mig, &unm);
+	ASSERT_EQ(0, r) TH_LOG("evacuate: %s", strerror(-r));
+	huge_after = smaps_anon_huge_kb(p);
+	TH_LOG("THP: %ld of %ld MiB huge before, %ld MiB huge after evacuation (%llu pages migrated)",
+	       huge_before / 1024, (long)(len / MiB), huge_after / 1024, mig);
+	ASSERT_EQ(0, pages_on_cdm(p, len));
+	ASSERT_EQ(sum, checksum(p, len));
+	ASSERT_EQ((size_t)-1, check_pattern(p, len, 15));
+	ASSERT_GT(huge_before, 0) TH_LOG("no THP on the CDM node to begin with");
+	check_gone_and_online(_metadata, self);
+}
+
+static long vmlck_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char l[256];
+	long v = -1;
+
+	while (f && fgets(l, sizeof(l), f))
+		if (!strncmp(l, "VmLck:", 6))
+			v = strtol(l + 6, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+TEST_F_TIMEOUT(evac, mlocked, 180)
+{
+	char *p = bound_region(_metadata, self->node, LEN, false);
+	long lck;
+
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, LEN, 16);
+	ASSERT_EQ(0, mlock(p, LEN));
+	lck = vmlck_kb();
+	ASSERT_GE(lck, (long)(LEN / KiB));
+	evac_region(_metadata, self, p, LEN, 16, false);
+	ASSERT_EQ(lck, vmlck_kb());
+	munlock(p, LEN);
+}
+
+TEST_F_TIMEOUT(evac, fork_cow_shared, 180)
+{
+	char *p = bound_region(_metadata, self->node, LEN, false);
+	int to_c[2], to_p[2], st;
+	unsigned long long mig = 0;
+	long res[3] = { -1, -1, -1 };
+	char b = 0;
+	pid_t c;
+	int r;
+
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, LEN, 17);
+	ASSERT_EQ(0, pipe(to_c));
+	ASSERT_EQ(0, pipe(to_p));
+	c = fork_kid();
+	ASSERT_LE(0, c);
+	if (!c) {
+		if (read(to_c[0], &b, 1) != 1)
+			_exit(1);
+		res[0] = check_pattern(p, LEN, 17) == (size_t)-1;
+		res[1] = pages_on_cdm(p, LEN);
+		/* break COW in the child: the parent must not see it */
+		fill_pattern(p, LEN, 170);
+		res[2] = check_pattern(p, LEN, 170) == (size_t)-1;
+		if (write(to_p[1], res, sizeof(res)) != sizeof(res))
+			_exit(2);
+		_exit(0);
+	}
+	ASSERT_EQ(NPAGES, pages_on_node(p, LEN, self->node));
+	r = evacuate(self, false, EVAC_MS, &mig, NULL);
+	ASSERT_EQ(0, r) TH_LOG("evacuate: %s", strerror(-r));
+	ASSERT_EQ(1, write(to_c[1], &b, 1));
+	ASSERT_EQ(sizeof(res), read(to_p[0], res, sizeof(res)));
+	waitpid(c, &st, 0);
+	TH_LOG("child: data %ld, pages on CDM %ld, COW write %ld; %llu migrated",
+	       res[0], res[1], res[2], mig);
+	ASSERT_EQ(0, st);
+	ASSERT_EQ(1, res[0]);
+	ASSERT_EQ(0, res[1]);
+	ASSERT_EQ(1, res[2]);
+	ASSERT_EQ((size_t)-1, check_pattern(p, LEN, 17));
+	ASSERT_EQ(0, pages_on_cdm(p, LEN));
+	check_gone_and_online(_metadata, self);
+}
+
+/* ---- concurrent writers ---- */
+
+static void *writer_thread(void *arg)
+{
+	writer_loop(arg);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(evac, concurrent_writers, 240)
+{
+	struct writer *tw, *cw;
+	char *tp = bound_region(_metadata, self->node, LEN, false);
+	char *cp = bound_region(_metadata, self->node, LEN, true);
+	unsigned long long mig = 0;
+	long passes;
+	pthread_t t;
+	pid_t c;
+	int st, r;
+
+	ASSERT_NE(NULL, tp);
+	ASSERT_NE(NULL, cp);
+	cw = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, cw);
+	tw = calloc(1, sizeof(*tw));
+	ASSERT_NE(NULL, tw);
+	*tw = (struct writer){ .buf = (uint64_t *)tp, .words = LEN / 8 };
+	*cw = (struct writer){ .buf = (uint64_t *)cp, .words = LEN / 8 };
+	c = fork_kid();
+	ASSERT_LE(0, c);
+	if (!c) {	/* a second writer: another process, shmem */
+		writer_loop(cw);
+		_exit(0);
+	}
+	ASSERT_EQ(0, pthread_create(&t, NULL, writer_thread, tw));
+	/* wait until both wrote everything at least once */
+	for (int i = 0; i < 6000 && (tw->passes < 1 || cw->passes < 1); i++)
+		usleep(10000);
+	ASSERT_GE(tw->passes, 1);
+	ASSERT_GE(cw->passes, 1);
+	/* map the child's shmem pages here too, so move_pages sees them */
+	for (size_t i = 0; i < LEN; i += PAGE_SZ)
+		(void)((volatile char *)cp)[i];
+	ASSERT_EQ(NPAGES, pages_on_node(tp, LEN, self->node));
+	ASSERT_EQ(NPAGES, pages_on_node(cp, LEN, self->node));
+	passes = tw->passes + cw->passes;
+	r = evacuate(self, false, EVAC_MS, &mig, NULL);
+	/* keep writing a little after evacuation, on RAM now */
+	{
+		long p0 = tw->passes + cw->passes;
+
+		for (int i = 0; i < 6000 && tw->passes + cw->passes < p0 + 2; i++)
+			usleep(10000);
+	}
+	tw->stop = 1;
+	cw->stop = 1;
+	pthread_join(t, NULL);
+	waitpid(c, &st, 0);
+	TH_LOG("evacuate %d, %llu migrated; writer passes during: %ld; thread errors %ld (first word %ld), process errors %ld (first word %ld)",
+	       r, mig, tw->passes + cw->passes - passes, tw->errors,
+	       tw->first_bad, cw->errors, cw->first_bad);
+	ASSERT_EQ(0, r);
+	ASSERT_EQ(0, st);
+	ASSERT_EQ(0, tw->errors);
+	ASSERT_EQ(0, cw->errors);
+	ASSERT_EQ(0, pages_on_cdm(tp, LEN));
+	ASSERT_EQ(0, pages_on_cdm(cp, LEN));
+	check_gone_and_online(_metadata, self);
+}
+
+/* ---- pinned pages ---- */
+
+/*
+ * Evacuate in a child with an alarm: a kernel that ignores the timeout must
+ * not hang the suite (the alarm is a fatal signal: -EINTR, rolled back).
+ */
+static int evacuate_bounded(FIXTURE_DATA(evac) *self, bool sysfs,
+			    unsigned int ms, unsigned long long *mig,
+			    unsigned long long *unm, int limit_s)
+{
+	unsigned long long res[3] = { 0 };
+	int pfd[2], st;
+	pid_t c;
+
+	if (pipe(pfd))
+		return -errno;
+	c = fork_kid();
+	if (!c) {
+		alarm(limit_s);
+		res[0] = (unsigned long long)(long long)evacuate(self, sysfs, ms,
+								 &res[1], &res[2]);
+		if (write(pfd[1], res, sizeof(res)) != sizeof(res))
+			_exit(1);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], res, sizeof(res)) != sizeof(res))
+		res[0] = (unsigned long long)-ETIMEDOUT;
+	close(pfd[0]);
+	waitpid(c, &st, 0);
+	*mig = res[1];
+	*unm = res[2];
+	return (int)(long long)res[0];
+}
+
+static void pin_case(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(evac) *self, bool sysfs)
+{
+	size_t len = 4 * MiB;
+	char *p = bound_region(_metadata, self->node, len, false);
+	char cmd[64], buf[64];
+	unsigned long long mig = 0, unm = 0;
+	long failed0 = vmstat_val("cdm_evacuations_failed");
+	long stat_failed0 = capi_stat(self->d, "evacuations_failed");
+	uint64_t sum;
+	int r;
+
+	r = test_kmod_ready();
+	ASSERT_EQ(0, r) TH_LOG("cdm_test_kmod: %s", strerror(-r));
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, len, 18);
+	sum = checksum(p, len);
+	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, self->node));
+	write_str(TEST_DBG "/pin", "unpin");
+	/* pin 4 pages in the middle */
+	snprintf(cmd, sizeof(cmd), "%lx 4", (unsigned long)(p + len / 2));
+	ASSERT_EQ(0, write_str(TEST_DBG "/pin", cmd));
+	ASSERT_LT(0, read_str(TEST_DBG "/pin", buf, sizeof(buf)));
+	ASSERT_EQ(4, atoi(buf));
+
+	r = evacuate_bounded(self, sysfs, 3000, &mig, &unm, 60);
+	TH_LOG("pinned: evacuate via %s -> %d (%s), migrated %llu, unmoved %llu",
+	       sysfs ? "sysfs" : "ioctl", r, strerror(-r), mig, unm);
+	ASSERT_EQ(-EBUSY, r);
+	if (!sysfs) {
+		ASSERT_GE(unm, 1ULL);
+		ASSERT_LE(unm, 4ULL << 9);	/* the pinned pages, at most THP-sized */
+	}
+	/* consistent: node back online, data intact, pinned pages stayed */
+	ASSERT_TRUE(node_has_memory(self->node));
+	ASSERT_EQ(0, capi_refresh(self->d));
+	TH_LOG("device state after the failed evacuation: %s", self->d->state);
+	ASSERT_TRUE(!strcmp(self->d->state, "online") ||
+		    !strcmp(self->d->state, "failed"));
+	ASSERT_EQ(4, pages_on_node(p + len / 2, 4 * PAGE_SZ, self->node));
+	ASSERT_EQ(sum, checksum(p, len));
+	if (failed0 >= 0) {
+		ASSERT_EQ(failed0 + 1, vmstat_val("cdm_evacuations_failed"));
+	}
+	ASSERT_EQ(stat_failed0 + 1, capi_stat(self->d, "evacuations_failed"));
+
+	ASSERT_EQ(0, write_str(TEST_DBG "/pin", "unpin"));
+	r = evacuate(self, sysfs, EVAC_MS, &mig, &unm);
+	ASSERT_EQ(0, r) TH_LOG("after unpin: %s", strerror(-r));
+	ASSERT_EQ(0, pages_on_cdm(p, len));
+	ASSERT_EQ(sum, checksum(p, len));
+	check_gone_and_online(_metadata, self);
+}
+
+TEST_F_TIMEOUT(evac, pinned_page_ioctl, 180)
+{
+	pin_case(_metadata, self, false);
+}
+
+TEST_F_TIMEOUT(evac, pinned_page_sysfs, 180)
+{
+	pin_case(_metadata, self, true);
+}
+
+/* ---- tasks whose policy named the node ---- */
+
+struct pol_res {
+	long before_on_node;
+	long after_pages;
+	long after_on_cdm;
+	long after_nodes[4];
+	long data_ok;
+};
+
+static pid_t policy_child(int mode, int node, int *to_c, int *to_p)
+{
+	pid_t c;
+
+	if (pipe(to_c) || pipe(to_p))
+		return -1;
+	c = fork_kid();
+	if (c)
+		return c;
+	{
+		struct pol_res r = { 0 };
+		long cnt[CDM_MAX_NODES], e;
+		char *a = map_anon(4 * MiB), *b;
+		char x = 0;
+
+		if (set_policy_nodes(mode, &node, 1))
+			_exit(1);
+		fill_pattern(a, 4 * MiB, 19);
+		r.before_on_node = pages_on_node(a, 4 * MiB, node);
+		if (write(to_p[1], &x, 1) != 1 || read(to_c[0], &x, 1) != 1)
+			_exit(2);
+		/* the node is gone: keep running, allocate more */
+		b = map_anon(16 * MiB);
+		if (!b)
+			_exit(3);
+		touch_pages(b, 16 * MiB);
+		r.after_pages = page_nodes(b, 16 * MiB, cnt, &e);
+		for (int i = 0; i < 4; i++)
+			r.after_nodes[i] = cnt[i];
+		r.after_on_cdm = pages_on_cdm(b, 16 * MiB);
+		r.data_ok = check_pattern(a, 4 * MiB, 19) == (size_t)-1;
+		if (write(to_p[1], &r, sizeof(r)) != sizeof(r))
+			_exit(4);
+		_exit(0);
+	}
+}
+
+TEST_F_TIMEOUT(evac, policy_tasks_survive_and_use_ram, 300)
+{
+	static const int modes[] = { MPOL_BIND, MPOL_PREFERRED,
+				     MPOL_PREFERRED_MANY };
+	static const char *const names[] = { "BIND", "PREFERRED",
+					     "PREFERRED_MANY" };
+
+	/* every device: which node the stock rebind picks depends on the id */
+	for (int d = 0; d < self->ndev; d++) {
+		struct capi_dev *dev = &self->dev[d];
+		int fd = capi_open_node(dev->node);
+		int to_c[3][2], to_p[3][2], st;
+		pid_t c[3];
+		char x = 0;
+		int r;
+
+		ASSERT_LE(0, fd);
+		for (int m = 0; m < 3; m++) {
+			c[m] = policy_child(modes[m], dev->node, to_c[m], to_p[m]);
+			ASSERT_LT(0, c[m]);
+			ASSERT_EQ(1, read(to_p[m][0], &x, 1));
+		}
+		r = capi_evac_ioctl(fd, EVAC_MS, NULL, NULL);
+		ASSERT_EQ(0, r) TH_LOG("evacuate node %d: %s", dev->node,
+				       strerror(-r));
+		ASSERT_EQ(0, wait_node_memory(dev->node, false, 10000));
+		for (int m = 0; m < 3; m++) {
+			struct pol_res res;
+
+			ASSERT_EQ(1, write(to_c[m][1], &x, 1));
+			ASSERT_EQ(sizeof(res), read(to_p[m][0], &res, sizeof(res)));
+			waitpid(c[m], &st, 0);
+			TH_LOG("node %d %s task: before %ld/1024 on node; after: %ld pages, node0 %ld node1 %ld node2 %ld, on CDM %ld; data %s; exit 0x%x",
+			       dev->node, names[m], res.before_on_node,
+			       res.after_pages, res.after_nodes[0],
+			       res.after_nodes[1], res.after_nodes[2],
+			       res.after_on_cdm, res.data_ok ? "ok" : "BAD", st);
+			EXPECT_EQ(0, st);
+			EXPECT_EQ(1024, res.before_on_node);
+			EXPECT_EQ(4096, res.after_pages);
+			EXPECT_EQ(0, res.after_on_cdm);
+			EXPECT_EQ(1, res.data_ok);
+		}
+		ASSERT_EQ(0, capi_online_ioctl(fd));
+		ASSERT_EQ(0, wait_node_usable(dev->node, 10000));
+		close(fd);
+	}
+}
+
+TEST_F_TIMEOUT(evac, readd_repeatedly, 300)
+{
+	const int cycles = 5;
+	long ev0 = vmstat_val("cdm_evacuations");
+	long pg0 = vmstat_val("cdm_pages_evacuated");
+	long st0 = capi_stat(self->d, "evacuations");
+	size_t len = 8 * MiB;
+
+	for (int i = 0; i < cycles; i++) {
+		char *p = bound_region(_metadata, self->node, len, false);
+
+		ASSERT_NE(NULL, p);
+		evac_region(_metadata, self, p, len, 100 + i, i & 1);
+		munmap(p, len);
+	}
+	TH_LOG("vmstat cdm_evacuations +%ld, cdm_pages_evacuated +%ld; stats evacuations +%ld",
+	       vmstat_val("cdm_evacuations") - ev0,
+	       vmstat_val("cdm_pages_evacuated") - pg0,
+	       capi_stat(self->d, "evacuations") - st0);
+	ASSERT_LE(0, ev0) TH_LOG("no cdm_evacuations in /proc/vmstat");
+	ASSERT_EQ(ev0 + cycles, vmstat_val("cdm_evacuations"));
+	ASSERT_GE(vmstat_val("cdm_pages_evacuated"),
+		  pg0 + cycles * (long)(len / PAGE_SZ));
+	ASSERT_EQ(st0 + cycles, capi_stat(self->d, "evacuations"));
+}
+
+TEST_F_TIMEOUT(evac, trace_events, 180)
+{
+	const char *tr = "/sys/kernel/tracing";
+	char path[256], *buf;
+	char *p = bound_region(_metadata, self->node, 4 * MiB, false);
+	int fd, r;
+	ssize_t n;
+
+	ASSERT_NE(NULL, p);
+	snprintf(path, sizeof(path), "%s/events", tr);
+	if (!path_exists(path))
+		mount("tracefs", tr, "tracefs", 0, NULL);
+	if (!path_exists(path))
+		SKIP(return, "no tracefs events (CONFIG_EVENT_TRACING off)");
+	snprintf(path, sizeof(path), "%s/events/cdm/enable", tr);
+	ASSERT_TRUE(path_exists(path)) TH_LOG("no cdm trace events");
+	write_strf("0", "%s/tracing_on", tr);
+	write_strf("", "%s/trace", tr);
+	ASSERT_EQ(0, write_str(path, "1"));
+	write_strf("1", "%s/tracing_on", tr);
+	fill_pattern(p, 4 * MiB, 20);
+	r = capi_evac_ioctl(self->fd, EVAC_MS, NULL, NULL);
+	write_str(path, "0");
+	ASSERT_EQ(0, r);
+	buf = calloc(1, 1 << 20);
+	ASSERT_NE(NULL, buf);
+	snprintf(path, sizeof(path), "%s/trace", tr);
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	n = read(fd, buf, (1 << 20) - 1);
+	close(fd);
+	ASSERT_LT(0, n);
+	TH_LOG("trace has start %d progress %d end %d",
+	       !!strstr(buf, "cdm_evacuate_start"),
+	       !!strstr(buf, "cdm_evacuate_progress"),
+	       !!strstr(buf, "cdm_evacuate_end"));
+	ASSERT_NE(NULL, strstr(buf, "cdm_evacuate_start"));
+	ASSERT_NE(NULL, strstr(buf, "cdm_evacuate_end"));
+	ASSERT_EQ((size_t)-1, check_pattern(p, 4 * MiB, 20));
+	free(buf);
+	check_gone_and_online(_metadata, self);
+}
+
+int main(int argc, char **argv)
+{
+	set_oom_adj(-1000);
+	return test_harness_run(argc, argv);
+}

@@ -1,0 +1,811 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * isolation_test - no implicit allocation ever lands on a CDM node
+ * (issue 3, part B). Each case pushes hard (usually until system RAM runs
+ * out, in a forked child the OOM killer may take) and asserts that no page
+ * landed on a CDM node: move_pages(2) status of the pushed pages, and the
+ * CDM nodes' MemFree sampled every 5 ms while it ran.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <numaif.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "cdm_lib.h"
+
+#define TMPFS_DIR "/tmp/cdm_iso_tmpfs"
+#define RAMFS_DIR "/tmp/cdm_iso_ramfs"
+#define THP "/sys/kernel/mm/transparent_hugepage"
+#define KSM "/sys/kernel/mm/ksm"
+#define MEMSYS "/sys/devices/system/memory"
+/* MemFree of an untouched node moves only by per-cpu vmstat drift */
+#define DRIFT_KB 2048
+
+struct saved {
+	char path[160];
+	char val[96];
+};
+
+FIXTURE(iso) {
+	int cdm[CDM_MAX_NODES];
+	int ncdm;
+	int ram[CDM_MAX_NODES];
+	int nram;
+	long ram_total_kb;
+	struct saved saved[24];
+	int nsaved;
+	int offlined_block;
+	bool tmpfs, ramfs;
+};
+
+/* remember a knob's value for the teardown (first save wins) */
+static int save_knob(FIXTURE_DATA(iso) *self, const char *path)
+{
+	struct saved *s;
+	char *b, *e;
+
+	if (self->nsaved >= 24 || !path_exists(path))
+		return -ENOENT;
+	s = &self->saved[self->nsaved];
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	if (read_str(path, s->val, sizeof(s->val)) < 0)
+		return -EIO;
+	/* "always [madvise] never" -> "madvise" */
+	b = strchr(s->val, '[');
+	if (b && (e = strchr(b, ']'))) {
+		*e = 0;
+		memmove(s->val, b + 1, strlen(b + 1) + 1);
+	}
+	self->nsaved++;
+	return 0;
+}
+
+static int set_knob(FIXTURE_DATA(iso) *self, const char *path,
+		    const char *val)
+{
+	int r = save_knob(self, path);
+
+	if (r)
+		return r;
+	return write_str(path, val);
+}
+
+FIXTURE_SETUP(iso)
+{
+	self->ncdm = cdm_mem_nodes(self->cdm, CDM_MAX_NODES);
+	self->nram = ram_nodes(self->ram, CDM_MAX_NODES);
+	self->nsaved = 0;
+	self->offlined_block = -1;
+	self->tmpfs = self->ramfs = false;
+	ASSERT_GE(self->ncdm, 1)
+		TH_LOG("no populated CDM node (is capi_sim loaded?)");
+	ASSERT_GE(self->nram, 1);
+	self->ram_total_kb = 0;
+	for (int i = 0; i < self->nram; i++)
+		self->ram_total_kb += node_meminfo_kb(self->ram[i], "MemTotal");
+}
+
+FIXTURE_TEARDOWN_PARENT(iso)
+{
+	char p[128];
+
+	if (self->offlined_block >= 0) {
+		snprintf(p, sizeof(p), MEMSYS "/memory%d/state",
+			 self->offlined_block);
+		write_str(p, "online");
+	}
+	/* KSM: unmerge before merge_across_nodes can change back */
+	if (path_exists(KSM "/run"))
+		write_str(KSM "/run", "2");
+	for (int i = self->nsaved - 1; i >= 0; i--)
+		write_str(self->saved[i].path, self->saved[i].val);
+	if (self->tmpfs) {
+		umount2(TMPFS_DIR, MNT_DETACH);
+		rmdir(TMPFS_DIR);
+	}
+	if (self->ramfs) {
+		umount2(RAMFS_DIR, MNT_DETACH);
+		rmdir(RAMFS_DIR);
+	}
+	set_policy_nodes(MPOL_DEFAULT, NULL, 0);
+}
+
+/*
+ * Run a fill child with the CDM nodes watched; assert it ran RAM out and
+ * left the CDM nodes alone.
+ */
+static void fill_and_check(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(iso) *self, struct fill_opts *o,
+			   const char *what)
+{
+	struct fill_result r;
+	struct cdm_watch w;
+	struct oom_quiet q;
+	char first[256];
+	int reports;
+
+	if (!o->max_bytes)
+		o->max_bytes = (size_t)self->ram_total_kb * KiB + 256 * MiB;
+	if (!o->chunk)
+		o->chunk = 8 * MiB;
+	oom_quiet_begin(&q);
+	watch_start(&w);
+	ASSERT_EQ(0, fill_run(o, &r, 400));
+	watch_stop(&w);
+	reports = oom_quiet_end(&q, first, sizeof(first));
+	TH_LOG("%s: %ld MiB placed (node0 %ld pages), node0 MemFree min %ld kB, child %s (err %d); pages on CDM %ld; CDM MemFree max drop %ld kB",
+	       what, r.pages * 4 / 1024, r.nodes[0], w.min_node0_free,
+	       r.oom_killed ? "OOM-killed" : "exited", r.err, r.on_cdm,
+	       watch_max_drop(&w));
+	ASSERT_EQ(0, reports) TH_LOG("kernel report: %s", first);
+	if (o->stop_at_low) {
+		TH_LOG("stopped at node %d's low watermarks: %s", self->ram[0],
+		       r.stopped_low ? "yes" : "NO");
+		ASSERT_FALSE(r.oom_killed);
+		ASSERT_EQ(0, r.err);
+		ASSERT_TRUE(r.stopped_low);
+	} else {
+		/* RAM ran out: OOM kill or allocation failure, not success */
+		ASSERT_TRUE(r.oom_killed || r.err)
+			TH_LOG("child got the whole %zu MiB: more than system RAM",
+			       o->max_bytes / MiB);
+		ASSERT_LT(w.min_node0_free, self->ram_total_kb / 10);
+	}
+	ASSERT_EQ(0, r.on_cdm);
+	ASSERT_LE(watch_max_drop(&w), DRIFT_KB);
+}
+
+TEST_F_TIMEOUT(iso, anon_fill_system_ram, 420)
+{
+	struct fill_opts o = { .mode = -1 };
+
+	fill_and_check(_metadata, self, &o, "anon");
+}
+
+TEST_F_TIMEOUT(iso, thp_anon_fill_system_ram, 420)
+{
+	struct fill_opts o = { .mode = -1, .thp = true };
+
+	if (!path_exists(THP "/enabled"))
+		SKIP(return, "CONFIG_TRANSPARENT_HUGEPAGE off");
+	ASSERT_EQ(0, set_knob(self, THP "/enabled", "always"));
+	ASSERT_EQ(0, set_knob(self, THP "/defrag", "madvise"));
+	fill_and_check(_metadata, self, &o, "THP anon");
+}
+
+TEST_F_TIMEOUT(iso, tmpfs_fill_system_ram, 420)
+{
+	struct fill_opts o = { .mode = -1, .file_dir = TMPFS_DIR };
+
+	/*
+	 * File pages are not freed by an OOM kill (only when the file goes):
+	 * stop between the min and low watermarks instead of at OOM. Below
+	 * the low watermarks a stock kernel already falls back to the next
+	 * node of the zonelist (ramfs page cache is not movable: only the
+	 * zones below ZONE_MOVABLE count for it).
+	 */
+	o.stop_at_low = 1;
+	char opts[64];
+
+	mkdir(TMPFS_DIR, 0700);
+	/* a size limit above system RAM: RAM runs out first */
+	snprintf(opts, sizeof(opts), "size=%ldk,huge=never",
+		 self->ram_total_kb + 512 * 1024);
+	ASSERT_EQ(0, mount("tmpfs", TMPFS_DIR, "tmpfs", 0, opts));
+	self->tmpfs = true;
+	fill_and_check(_metadata, self, &o, "tmpfs (shmem) file");
+	for (int i = 0; i < self->ncdm; i++) {
+		ASSERT_LE(node_meminfo_kb(self->cdm[i], "Shmem"), 1024);
+	}
+}
+
+TEST_F_TIMEOUT(iso, page_cache_fill_system_ram, 420)
+{
+	struct fill_opts o = { .mode = -1, .file_dir = RAMFS_DIR };
+
+	/*
+	 * File pages are not freed by an OOM kill (only when the file goes):
+	 * stop between the min and low watermarks instead of at OOM. Below
+	 * the low watermarks a stock kernel already falls back to the next
+	 * node of the zonelist (ramfs page cache is not movable: only the
+	 * zones below ZONE_MOVABLE count for it).
+	 */
+	o.stop_at_low = 2;
+
+	/*
+	 * The guest has no block device file system: ramfs is the page cache
+	 * of a regular (non-shmem) file system, allocated through the
+	 * generic filemap path (filemap_alloc_folio, cpuset spread).
+	 */
+	mkdir(RAMFS_DIR, 0700);
+	ASSERT_EQ(0, mount("ramfs", RAMFS_DIR, "ramfs", 0, NULL));
+	self->ramfs = true;
+	fill_and_check(_metadata, self, &o, "ramfs page cache");
+	for (int i = 0; i < self->ncdm; i++) {
+		ASSERT_LE(node_meminfo_kb(self->cdm[i], "FilePages"), 1024);
+	}
+}
+
+/*
+ * With demotion on, reclaim moves cold anonymous pages to a lower memory
+ * tier instead of failing: a CDM node must never be that tier.
+ */
+TEST_F_TIMEOUT(iso, anon_fill_with_demotion_enabled, 420)
+{
+	const char *knob = "/sys/kernel/mm/numa/demotion_enabled";
+	struct fill_opts o = { .mode = -1 };
+
+	if (!path_exists(knob))
+		SKIP(return, "no %s (memory tiers not built)", knob);
+	ASSERT_EQ(0, set_knob(self, knob, "true"));
+	fill_and_check(_metadata, self, &o, "anon, demotion enabled");
+}
+
+TEST_F(iso, memory_tiers_exclude_cdm)
+{
+	const char *dir = "/sys/devices/virtual/memory_tiering";
+	char path[300], buf[256];
+	int tiers = 0;
+
+	if (!path_exists(dir))
+		SKIP(return, "no memory tiers in sysfs");
+	for (int t = 0; t < 4096; t++) {
+		int n[CDM_MAX_NODES], c;
+
+		snprintf(path, sizeof(path), "%s/memory_tier%d/nodelist", dir, t);
+		if (read_str(path, buf, sizeof(buf)) < 0)
+			continue;
+		tiers++;
+		c = parse_nodelist(buf, n, CDM_MAX_NODES);
+		TH_LOG("memory_tier%d: %s", t, buf);
+		for (int i = 0; i < c; i++) {
+			ASSERT_FALSE(node_is_cdm(n[i]))
+				TH_LOG("CDM node %d in memory_tier%d", n[i], t);
+		}
+	}
+	ASSERT_GT(tiers, 0);
+}
+
+/* ZONE_MOVABLE only: no slab, stacks or page tables on a CDM node */
+TEST_F(iso, no_kernel_memory_on_cdm)
+{
+	static const char *const keys[] = {
+		"Slab", "SReclaimable", "SUnreclaim", "KernelStack",
+		"PageTables", "SecPageTables", "Bounce",
+	};
+
+	for (int i = 0; i < self->ncdm; i++) {
+		for (unsigned int k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+			long v = node_meminfo_kb(self->cdm[i], keys[k]);
+
+			if (v < 0)
+				continue;
+			ASSERT_EQ(0, v) {
+				TH_LOG("node %d %s %ld kB", self->cdm[i],
+				       keys[k], v);
+			}
+		}
+	}
+}
+
+TEST_F_TIMEOUT(iso, interleave_over_ram_nodes, 420)
+{
+	struct fill_opts o = { .mode = MPOL_INTERLEAVE };
+
+	o.nnodes = self->nram < 4 ? self->nram : 4;
+	memcpy(o.nodes, self->ram, sizeof(int) * o.nnodes);
+	fill_and_check(_metadata, self, &o, "MPOL_INTERLEAVE over RAM nodes");
+}
+
+TEST_F_TIMEOUT(iso, preferred_ram_node, 420)
+{
+	struct fill_opts o = { .mode = MPOL_PREFERRED, .nnodes = 1 };
+
+	o.nodes[0] = self->ram[0];
+	fill_and_check(_metadata, self, &o, "MPOL_PREFERRED RAM node");
+}
+
+static long hp_total_on(const int *nodes, int n)
+{
+	long s = 0;
+
+	for (int i = 0; i < n; i++)
+		s += node_nr_hugepages(nodes[i]);
+	return s;
+}
+
+TEST_F_TIMEOUT(iso, hugetlb_pool_growth, 300)
+{
+	static const char *const knobs[] = {
+		"/proc/sys/vm/nr_hugepages",
+		"/proc/sys/vm/nr_hugepages_mempolicy",
+		"/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+	};
+	long want = 0, got;
+	char val[32];
+
+	if (!path_exists(knobs[0]))
+		SKIP(return, "CONFIG_HUGETLB_PAGE off");
+	/*
+	 * The pool spreads round-robin over the nodes it may use, so a
+	 * modest size shows a leak; growing it to all RAM would starve the
+	 * guest (no OOM victim frees hugetlb pages).
+	 */
+	(void)self->ncdm;
+	want = node_meminfo_kb(self->ram[0], "MemFree") / 2048 / 3;
+	if (want > 128)
+		want = 128;
+	snprintf(val, sizeof(val), "%ld", want);
+	for (unsigned int k = 0; k < 3; k++) {
+		if (!path_exists(knobs[k]))
+			continue;
+		ASSERT_EQ(0, set_knob(self, knobs[k], val));
+		ASSERT_EQ(0, read_long(knobs[k], &got));
+		TH_LOG("%s=%ld: pool %ld, on RAM nodes %ld, on CDM nodes %ld",
+		       knobs[k], want, got, hp_total_on(self->ram, self->nram),
+		       hp_total_on(self->cdm, self->ncdm));
+		EXPECT_EQ(0, hp_total_on(self->cdm, self->ncdm));
+		EXPECT_GE(got, want * 9 / 10);
+		ASSERT_EQ(0, write_str(knobs[k], "0"));
+		ASSERT_EQ(0, hp_total_on(self->cdm, self->ncdm));
+	}
+	/* the per-node knob on a CDM node is explicit: report what it does */
+	{
+		char p[160];
+		int r;
+
+		snprintf(p, sizeof(p),
+			 NODE_SYS "/node%d/hugepages/hugepages-2048kB/nr_hugepages",
+			 self->cdm[0]);
+		if (path_exists(p)) {
+			r = write_str(p, "1");
+			TH_LOG("explicit node%d nr_hugepages=1: write %d, pool there %ld",
+			       self->cdm[0], r, node_nr_hugepages(self->cdm[0]));
+			write_str(p, "0");
+			ASSERT_EQ(0, node_nr_hugepages(self->cdm[0]));
+		}
+	}
+}
+
+/*
+ * A 2 MiB range whose small pages are split between a CDM node and RAM:
+ * collapsing it (MADV_COLLAPSE, or khugepaged) must not put the RAM pages'
+ * data onto the CDM node, even though most of the range is there.
+ */
+static char *mixed_range(struct __test_metadata *_metadata, int cdm,
+			 size_t len, long *moved)
+{
+	char *p = map_anon_aligned(len, HPAGE_SZ);
+
+	if (!p)
+		return NULL;
+	if (madvise(p, len, MADV_NOHUGEPAGE))
+		return NULL;
+	fill_pattern(p, len, 61);
+	*moved = 0;
+	for (size_t off = 0; off < len; off += HPAGE_SZ) {
+		/* 300 of 512 pages to the CDM node */
+		long n = move_all(p + off, 300 * PAGE_SZ, cdm);
+
+		if (n < 0)
+			return NULL;
+		*moved += n;
+	}
+	TH_LOG("range: %ld pages moved to node %d, %ld on CDM", *moved, cdm,
+	       pages_on_cdm(p, len));
+	if (madvise(p, len, MADV_HUGEPAGE))
+		return NULL;
+	return p;
+}
+
+TEST_F_TIMEOUT(iso, thp_collapse_madv_collapse, 120)
+{
+	size_t len = 8 * MiB;
+	long moved, huge;
+	char *p;
+	int r;
+
+	if (!path_exists(THP "/enabled"))
+		SKIP(return, "CONFIG_TRANSPARENT_HUGEPAGE off");
+	ASSERT_EQ(0, set_knob(self, THP "/enabled", "madvise"));
+	p = mixed_range(_metadata, self->cdm[0], len, &moved);
+	ASSERT_NE(NULL, p);
+	r = madvise(p, len, MADV_COLLAPSE) ? errno : 0;
+	huge = smaps_anon_huge_kb(p);
+	TH_LOG("MADV_COLLAPSE: %s; AnonHugePages %ld kB; pages on CDM %ld (were %ld)",
+	       r ? strerror(r) : "ok", huge, pages_on_cdm(p, len), moved);
+	ASSERT_LE(pages_on_cdm(p, len), moved);
+	ASSERT_EQ((size_t)-1, check_pattern(p, len, 61));
+}
+
+TEST_F_TIMEOUT(iso, thp_collapse_khugepaged, 180)
+{
+	size_t len = 8 * MiB;
+	long moved, scans0, scans;
+	uint64_t end;
+	char *p;
+
+	if (!path_exists(THP "/khugepaged/full_scans"))
+		SKIP(return, "CONFIG_TRANSPARENT_HUGEPAGE off");
+	ASSERT_EQ(0, set_knob(self, THP "/enabled", "madvise"));
+	ASSERT_EQ(0, set_knob(self, THP "/khugepaged/scan_sleep_millisecs", "10"));
+	ASSERT_EQ(0, set_knob(self, THP "/khugepaged/alloc_sleep_millisecs", "10"));
+	ASSERT_EQ(0, set_knob(self, THP "/khugepaged/pages_to_scan", "8192"));
+	p = mixed_range(_metadata, self->cdm[0], len, &moved);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, read_long(THP "/khugepaged/full_scans", &scans0));
+	end = now_ms() + 120000;
+	do {
+		usleep(100000);
+		read_long(THP "/khugepaged/full_scans", &scans);
+	} while (scans < scans0 + 3 && now_ms() < end);
+	TH_LOG("khugepaged: %ld full scans; AnonHugePages %ld kB; pages on CDM %ld (were %ld)",
+	       scans - scans0, smaps_anon_huge_kb(p), pages_on_cdm(p, len),
+	       moved);
+	ASSERT_GE(scans, scans0 + 2);
+	ASSERT_LE(pages_on_cdm(p, len), moved);
+	ASSERT_EQ((size_t)-1, check_pattern(p, len, 61));
+}
+
+TEST_F_TIMEOUT(iso, ksm_merge_across_nodes, 240)
+{
+	const size_t len = 1 * MiB;
+	const long np = len / PAGE_SZ;
+	long scans0, scans, sharing;
+	char *a, *b;
+	uint64_t end;
+	int cdm = self->cdm[0];
+
+	if (!path_exists(KSM "/run"))
+		SKIP(return, "CONFIG_KSM off");
+	ASSERT_EQ(0, set_knob(self, KSM "/run", "2"));
+	ASSERT_EQ(0, set_knob(self, KSM "/merge_across_nodes", "1"));
+	ASSERT_EQ(0, set_knob(self, KSM "/pages_to_scan", "5000"));
+	ASSERT_EQ(0, set_knob(self, KSM "/sleep_millisecs", "10"));
+	a = map_anon(len);
+	b = map_anon(len);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	/* identical content everywhere */
+	memset(a, 0x6b, len);
+	memset(b, 0x6b, len);
+	ASSERT_EQ(np, move_all(a, len, cdm));
+	ASSERT_EQ(np, pages_on_node(b, len, self->ram[0]));
+	ASSERT_EQ(0, madvise(a, len, MADV_MERGEABLE));
+	ASSERT_EQ(0, madvise(b, len, MADV_MERGEABLE));
+	ASSERT_EQ(0, read_long(KSM "/full_scans", &scans0));
+	ASSERT_EQ(0, write_str(KSM "/run", "1"));
+	end = now_ms() + 150000;
+	do {
+		usleep(100000);
+		read_long(KSM "/full_scans", &scans);
+	} while (scans < scans0 + 8 && now_ms() < end);
+	read_long(KSM "/pages_sharing", &sharing);
+	TH_LOG("KSM: %ld full scans, pages_sharing %ld; CDM range: %ld/%ld on node %d; RAM range: %ld/%ld on node %d",
+	       scans - scans0, sharing, pages_on_node(a, len, cdm), np, cdm,
+	       pages_on_node(b, len, self->ram[0]), np, self->ram[0]);
+	ASSERT_GE(scans, scans0 + 2);
+	/* KSM ran: the RAM range merged within itself */
+	ASSERT_GT(sharing, 0);
+	/* neither side moved to the other */
+	ASSERT_EQ(np, pages_on_node(a, len, cdm));
+	ASSERT_EQ(np, pages_on_node(b, len, self->ram[0]));
+	for (size_t i = 0; i < len; i += PAGE_SZ) {
+		ASSERT_EQ(0x6b, a[i]);
+		ASSERT_EQ(0x6b, b[i]);
+	}
+	ASSERT_EQ(0, write_str(KSM "/run", "2"));
+}
+
+/* hinting faults so far: /proc/vmstat, or the task's own count */
+static long hint_faults(void)
+{
+	char sched[8192];
+	long v = vmstat_val("numa_hint_faults");
+	char *p;
+
+	if (v >= 0)
+		return v;
+	if (read_str("/proc/self/sched", sched, sizeof(sched)) < 0)
+		return -1;
+	p = strstr(sched, "total_numa_faults");
+	p = p ? strchr(p, ':') : NULL;
+	return p ? strtol(p + 1, NULL, 10) : -1;
+}
+
+static void numa_balancing_case(struct __test_metadata *_metadata,
+				FIXTURE_DATA(iso) *self, const char *mode)
+{
+	const size_t len = 16 * MiB;
+	const long np = len / PAGE_SZ;
+	long f0 = hint_faults(), f = f0;
+	bool tiering = !strcmp(mode, "2");
+	long m0 = vmstat_val("numa_pages_migrated");
+	int cdm = self->cdm[0];
+	volatile char *p = map_anon(len);
+	volatile char *ctl = map_anon(len);	/* control range in RAM */
+	uint64_t start = now_ms();
+	long sum = 0;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, ctl);
+	fill_pattern((void *)p, len, 71);
+	touch_pages((void *)ctl, len);
+	/* the task's pages were moved to the CDM node, the task runs on RAM */
+	ASSERT_EQ(np, move_all((void *)p, len, cdm));
+	ASSERT_EQ(0, set_knob(self, "/proc/sys/kernel/numa_balancing", mode));
+	/*
+	 * Keep touching both ranges until the scanner made hinting faults
+	 * (at least on the control range: a kernel may skip CDM pages).
+	 */
+	while (now_ms() - start < 60000) {
+		for (size_t i = 0; i < len; i += PAGE_SZ)
+			sum += p[i] + ctl[i];
+		f = hint_faults();
+		if (f - f0 >= np / 2 && now_ms() - start > 5000)
+			break;
+		if (tiering && now_ms() - start > 20000)
+			break;
+	}
+	TH_LOG("numa_balancing=%s: %ld hinting faults, %ld pages migrated in %llu ms; range %ld/%ld still on node %d (sum %ld)",
+	       mode, f - f0, vmstat_val("numa_pages_migrated") - m0,
+	       (unsigned long long)(now_ms() - start),
+	       pages_on_node((void *)p, len, cdm), np, cdm, sum & 1);
+	{
+		char sched[4096];
+
+		if (read_str("/proc/self/sched", sched, sizeof(sched)) > 0) {
+			for (char *l = strtok(sched, "\n"); l; l = strtok(NULL, "\n"))
+				if (strstr(l, "numa"))
+					TH_LOG("%s", l);
+		}
+	}
+	write_str("/proc/sys/kernel/numa_balancing", "0");
+	/*
+	 * Tiering mode scans only pages on lower tiers: with the CDM node out
+	 * of the tiers there may be nothing to scan, which is fine.
+	 */
+	if (!tiering)
+		ASSERT_GT(f - f0, 0)
+			TH_LOG("NUMA balancing never scanned the task");
+	ASSERT_EQ(np, pages_on_node((void *)p, len, cdm));
+	ASSERT_EQ((size_t)-1, check_pattern((void *)p, len, 71));
+}
+
+static void nb_knobs(FIXTURE_DATA(iso) *self)
+{
+	const char *d = "/sys/kernel/debug/sched/numa_balancing";
+	char p[128];
+
+	ensure_debugfs();
+	snprintf(p, sizeof(p), "%s/scan_delay_ms", d);
+	set_knob(self, p, "0");
+	snprintf(p, sizeof(p), "%s/scan_period_min_ms", d);
+	set_knob(self, p, "100");
+	snprintf(p, sizeof(p), "%s/scan_size_mb", d);
+	set_knob(self, p, "256");
+}
+
+TEST_F_TIMEOUT(iso, numa_balancing_keeps_cdm_pages, 120)
+{
+	if (!path_exists("/proc/sys/kernel/numa_balancing"))
+		SKIP(return, "CONFIG_NUMA_BALANCING off");
+	nb_knobs(self);
+	numa_balancing_case(_metadata, self, "1");
+}
+
+TEST_F_TIMEOUT(iso, numa_balancing_tiering_keeps_cdm_pages, 120)
+{
+	if (!path_exists("/proc/sys/kernel/numa_balancing"))
+		SKIP(return, "CONFIG_NUMA_BALANCING off");
+	nb_knobs(self);
+	/* NUMA_BALANCING_MEMORY_TIERING: promotion from slow tiers */
+	numa_balancing_case(_metadata, self, "2");
+}
+
+/* memory block number holding the most pages of [p, p+len) */
+static int busiest_blocks(void *p, size_t len, int *blocks, int max)
+{
+	long bsz;
+	char buf[64];
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	static long count[4096];
+	int n = 0;
+
+	if (fd < 0 || read_str(MEMSYS "/block_size_bytes", buf, sizeof(buf)) < 0)
+		return 0;
+	bsz = strtol(buf, NULL, 16);
+	memset(count, 0, sizeof(count));
+	for (size_t off = 0; off < len; off += PAGE_SZ) {
+		uint64_t e;
+		off_t o = ((uintptr_t)p + off) / PAGE_SZ * 8;
+
+		if (pread(fd, &e, 8, o) != 8 || !(e & (1ULL << 63)))
+			continue;
+		e &= (1ULL << 55) - 1;
+		if (e * PAGE_SZ / bsz < 4096)
+			count[e * PAGE_SZ / bsz]++;
+	}
+	close(fd);
+	while (n < max) {
+		int best = -1;
+
+		for (int b = 1; b < 4096; b++)
+			if (count[b] && (best < 0 || count[b] > count[best]))
+				best = b;
+		if (best < 0)
+			break;
+		blocks[n++] = best;
+		count[best] = 0;
+	}
+	return n;
+}
+
+static int movable_ram_blocks(int nid)
+{
+	char path[160], z[64];
+	int n = 0;
+
+	for (int b = 0; b < 4096; b++) {
+		snprintf(path, sizeof(path), MEMSYS "/memory%d/node%d", b, nid);
+		if (!path_exists(path))
+			continue;
+		snprintf(path, sizeof(path), MEMSYS "/memory%d/valid_zones", b);
+		if (read_str(path, z, sizeof(z)) > 0 && !strcmp(z, "Movable"))
+			n++;
+	}
+	return n;
+}
+
+/* write "offline" in a child with an alarm: offlining may never finish */
+static int offline_block(int b, int timeout_s)
+{
+	char path[128];
+	pid_t c;
+	int st;
+
+	snprintf(path, sizeof(path), MEMSYS "/memory%d/state", b);
+	c = fork_kid();
+	if (!c) {
+		int r;
+
+		alarm(timeout_s);
+		r = write_str(path, "offline");
+		_exit(r ? -r : 0);
+	}
+	if (wait_child(c, &st, timeout_s + 10)) {
+		kill(c, SIGKILL);
+		waitpid(c, &st, 0);
+		return -ETIMEDOUT;
+	}
+	if (WIFSIGNALED(st))
+		return -ETIMEDOUT;
+	return -WEXITSTATUS(st);
+}
+
+TEST_F_TIMEOUT(iso, offline_ram_block, 300)
+{
+	size_t len = 256 * MiB;
+	int blocks[16], nb, r = -1, b = -1;
+	struct cdm_watch w;
+	char *p;
+
+	if (!path_exists(MEMSYS "/block_size_bytes"))
+		SKIP(return, "no memory hotplug sysfs");
+	if (!movable_ram_blocks(self->ram[0]))
+		SKIP(return, "node %d has no ZONE_MOVABLE memory block (boot with movablecore=256M)",
+		     self->ram[0]);
+	p = map_anon(len);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, self->ram, 1, 0));
+	fill_pattern(p, len, 81);
+	nb = busiest_blocks(p, len, blocks, 16);
+	ASSERT_GT(nb, 0);
+	watch_start(&w);
+	for (int i = 0; i < nb; i++) {
+		char path[128], st[32];
+
+		snprintf(path, sizeof(path), MEMSYS "/memory%d/node%d", blocks[i],
+			 self->ram[0]);
+		if (!path_exists(path))
+			continue;
+		snprintf(path, sizeof(path), MEMSYS "/memory%d/state", blocks[i]);
+		if (read_str(path, st, sizeof(st)) < 0 || strcmp(st, "online"))
+			continue;
+		/*
+		 * Only ZONE_MOVABLE RAM can be offlined reliably: a DMA32
+		 * block holds page tables or slab, and the refusal dumps
+		 * them ("page dumped because: unmovable page").
+		 */
+		snprintf(path, sizeof(path), MEMSYS "/memory%d/valid_zones",
+			 blocks[i]);
+		if (read_str(path, st, sizeof(st)) < 0 || strcmp(st, "Movable"))
+			continue;
+		self->offlined_block = blocks[i];
+		r = offline_block(blocks[i], 30);
+		TH_LOG("offline memory%d: %s", blocks[i], r ? strerror(-r) : "ok");
+		if (!r) {
+			b = blocks[i];
+			break;
+		}
+		self->offlined_block = -1;
+		ASSERT_NE(-ETIMEDOUT, r)
+			TH_LOG("offlining a RAM block hung (no migration target?)");
+	}
+	watch_stop(&w);
+	ASSERT_LE(0, b) TH_LOG("no RAM block could be offlined");
+	TH_LOG("memory%d offline; buffer pages on CDM %ld; CDM MemFree max drop %ld kB",
+	       b, pages_on_cdm(p, len), watch_max_drop(&w));
+	ASSERT_EQ(0, pages_on_cdm(p, len));
+	ASSERT_LE(watch_max_drop(&w), DRIFT_KB);
+	ASSERT_EQ((size_t)-1, check_pattern(p, len, 81));
+	{
+		char path[128];
+
+		snprintf(path, sizeof(path), MEMSYS "/memory%d/state", b);
+		ASSERT_EQ(0, write_str(path, "online"));
+		self->offlined_block = -1;
+	}
+}
+
+TEST_F_TIMEOUT(iso, emergency_fallback_knob, 900)
+{
+	int node = self->cdm[self->ncdm - 1];
+	char knob[128], v[16];
+	long free_kb = node_meminfo_kb(node, "MemFree");
+	struct fill_opts o = { .mode = -1, .chunk = 8 * MiB };
+	struct fill_result r;
+	struct oom_quiet q;
+	char first[256];
+
+	ASSERT_LT(node, 4);	/* fill reports count nodes 0..3 */
+	snprintf(knob, sizeof(knob), NODE_SYS "/node%d/cdm/emergency_fallback",
+		 node);
+	ASSERT_TRUE(path_exists(knob));
+	ASSERT_LT(0, read_str(knob, v, sizeof(v)));
+	ASSERT_STREQ("0", v);
+
+	/* on: movable allocations spill there, but only once RAM is gone */
+	ASSERT_EQ(0, set_knob(self, knob, "1"));
+	o.max_bytes = (size_t)self->ram_total_kb * KiB +
+		      (size_t)free_kb * KiB / 2;
+	oom_quiet_begin(&q);
+	ASSERT_EQ(0, fill_run(&o, &r, 400));
+	ASSERT_EQ(0, oom_quiet_end(&q, first, sizeof(first)))
+		TH_LOG("kernel report: %s", first);
+	TH_LOG("knob on: %ld MiB, node0 %ld node%d %ld pages, on CDM %ld; first CDM page in chunk %ld with node0 MemFree %ld kB; child %s",
+	       r.pages * 4 / 1024, r.nodes[0], node, r.nodes[node],
+	       r.on_cdm, r.first_cdm_chunk, r.node0_free_at_first_cdm,
+	       r.oom_killed ? "OOM-killed" : "exited");
+	ASSERT_FALSE(r.oom_killed);
+	ASSERT_EQ(0, r.err);
+	ASSERT_GT(r.nodes[node], 0);
+	ASSERT_EQ(r.on_cdm, r.nodes[node]);	/* only the knob's node */
+	ASSERT_LT(r.node0_free_at_first_cdm, self->ram_total_kb / 10);
+
+	/* off again: no spill */
+	ASSERT_EQ(0, write_str(knob, "0"));
+	ASSERT_LT(0, read_str(knob, v, sizeof(v)));
+	ASSERT_STREQ("0", v);
+	{
+		struct fill_opts o2 = { .mode = -1 };
+
+		fill_and_check(_metadata, self, &o2, "anon, knob off again");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	set_oom_adj(-1000);
+	return test_harness_run(argc, argv);
+}

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cdm_test_kmod - test helper for the cdm selftests (not for production).
+ *
+ * debugfs interface in /sys/kernel/debug/cdm_test/:
+ *
+ *  alloc  write "<nid> <order>": alloc_pages_node(nid, GFP_HIGHUSER_MOVABLE |
+ *         __GFP_THISNODE | __GFP_NOWARN, order), the way a device driver
+ *         allocates on its node; the page is kept until "free" is written.
+ *         The write fails with -ENOMEM when the allocation fails.
+ *         read: "<node of last page> <pages held>\n" ("-1 0" if none).
+ *
+ *  pin    write "<addr> <npages>": pin_user_pages_fast(FOLL_WRITE) on the
+ *         writer's own pages, held until "unpin" is written (or the module
+ *         is unloaded). FOLL_LONGTERM is deliberately not used: it refuses
+ *         ZONE_MOVABLE pages by migrating them first, while a plain pin
+ *         models an I/O in flight that makes evacuation fail with -EBUSY.
+ *         read: "<pages pinned> <node of first pinned page>\n".
+ */
+#include <linux/debugfs.h>
+#include <linux/fs.h>
+#include <linux/gfp.h>
+#include <linux/kernel.h>
+#include <linux/list.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#define CDM_TEST_MAX_PIN	1024
+
+struct held_page {
+	struct list_head list;
+	struct page *page;
+	unsigned int order;
+};
+
+static DEFINE_MUTEX(cdm_test_lock);
+static LIST_HEAD(held_pages);
+static unsigned long held_nr;
+static int last_nid = NUMA_NO_NODE;
+static struct page **pinned;
+static long pinned_nr;
+static struct dentry *cdm_test_dir;
+
+static void free_held(void)
+{
+	struct held_page *h, *tmp;
+
+	list_for_each_entry_safe(h, tmp, &held_pages, list) {
+		__free_pages(h->page, h->order);
+		list_del(&h->list);
+		kfree(h);
+	}
+	held_nr = 0;
+	last_nid = NUMA_NO_NODE;
+}
+
+static void unpin_all(void)
+{
+	if (pinned_nr > 0)
+		unpin_user_pages(pinned, pinned_nr);
+	pinned_nr = 0;
+}
+
+static ssize_t get_cmd(const char __user *ubuf, size_t len, char *buf,
+		       size_t size)
+{
+	if (!len || len >= size)
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, len))
+		return -EFAULT;
+	buf[len] = '\0';
+	return 0;
+}
+
+static ssize_t alloc_write(struct file *file, const char __user *ubuf,
+			   size_t len, loff_t *ppos)
+{
+	struct held_page *h;
+	unsigned int order;
+	char buf[64];
+	ssize_t ret;
+	int nid;
+
+	ret = get_cmd(ubuf, len, buf, sizeof(buf));
+	if (ret)
+		return ret;
+
+	mutex_lock(&cdm_test_lock);
+	if (sysfs_streq(buf, "free")) {
+		free_held();
+		ret = len;
+		goto out;
+	}
+	ret = -EINVAL;
+	if (sscanf(buf, "%d %u", &nid, &order) != 2 || order > MAX_PAGE_ORDER ||
+	    nid < 0 || nid >= MAX_NUMNODES || !node_online(nid))
+		goto out;
+	ret = -ENOMEM;
+	h = kzalloc(sizeof(*h), GFP_KERNEL);
+	if (!h)
+		goto out;
+	h->order = order;
+	h->page = alloc_pages_node(nid, GFP_HIGHUSER_MOVABLE | __GFP_THISNODE |
+				   __GFP_NOWARN, order);
+	if (!h->page) {
+		kfree(h);
+		goto out;
+	}
+	list_add(&h->list, &held_pages);
+	held_nr += 1UL << order;
+	last_nid = page_to_nid(h->page);
+	ret = len;
+out:
+	mutex_unlock(&cdm_test_lock);
+	return ret;
+}
+
+static ssize_t alloc_read(struct file *file, char __user *ubuf, size_t len,
+			  loff_t *ppos)
+{
+	char buf[64];
+	int n;
+
+	mutex_lock(&cdm_test_lock);
+	n = scnprintf(buf, sizeof(buf), "%d %lu\n", last_nid, held_nr);
+	mutex_unlock(&cdm_test_lock);
+	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
+}
+
+static ssize_t pin_write(struct file *file, const char __user *ubuf,
+			 size_t len, loff_t *ppos)
+{
+	unsigned long addr;
+	char buf[64];
+	ssize_t ret;
+	long nr, got;
+
+	ret = get_cmd(ubuf, len, buf, sizeof(buf));
+	if (ret)
+		return ret;
+
+	mutex_lock(&cdm_test_lock);
+	if (sysfs_streq(buf, "unpin")) {
+		unpin_all();
+		ret = len;
+		goto out;
+	}
+	ret = -EINVAL;
+	if (sscanf(buf, "%lx %ld", &addr, &nr) != 2 || nr <= 0 ||
+	    nr > CDM_TEST_MAX_PIN || pinned_nr)
+		goto out;
+	got = pin_user_pages_fast(addr, nr, FOLL_WRITE, pinned);
+	if (got < 0) {
+		ret = got;
+		goto out;
+	}
+	pinned_nr = got;
+	if (got != nr) {
+		unpin_all();
+		ret = -EFAULT;
+		goto out;
+	}
+	ret = len;
+out:
+	mutex_unlock(&cdm_test_lock);
+	return ret;
+}
+
+static ssize_t pin_read(struct file *file, char __user *ubuf, size_t len,
+			loff_t *ppos)
+{
+	char buf[64];
+	int n;
+
+	mutex_lock(&cdm_test_lock);
+	n = scnprintf(buf, sizeof(buf), "%ld %d\n", pinned_nr,
+		      pinned_nr ? page_to_nid(pinned[0]) : NUMA_NO_NODE);
+	mutex_unlock(&cdm_test_lock);
+	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
+}
+
+static const struct file_operations alloc_fops = {
+	.owner = THIS_MODULE,
+	.read = alloc_read,
+	.write = alloc_write,
+	.llseek = default_llseek,
+};
+
+static const struct file_operations pin_fops = {
+	.owner = THIS_MODULE,
+	.read = pin_read,
+	.write = pin_write,
+	.llseek = default_llseek,
+};
+
+static int __init cdm_test_init(void)
+{
+	pinned = kcalloc(CDM_TEST_MAX_PIN, sizeof(*pinned), GFP_KERNEL);
+	if (!pinned)
+		return -ENOMEM;
+	cdm_test_dir = debugfs_create_dir("cdm_test", NULL);
+	debugfs_create_file("alloc", 0600, cdm_test_dir, NULL, &alloc_fops);
+	debugfs_create_file("pin", 0600, cdm_test_dir, NULL, &pin_fops);
+	return 0;
+}
+
+static void __exit cdm_test_exit(void)
+{
+	debugfs_remove_recursive(cdm_test_dir);
+	mutex_lock(&cdm_test_lock);
+	unpin_all();
+	free_held();
+	mutex_unlock(&cdm_test_lock);
+	kfree(pinned);
+}
+
+module_init(cdm_test_init);
+module_exit(cdm_test_exit);
+MODULE_DESCRIPTION("cdm selftest helper: driver-style allocation and page pinning");
+MODULE_LICENSE("GPL");

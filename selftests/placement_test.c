@@ -1,0 +1,632 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * placement_test - explicit placement onto CDM nodes works with stock
+ * interfaces (issue 3, part C). Every case checks the node of every page
+ * with move_pages(2).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <numaif.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "cdm_lib.h"
+
+#define LEN (16 * MiB)
+#define NPAGES ((long)(LEN / PAGE_SZ))
+#define CG "/sys/fs/cgroup/cdm_place_test"
+
+FIXTURE(place) {
+	int cdm[CDM_MAX_NODES];
+	int ncdm;
+	int ram[CDM_MAX_NODES];
+	int nram;
+	char *buf;
+	size_t len;
+	char weights[2][32];	/* saved weighted_interleave node0 / nodeN */
+	int wnode;
+};
+
+FIXTURE_SETUP(place)
+{
+	self->ncdm = cdm_mem_nodes(self->cdm, CDM_MAX_NODES);
+	self->nram = ram_nodes(self->ram, CDM_MAX_NODES);
+	ASSERT_GE(self->ncdm, 1)
+		TH_LOG("no populated CDM node (is capi_sim loaded?)");
+	ASSERT_GE(self->nram, 1);
+	self->len = LEN;
+	self->buf = NULL;
+	self->wnode = -1;
+}
+
+FIXTURE_TEARDOWN_PARENT(place)
+{
+	set_policy_nodes(MPOL_DEFAULT, NULL, 0);
+	if (path_exists(TEST_DBG "/alloc"))
+		write_str(TEST_DBG "/alloc", "free");
+	if (self->wnode >= 0) {
+		write_strf(self->weights[0],
+			   "/sys/kernel/mm/mempolicy/weighted_interleave/node%d",
+			   self->ram[0]);
+		write_strf(self->weights[1],
+			   "/sys/kernel/mm/mempolicy/weighted_interleave/node%d",
+			   self->wnode);
+	}
+	if (path_exists(CG)) {
+		rmdir(CG);
+	}
+}
+
+static void log_nodes(struct __test_metadata *_metadata, const char *what,
+		      void *buf, size_t len)
+{
+	long c[CDM_MAX_NODES], e;
+	char line[256];
+	int o = 0;
+
+	page_nodes(buf, len, c, &e);
+	for (int i = 0; i < 8; i++)
+		if (c[i])
+			o += snprintf(line + o, sizeof(line) - o, " node%d=%ld",
+				      i, c[i]);
+	TH_LOG("%s:%s absent=%ld", what, o ? line : " (none)", e);
+}
+
+/* map, apply an mbind policy, touch, return the mapping */
+static char *mbind_touch(struct __test_metadata *_metadata, int mode,
+			 const int *nodes, int n)
+{
+	char *p = map_anon(LEN);
+
+	if (!p)
+		return NULL;
+	if (mbind_nodes(p, LEN, mode, nodes, n, 0)) {
+		TH_LOG("mbind mode %d: %s", mode, strerror(errno));
+		munmap(p, LEN);
+		return NULL;
+	}
+	touch_pages(p, LEN);
+	return p;
+}
+
+TEST_F(place, bind_each_cdm_node)
+{
+	for (int i = 0; i < self->ncdm; i++) {
+		char *p = mbind_touch(_metadata, MPOL_BIND, &self->cdm[i], 1);
+
+		ASSERT_NE(NULL, p);
+		log_nodes(_metadata, "MPOL_BIND", p, LEN);
+		ASSERT_EQ(NPAGES, pages_on_node(p, LEN, self->cdm[i]));
+		munmap(p, LEN);
+	}
+}
+
+TEST_F(place, bind_all_cdm_nodes)
+{
+	long c[CDM_MAX_NODES], e, on = 0;
+	char *p = map_anon(LEN);
+
+	ASSERT_NE(NULL, p);
+	/* task policy this time */
+	ASSERT_EQ(0, set_policy_nodes(MPOL_BIND, self->cdm, self->ncdm));
+	touch_pages(p, LEN);
+	set_policy_nodes(MPOL_DEFAULT, NULL, 0);
+	log_nodes(_metadata, "MPOL_BIND all CDM", p, LEN);
+	ASSERT_EQ(NPAGES, page_nodes(p, LEN, c, &e));
+	for (int i = 0; i < self->ncdm; i++)
+		on += c[self->cdm[i]];
+	ASSERT_EQ(NPAGES, on);
+}
+
+TEST_F(place, preferred_each_cdm_node)
+{
+	for (int i = 0; i < self->ncdm; i++) {
+		char *p = mbind_touch(_metadata, MPOL_PREFERRED, &self->cdm[i], 1);
+
+		ASSERT_NE(NULL, p);
+		log_nodes(_metadata, "MPOL_PREFERRED", p, LEN);
+		ASSERT_EQ(NPAGES, pages_on_node(p, LEN, self->cdm[i]));
+		munmap(p, LEN);
+	}
+}
+
+TEST_F(place, preferred_many)
+{
+	long c[CDM_MAX_NODES], e, on = 0;
+	char *p;
+
+	for (int i = 0; i < self->ncdm; i++) {
+		p = mbind_touch(_metadata, MPOL_PREFERRED_MANY, &self->cdm[i], 1);
+		ASSERT_NE(NULL, p);
+		log_nodes(_metadata, "MPOL_PREFERRED_MANY one", p, LEN);
+		ASSERT_EQ(NPAGES, pages_on_node(p, LEN, self->cdm[i]));
+		munmap(p, LEN);
+	}
+	p = mbind_touch(_metadata, MPOL_PREFERRED_MANY, self->cdm, self->ncdm);
+	ASSERT_NE(NULL, p);
+	log_nodes(_metadata, "MPOL_PREFERRED_MANY all CDM", p, LEN);
+	ASSERT_EQ(NPAGES, page_nodes(p, LEN, c, &e));
+	for (int i = 0; i < self->ncdm; i++)
+		on += c[self->cdm[i]];
+	ASSERT_EQ(NPAGES, on);
+}
+
+TEST_F(place, interleave_ram_and_cdm)
+{
+	for (int i = 0; i < self->ncdm; i++) {
+		int nodes[2] = { self->ram[0], self->cdm[i] };
+		long c[CDM_MAX_NODES], e;
+		char *p = mbind_touch(_metadata, MPOL_INTERLEAVE, nodes, 2);
+
+		ASSERT_NE(NULL, p);
+		log_nodes(_metadata, "MPOL_INTERLEAVE", p, LEN);
+		ASSERT_EQ(NPAGES, page_nodes(p, LEN, c, &e));
+		ASSERT_EQ(NPAGES, c[nodes[0]] + c[nodes[1]]);
+		/* vma interleave is by page offset: exact alternation */
+		ASSERT_LE(labs(c[nodes[0]] - c[nodes[1]]), 1);
+		munmap(p, LEN);
+	}
+}
+
+TEST_F(place, interleave_task_policy)
+{
+	int nodes[2] = { self->ram[0], self->cdm[0] };
+	long c[CDM_MAX_NODES], e;
+	char *p = map_anon(LEN);
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, set_policy_nodes(MPOL_INTERLEAVE, nodes, 2));
+	touch_pages(p, LEN);
+	set_policy_nodes(MPOL_DEFAULT, NULL, 0);
+	log_nodes(_metadata, "task MPOL_INTERLEAVE", p, LEN);
+	ASSERT_EQ(NPAGES, page_nodes(p, LEN, c, &e));
+	ASSERT_EQ(NPAGES, c[nodes[0]] + c[nodes[1]]);
+	ASSERT_GE(c[nodes[1]], NPAGES * 45 / 100);
+	ASSERT_GE(c[nodes[0]], NPAGES * 45 / 100);
+}
+
+TEST_F(place, weighted_interleave)
+{
+	char path[160];
+	int nodes[2] = { self->ram[0], self->cdm[0] };
+	long c[CDM_MAX_NODES], e;
+	char *p;
+
+	snprintf(path, sizeof(path),
+		 "/sys/kernel/mm/mempolicy/weighted_interleave/node%d", nodes[1]);
+	if (!path_exists(path))
+		SKIP(return, "no %s (CONFIG_NUMA without weighted interleave?)",
+		     path);
+	ASSERT_LT(0, read_strf(self->weights[0], sizeof(self->weights[0]),
+			       "/sys/kernel/mm/mempolicy/weighted_interleave/node%d",
+			       nodes[0]));
+	ASSERT_LT(0, read_str(path, self->weights[1], sizeof(self->weights[1])));
+	self->wnode = nodes[1];
+	ASSERT_EQ(0, write_strf("1",
+				"/sys/kernel/mm/mempolicy/weighted_interleave/node%d",
+				nodes[0]));
+	ASSERT_EQ(0, write_str(path, "3"));
+	p = mbind_touch(_metadata, MPOL_WEIGHTED_INTERLEAVE, nodes, 2);
+	ASSERT_NE(NULL, p);
+	log_nodes(_metadata, "MPOL_WEIGHTED_INTERLEAVE 1:3", p, LEN);
+	ASSERT_EQ(NPAGES, page_nodes(p, LEN, c, &e));
+	ASSERT_EQ(NPAGES, c[nodes[0]] + c[nodes[1]]);
+	/* 3 of every 4 pages on the CDM node */
+	ASSERT_GE(c[nodes[1]], NPAGES * 70 / 100);
+	ASSERT_LE(c[nodes[1]], NPAGES * 80 / 100);
+}
+
+/* run numactl <opt> <self> --helper and parse "nodeN=count" */
+static int numactl_run(struct __test_metadata *_metadata, const char *opt,
+		       long *counts, long *pages)
+{
+	char self_exe[256], out[4096], mib[16];
+	char *argv[] = { "/usr/bin/numactl", (char *)opt, self_exe, "--helper",
+			 mib, NULL };
+	ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+	int st;
+
+	if (n <= 0)
+		return -1;
+	self_exe[n] = 0;
+	snprintf(mib, sizeof(mib), "%lu", LEN / MiB);
+	st = run_cmd(argv, out, sizeof(out), 60);
+	TH_LOG("numactl %s: exit %d: %s", opt, st, out);
+	memset(counts, 0, sizeof(long) * CDM_MAX_NODES);
+	*pages = 0;
+	for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n")) {
+		int nd;
+		long v;
+
+		if (sscanf(l, "node%d=%ld", &nd, &v) == 2 && nd >= 0 &&
+		    nd < CDM_MAX_NODES)
+			counts[nd] = v;
+		else if (sscanf(l, "pages=%ld", &v) == 1)
+			*pages = v;
+	}
+	return st;
+}
+
+TEST_F(place, numactl_membind)
+{
+	char opt[64];
+	long c[CDM_MAX_NODES], pages;
+
+	if (!path_exists("/usr/bin/numactl"))
+		SKIP(return, "/usr/bin/numactl missing from the guest");
+	for (int i = 0; i < self->ncdm; i++) {
+		snprintf(opt, sizeof(opt), "--membind=%d", self->cdm[i]);
+		ASSERT_EQ(0, numactl_run(_metadata, opt, c, &pages));
+		ASSERT_EQ(NPAGES, pages);
+		ASSERT_EQ(NPAGES, c[self->cdm[i]]);
+	}
+}
+
+TEST_F(place, numactl_preferred)
+{
+	char opt[64];
+	long c[CDM_MAX_NODES], pages;
+
+	if (!path_exists("/usr/bin/numactl"))
+		SKIP(return, "/usr/bin/numactl missing from the guest");
+	snprintf(opt, sizeof(opt), "--preferred=%d", self->cdm[0]);
+	ASSERT_EQ(0, numactl_run(_metadata, opt, c, &pages));
+	ASSERT_EQ(NPAGES, pages);
+	ASSERT_EQ(NPAGES, c[self->cdm[0]]);
+}
+
+TEST_F(place, numactl_interleave)
+{
+	char opt[64];
+	long c[CDM_MAX_NODES], pages;
+	int a = self->ram[0], b = self->cdm[self->ncdm - 1];
+
+	if (!path_exists("/usr/bin/numactl"))
+		SKIP(return, "/usr/bin/numactl missing from the guest");
+	snprintf(opt, sizeof(opt), "--interleave=%d,%d", a, b);
+	ASSERT_EQ(0, numactl_run(_metadata, opt, c, &pages));
+	ASSERT_EQ(NPAGES, pages);
+	ASSERT_EQ(NPAGES, c[a] + c[b]);
+	ASSERT_GE(c[b], NPAGES * 45 / 100);
+	ASSERT_GE(c[a], NPAGES * 45 / 100);
+}
+
+TEST_F(place, mbind_mf_move)
+{
+	for (int i = 0; i < self->ncdm; i++) {
+		char *p = map_anon(LEN);
+
+		ASSERT_NE(NULL, p);
+		ASSERT_EQ(0, mbind_nodes(p, LEN, MPOL_BIND, self->ram, 1, 0));
+		fill_pattern(p, LEN, 7 + i);
+		ASSERT_EQ(NPAGES, pages_on_node(p, LEN, self->ram[0]));
+		ASSERT_EQ(0, mbind_nodes(p, LEN, MPOL_BIND, &self->cdm[i], 1,
+					 MPOL_MF_MOVE | MPOL_MF_STRICT));
+		log_nodes(_metadata, "mbind MPOL_MF_MOVE", p, LEN);
+		ASSERT_EQ(NPAGES, pages_on_node(p, LEN, self->cdm[i]));
+		ASSERT_EQ((size_t)-1, check_pattern(p, LEN, 7 + i));
+		munmap(p, LEN);
+	}
+}
+
+TEST_F(place, mbind_mf_move_all_shared)
+{
+	int node = self->cdm[0];
+	long moved_plain;
+	pid_t child;
+	char *p = map_anon(LEN);
+	int st;
+
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, LEN, 99);
+	child = fork_kid();
+	ASSERT_LE(0, child);
+	if (!child) {	/* keeps the COW pages mapped twice */
+		for (;;)
+			pause();
+	}
+	/* MPOL_MF_MOVE leaves pages mapped by other processes alone */
+	mbind_nodes(p, LEN, MPOL_BIND, &node, 1, MPOL_MF_MOVE);
+	moved_plain = pages_on_node(p, LEN, node);
+	TH_LOG("MPOL_MF_MOVE moved %ld of %ld shared pages", moved_plain,
+	       NPAGES);
+	ASSERT_EQ(0, mbind_nodes(p, LEN, MPOL_BIND, &node, 1, MPOL_MF_MOVE_ALL));
+	log_nodes(_metadata, "mbind MPOL_MF_MOVE_ALL", p, LEN);
+	kill(child, SIGKILL);
+	waitpid(child, &st, 0);
+	ASSERT_EQ(NPAGES, pages_on_node(p, LEN, node));
+	ASSERT_EQ((size_t)-1, check_pattern(p, LEN, 99));
+}
+
+TEST_F(place, move_pages_to_cdm)
+{
+	for (int i = 0; i < self->ncdm; i++) {
+		char *p = map_anon(LEN);
+
+		ASSERT_NE(NULL, p);
+		fill_pattern(p, LEN, 3);
+		ASSERT_EQ(NPAGES, move_all(p, LEN, self->cdm[i]));
+		ASSERT_EQ((size_t)-1, check_pattern(p, LEN, 3));
+		/* and to the other CDM node, and back to RAM */
+		if (self->ncdm > 1) {
+			int o = self->cdm[(i + 1) % self->ncdm];
+
+			ASSERT_EQ(NPAGES, move_all(p, LEN, o));
+		}
+		ASSERT_EQ(NPAGES, move_all(p, LEN, self->ram[0]));
+		ASSERT_EQ((size_t)-1, check_pattern(p, LEN, 3));
+		munmap(p, LEN);
+	}
+}
+
+TEST_F(place, migrate_pages_to_cdm)
+{
+	int node = self->cdm[0];
+	int to_c[2], to_p[2];
+	unsigned long from = 0, to = 0;
+	long res[2] = { -1, -1 };
+	pid_t child;
+	char b = 0;
+	int st;
+
+	ASSERT_EQ(0, pipe(to_c));
+	ASSERT_EQ(0, pipe(to_p));
+	child = fork_kid();
+	ASSERT_LE(0, child);
+	if (!child) {
+		char *p = map_anon(LEN);
+
+		if (!p)
+			_exit(1);
+		if (mbind_nodes(p, LEN, MPOL_BIND, self->ram, 1, 0))
+			_exit(4);
+		fill_pattern(p, LEN, 5);
+		if (write(to_p[1], &b, 1) != 1 || read(to_c[0], &b, 1) != 1)
+			_exit(2);
+		res[0] = pages_on_node(p, LEN, node);
+		res[1] = check_pattern(p, LEN, 5) == (size_t)-1;
+		if (write(to_p[1], res, sizeof(res)) != sizeof(res))
+			_exit(3);
+		_exit(0);
+	}
+	ASSERT_EQ(1, read(to_p[0], &b, 1));
+	for (int i = 0; i < self->nram; i++)
+		from |= 1UL << self->ram[i];
+	to = 1UL << node;
+	/* returns the number of pages it could not move */
+	ASSERT_LE(0, migrate_pages(child, sizeof(long) * 8, &from, &to));
+	ASSERT_EQ(1, write(to_c[1], &b, 1));
+	ASSERT_EQ(sizeof(res), read(to_p[0], res, sizeof(res)));
+	waitpid(child, &st, 0);
+	TH_LOG("migrate_pages: %ld of %ld pages on node %d, data %s", res[0],
+	       NPAGES, node, res[1] ? "intact" : "CORRUPT");
+	/* the buffer had an MPOL_BIND to RAM; migrate_pages moves it anyway */
+	ASSERT_EQ(NPAGES, res[0]);
+	ASSERT_EQ(1, res[1]);
+}
+
+static int kmod_alloc(int nid, int order, int *got)
+{
+	char cmd[32], buf[64];
+	int r;
+
+	snprintf(cmd, sizeof(cmd), "%d %d", nid, order);
+	r = write_str(TEST_DBG "/alloc", cmd);
+	if (r)
+		return r;
+	if (read_str(TEST_DBG "/alloc", buf, sizeof(buf)) < 0)
+		return -EIO;
+	*got = atoi(buf);
+	return 0;
+}
+
+TEST_F(place, kmod_alloc_pages_node)
+{
+	int r, got = -1;
+
+	r = test_kmod_ready();
+	ASSERT_EQ(0, r) TH_LOG("cdm_test_kmod: %s", strerror(-r));
+	for (int i = 0; i < self->ncdm; i++) {
+		for (int order = 0; order <= 9; order += 9) {
+			r = kmod_alloc(self->cdm[i], order, &got);
+			ASSERT_EQ(0, r) TH_LOG("node %d order %d: %s",
+					       self->cdm[i], order, strerror(-r));
+			TH_LOG("alloc_pages_node(%d, order %d) -> node %d",
+			       self->cdm[i], order, got);
+			ASSERT_EQ(self->cdm[i], got);
+		}
+	}
+	ASSERT_EQ(0, kmod_alloc(self->ram[0], 0, &got));
+	ASSERT_EQ(self->ram[0], got);
+	ASSERT_EQ(0, write_str(TEST_DBG "/alloc", "free"));
+}
+
+/* the smallest populated CDM node */
+static int small_cdm(FIXTURE_DATA(place) *self)
+{
+	int best = self->cdm[0];
+
+	for (int i = 1; i < self->ncdm; i++)
+		if (node_meminfo_kb(self->cdm[i], "MemTotal") <
+		    node_meminfo_kb(best, "MemTotal"))
+			best = self->cdm[i];
+	return best;
+}
+
+TEST_F_TIMEOUT(place, full_node_preferred_falls_back, 300)
+{
+	int node = small_cdm(self);
+	long free_kb = node_meminfo_kb(node, "MemFree");
+	struct fill_opts o = {
+		.chunk = 4 * MiB, .mode = MPOL_PREFERRED, .nnodes = 1,
+		.nodes = { node },
+	};
+	struct fill_result r;
+	long other_cdm;
+
+	o.max_bytes = ((size_t)free_kb * KiB + 64 * MiB) / o.chunk * o.chunk;
+	ASSERT_EQ(0, fill_run(&o, &r, 240));
+	other_cdm = r.on_cdm - r.nodes[node];
+	TH_LOG("PREFERRED node %d (free %ld kB): %ld pages, node0 %ld, node%d %ld, other CDM %ld, err %d, status 0x%x",
+	       node, free_kb, r.pages, r.nodes[0], node, r.nodes[node],
+	       other_cdm, r.err, r.status);
+	ASSERT_FALSE(r.oom_killed);
+	ASSERT_EQ(0, r.err);
+	ASSERT_EQ((long)(o.max_bytes / PAGE_SZ), r.pages);
+	/* the node filled up (allow watermarks/pcp), the rest went to RAM */
+	ASSERT_GE(r.nodes[node] * 4, free_kb * 85 / 100);
+	ASSERT_GE(r.nodes[self->ram[0]], 64 * MiB / PAGE_SZ / 2);
+	ASSERT_EQ(0, other_cdm);
+}
+
+TEST_F_TIMEOUT(place, full_node_bind_ooms_no_spill, 300)
+{
+	int node = small_cdm(self);
+	long free_kb = node_meminfo_kb(node, "MemFree");
+	struct fill_opts o = {
+		.chunk = 4 * MiB, .mode = MPOL_BIND, .nnodes = 1,
+		.nodes = { node },
+	};
+	struct fill_result r;
+	struct oom_quiet q;
+	char first[256];
+	int reports;
+
+	o.max_bytes = (size_t)free_kb * KiB + 64 * MiB;
+	oom_quiet_begin(&q);
+	ASSERT_EQ(0, fill_run(&o, &r, 240));
+	reports = oom_quiet_end(&q, first, sizeof(first));
+	TH_LOG("BIND node %d (free %ld kB): %ld pages before the end, node%d %ld, elsewhere %ld, err %d, status 0x%x",
+	       node, free_kb, r.pages, node, r.nodes[node],
+	       r.pages - r.nodes[node], r.err, r.status);
+	ASSERT_EQ(0, reports) TH_LOG("kernel report: %s", first);
+	/* never a spill: every page the child got is on the node */
+	ASSERT_EQ(r.pages, r.nodes[node]);
+	/* and it could not get the whole request: OOM-killed */
+	ASSERT_TRUE(r.oom_killed || r.err)
+		TH_LOG("child got %ld pages > node free", r.pages);
+	ASSERT_GE(r.nodes[node] * 4, free_kb * 80 / 100);
+}
+
+static int cg_setup(const char *mems)
+{
+	char buf[256];
+
+	if (read_str("/sys/fs/cgroup/cgroup.subtree_control", buf,
+		     sizeof(buf)) < 0)
+		return -ENOENT;
+	if (!strstr(buf, "cpuset") &&
+	    write_str("/sys/fs/cgroup/cgroup.subtree_control", "+cpuset"))
+		return -EOPNOTSUPP;
+	if (mkdir(CG, 0755) && errno != EEXIST)
+		return -errno;
+	return write_str(CG "/cpuset.mems", mems);
+}
+
+/* child in the cgroup tries every way onto @node; returns pages there */
+static long cg_try(int node, int *errs)
+{
+	int pfd[2];
+	long res[2] = { -1, 0 };
+	pid_t c;
+	int st;
+
+	if (pipe(pfd))
+		return -1;
+	c = fork_kid();
+	if (!c) {
+		char pid[32];
+		char *p = map_anon(LEN);
+		long e = 0;
+
+		snprintf(pid, sizeof(pid), "%d", getpid());
+		if (!p || write_str(CG "/cgroup.procs", pid))
+			_exit(1);
+		if (mbind_nodes(p, LEN / 4, MPOL_BIND, &node, 1, 0))
+			e++;
+		if (mbind_nodes(p + LEN / 4, LEN / 4, MPOL_PREFERRED, &node, 1, 0))
+			e++;
+		if (set_policy_nodes(MPOL_BIND, &node, 1))
+			e++;
+		touch_pages(p, LEN);
+		set_policy_nodes(MPOL_DEFAULT, NULL, 0);
+		if (move_all(p + LEN / 2, LEN / 2, node) < 0)
+			e++;
+		res[0] = pages_on_node(p, LEN, node);
+		res[1] = e;
+		if (write(pfd[1], res, sizeof(res)) != sizeof(res))
+			_exit(2);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], res, sizeof(res)) != sizeof(res))
+		res[0] = -1;
+	close(pfd[0]);
+	waitpid(c, &st, 0);
+	*errs = (int)res[1];
+	return res[0];
+}
+
+TEST_F(place, cpuset_excludes_cdm)
+{
+	int node = self->cdm[0];
+	char mems[64];
+	long on;
+	int r, errs;
+
+	r = cg_setup("0");
+	if (r == -ENOENT)
+		SKIP(return, "cgroup2 not mounted at /sys/fs/cgroup");
+	ASSERT_EQ(0, r) TH_LOG("cpuset setup: %s", strerror(-r));
+	snprintf(mems, sizeof(mems), "%d", self->ram[0]);
+	ASSERT_EQ(0, write_str(CG "/cpuset.mems", mems));
+	on = cg_try(node, &errs);
+	TH_LOG("cpuset.mems=%s: %ld pages on node %d, %d calls refused", mems,
+	       on, node, errs);
+	ASSERT_EQ(0, on);
+	ASSERT_GE(errs, 1);
+
+	/* positive control: with the node in cpuset.mems it works */
+	snprintf(mems, sizeof(mems), "%d,%d", self->ram[0], node);
+	ASSERT_EQ(0, write_str(CG "/cpuset.mems", mems));
+	on = cg_try(node, &errs);
+	TH_LOG("cpuset.mems=%s: %ld pages on node %d, %d calls refused", mems,
+	       on, node, errs);
+	ASSERT_EQ(NPAGES, on);
+	ASSERT_EQ(0, errs);
+	ASSERT_EQ(0, rmdir(CG));
+}
+
+/* numactl helper: allocate <MiB>, touch, print the node of every page */
+static int helper(int argc, char **argv)
+{
+	size_t len = (argc > 2 ? strtoul(argv[2], NULL, 0) : 16) * MiB;
+	long c[CDM_MAX_NODES], e, n;
+	char *p = map_anon(len);
+
+	if (!p)
+		return 1;
+	touch_pages(p, len);
+	n = page_nodes(p, len, c, &e);
+	printf("pages=%ld\nabsent=%ld\n", n, e);
+	for (int i = 0; i < CDM_MAX_NODES; i++)
+		if (c[i])
+			printf("node%d=%ld\n", i, c[i]);
+	return n < 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "--helper"))
+		return helper(argc, argv);
+	set_oom_adj(-1000);
+	return test_harness_run(argc, argv);
+}
