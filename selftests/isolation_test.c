@@ -25,6 +25,8 @@
 
 #define TMPFS_DIR "/tmp/cdm_iso_tmpfs"
 #define RAMFS_DIR "/tmp/cdm_iso_ramfs"
+#define EXT2_DIR "/tmp/cdm_iso_ext2"
+#define RAMDISK "/dev/ram0"
 #define THP "/sys/kernel/mm/transparent_hugepage"
 #define KSM "/sys/kernel/mm/ksm"
 #define MEMSYS "/sys/devices/system/memory"
@@ -45,7 +47,7 @@ FIXTURE(iso) {
 	struct saved saved[24];
 	int nsaved;
 	int offlined_block;
-	bool tmpfs, ramfs;
+	bool tmpfs, ramfs, ext2;
 };
 
 /* remember a knob's value for the teardown (first save wins) */
@@ -86,7 +88,7 @@ FIXTURE_SETUP(iso)
 	self->nram = ram_nodes(self->ram, CDM_MAX_NODES);
 	self->nsaved = 0;
 	self->offlined_block = -1;
-	self->tmpfs = self->ramfs = false;
+	self->tmpfs = self->ramfs = self->ext2 = false;
 	ASSERT_GE(self->ncdm, 1)
 		TH_LOG("no populated CDM node (is capi_sim loaded?)");
 	ASSERT_GE(self->nram, 1);
@@ -116,6 +118,10 @@ FIXTURE_TEARDOWN_PARENT(iso)
 	if (self->ramfs) {
 		umount2(RAMFS_DIR, MNT_DETACH);
 		rmdir(RAMFS_DIR);
+	}
+	if (self->ext2) {
+		umount2(EXT2_DIR, MNT_DETACH);
+		rmdir(EXT2_DIR);
 	}
 	set_policy_nodes(MPOL_DEFAULT, NULL, 0);
 }
@@ -233,6 +239,87 @@ TEST_F_TIMEOUT(iso, page_cache_fill_system_ram, 420)
 	fill_and_check(_metadata, self, &o, "ramfs page cache");
 	for (int i = 0; i < self->ncdm; i++) {
 		ASSERT_LE(node_meminfo_kb(self->cdm[i], "FilePages"), 1024);
+	}
+}
+
+/*
+ * Page cache of a block-device file system, the memory that spills into
+ * GPU memory on machines that online it as an ordinary node.  ext2 on a
+ * RAM disk (scripts/vm-run boots with brd): the disk's own pages are not
+ * movable and stay on node 0, so writing a file about half the size of
+ * node 0 puts node 0 under pressure from both the disk and the file's
+ * page cache.  Reclaim must make room on node 0; no file page may land on
+ * a CDM node, and the test checks that the pressure really happened.
+ */
+TEST_F_TIMEOUT(iso, page_cache_ext2_ramdisk, 600)
+{
+	char *mke2fs[] = { "/sbin/mke2fs", "-q", "-F", RAMDISK, NULL };
+	size_t chunk = 1 << 20, len, off;
+	long disk_kb, free_kb, min_free_kb = -1, low_kb;
+	char *buf, *map;
+	int fd, pass;
+
+	if (!path_exists(RAMDISK))
+		SKIP(return, "no %s (boot with brd.rd_nr=1)", RAMDISK);
+	ASSERT_EQ(0, read_long("/sys/block/ram0/size", &disk_kb));
+	disk_kb /= 2;	/* 512-byte sectors */
+	/* A file of 7/8 of the disk, at least 40% of node 0's RAM. */
+	len = (size_t)disk_kb * 1024 / 8 * 7 / chunk * chunk;
+	ASSERT_GE((long)(len >> 10), self->ram_total_kb * 4 / 10)
+		TH_LOG("RAM disk too small (%ld kB) to press on %ld kB of RAM",
+		       disk_kb, self->ram_total_kb);
+	ASSERT_EQ(0, run_cmd(mke2fs, NULL, 0, 120));
+	mkdir(EXT2_DIR, 0700);
+	ASSERT_EQ(0, mount(RAMDISK, EXT2_DIR, "ext2", 0, NULL));
+	self->ext2 = true;
+
+	buf = malloc(chunk);
+	ASSERT_NE(NULL, buf);
+	fd = open(EXT2_DIR "/big", O_CREAT | O_RDWR | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	/* Write it, then read it back twice: the cache churns under pressure. */
+	for (pass = 0; pass < 3; pass++) {
+		ASSERT_EQ(0, lseek(fd, 0, SEEK_SET));
+		for (off = 0; off < len; off += chunk) {
+			ssize_t r;
+
+			if (pass == 0) {
+				fill_pattern(buf, chunk, off);
+				r = write(fd, buf, chunk);
+			} else {
+				r = read(fd, buf, chunk);
+				ASSERT_EQ((size_t)-1, check_pattern(buf, chunk, off));
+			}
+			ASSERT_EQ((ssize_t)chunk, r);
+			free_kb = node_meminfo_kb(self->ram[0], "MemFree");
+			if (min_free_kb < 0 || free_kb < min_free_kb)
+				min_free_kb = free_kb;
+			for (int i = 0; i < self->ncdm; i++) {
+				ASSERT_LE(node_meminfo_kb(self->cdm[i], "FilePages"), 1024)
+					TH_LOG("page cache on CDM node %d at %zu MiB, pass %d",
+					       self->cdm[i], off >> 20, pass);
+			}
+		}
+		if (pass == 0)
+			ASSERT_EQ(0, fsync(fd));
+	}
+	/* Every page of the file that is cached right now: where is it? */
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	for (off = 0; off < len; off += 4096)
+		(void)((volatile char *)map)[off];
+	EXPECT_EQ(0, pages_on_cdm(map, len));
+	munmap(map, len);
+	close(fd);
+	free(buf);
+
+	/* The pressure was real: node 0 went down near its low watermark. */
+	low_kb = node_watermark_kb(self->ram[0], "low");
+	TH_LOG("file %zu MiB, node %d MemFree min %ld kB, low watermark %ld kB",
+	       len >> 20, self->ram[0], min_free_kb, low_kb);
+	EXPECT_LT(min_free_kb, 8 * low_kb + 32768);
+	for (int i = 0; i < self->ncdm; i++) {
+		EXPECT_LE(node_meminfo_kb(self->cdm[i], "FilePages"), 1024);
 	}
 }
 
