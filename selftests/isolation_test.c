@@ -16,7 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <linux/fs.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -120,8 +122,18 @@ FIXTURE_TEARDOWN_PARENT(iso)
 		rmdir(RAMFS_DIR);
 	}
 	if (self->ext2) {
-		umount2(EXT2_DIR, MNT_DETACH);
+		uint64_t range[2] = { 0, 0 };
+		int fd;
+
+		umount2(EXT2_DIR, 0);
 		rmdir(EXT2_DIR);
+		/* brd keeps written pages until discarded: give node 0 its RAM back */
+		fd = open(RAMDISK, O_RDWR);
+		if (fd >= 0) {
+			if (ioctl(fd, BLKGETSIZE64, &range[1]) == 0)
+				ioctl(fd, BLKDISCARD, range);
+			close(fd);
+		}
 	}
 	set_policy_nodes(MPOL_DEFAULT, NULL, 0);
 }
