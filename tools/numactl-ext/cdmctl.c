@@ -111,17 +111,14 @@ static int read_file(const char *rel, char *buf, size_t len)
 	return (int)off;
 }
 
-static int readf(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int readf(char *buf, size_t len, const char *fmt, ...)
+/* read_file() of a path made from a format: the core of the two below. */
+static int vreadf(char *buf, size_t len, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static int vreadf(char *buf, size_t len, const char *fmt, va_list ap)
 {
 	char rel[PATH_MAX];
-	va_list ap;
-	int n;
+	int n = vsnprintf(rel, sizeof(rel), fmt, ap);
 
-	va_start(ap, fmt);
-	n = vsnprintf(rel, sizeof(rel), fmt, ap);
-	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(rel)) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -129,22 +126,31 @@ static int readf(char *buf, size_t len, const char *fmt, ...)
 	return read_file(rel, buf, len);
 }
 
+static int readf(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int readf(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vreadf(buf, len, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
 static int read_u64f(uint64_t *v, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static int read_u64f(uint64_t *v, const char *fmt, ...)
 {
-	char rel[PATH_MAX], buf[64], *end;
+	char buf[64], *end;
 	va_list ap;
-	int n;
+	int r;
 
 	va_start(ap, fmt);
-	n = vsnprintf(rel, sizeof(rel), fmt, ap);
+	r = vreadf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(rel)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if (read_file(rel, buf, sizeof(buf)) < 0)
+	if (r < 0)
 		return -1;
 	errno = 0;
 	*v = strtoull(buf, &end, 10);
