@@ -13,12 +13,17 @@
  * memory by physical address, and reports where the buffer's pages live.
  *
  * Locking: cs->lock is a leaf lock that only protects the fields below it.
- * The long state changes (cdm_evacuate(), cdm_add_memory()) take
+ * The long state changes (cdm_evacuate(), cdm_add_memory()) need
  * device_hotplug_lock, and an ACPI eject calls .remove with that lock
  * already held, so cs->lock is never held across them: they are serialized
- * by the cs->busy claim instead.  The sysfs stores drop their kernfs active
- * reference while they run, so that removing the attributes (which unbind
- * and eject do with the device lock held) never waits on memory hotplug.
+ * by the cs->busy claim instead.  A claim from user space takes
+ * device_hotplug_lock first, by trylock (the syscall restarts when it is
+ * contended), and keeps it until the claim is dropped: so whoever holds the
+ * claim holds the lock, and an eject's .remove, which waits for the claim,
+ * never waits for a task that is itself waiting for the lock.  The sysfs
+ * stores drop their kernfs active reference while they run, so that
+ * removing the attributes (which unbind and eject do with the device lock
+ * held) never waits on memory hotplug.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -157,31 +162,30 @@ static void capi_sim_set_state(struct capi_sim *cs, enum capi_sim_state state)
 }
 
 /*
- * Claim the device for one state change.  Waits for a running one to finish;
- * -ENODEV once the device is being removed.
+ * Claim the device for one state change asked from user space (sysfs or
+ * ioctl).  Takes device_hotplug_lock by trylock first: when it is contended
+ * the syscall is restarted rather than sleeping with anything an ACPI eject
+ * might wait for.  -ENODEV once the device is being removed.
  */
 static int capi_sim_claim(struct capi_sim *cs)
 {
 	int rc;
 
-	for (;;) {
-		mutex_lock(&cs->lock);
-		if (cs->dead) {
-			rc = -ENODEV;
-			break;
-		}
-		if (!cs->busy) {
-			cs->busy = true;
-			rc = 0;
-			break;
-		}
-		mutex_unlock(&cs->lock);
-		rc = wait_event_killable(cs->wq, !READ_ONCE(cs->busy) ||
-					 READ_ONCE(cs->dead));
-		if (rc)
-			return rc;
+	rc = lock_device_hotplug_sysfs();
+	if (rc)
+		return rc;
+	mutex_lock(&cs->lock);
+	if (cs->dead) {
+		rc = -ENODEV;
+	} else if (cs->busy) {
+		/* Claims hold device_hotplug_lock, which we hold: cannot be. */
+		rc = -EBUSY;
+	} else {
+		cs->busy = true;
 	}
 	mutex_unlock(&cs->lock);
+	if (rc)
+		unlock_device_hotplug();
 	return rc;
 }
 
@@ -191,6 +195,7 @@ static void capi_sim_unclaim(struct capi_sim *cs)
 	cs->busy = false;
 	mutex_unlock(&cs->lock);
 	wake_up_all(&cs->wq);
+	unlock_device_hotplug();
 }
 
 /*
