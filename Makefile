@@ -23,7 +23,7 @@ INITRAMFS  = $(B)/initramfs.cpio.gz
 VMRUN      = $(TOP)/scripts/vm-run
 
 .PHONY: all deps kernel modules selftests tools initramfs check run shell \
-	kernel-export clean distclean help
+	kernel-export clean distclean help check-upstream
 all: initramfs
 
 help:
@@ -61,6 +61,12 @@ initramfs: kernel modules selftests tools
 
 check: initramfs
 	@$(TOP)/scripts/run-selftests $(VMRUN_ARGS)
+
+# Software no one here wrote (numactl's tests, kernel selftests, hwloc) on
+# our kernel and on a stock 6.12 from the same fragments (build/kobj-stock).
+check-upstream: initramfs
+	@$(LOCK) $(TOP)/scripts/kernel-build-stock
+	@$(TOP)/scripts/check-upstream $(VMRUN_ARGS)
 
 run: initramfs
 	@$(VMRUN) $(VMRUN_ARGS) -- /opt/cdm/demo.sh
