@@ -714,17 +714,19 @@ out:
 
 /* ------------------------------------------------------ evacuate/online */
 
-static int need_capi_dev(const char *arg, int node, struct dev *d)
+/* resolve() for evacuate/online: the node must belong to a capi_sim device. */
+static int resolve_capi_dev(const char *arg, int *node, struct dev **d)
 {
 	struct numa_cdm_node_info in;
+	int ret = resolve(arg, node, d);
 
-	if (d)
-		return EX_OK;
-	if (!numa_cdm_node_info(node, &in) && strcmp(in.owner, "none"))
+	if (ret || *d)
+		return ret;
+	if (!numa_cdm_node_info(*node, &in) && strcmp(in.owner, "none"))
 		err("%s: node %d is owned by %s, which is not a capi_sim device",
-		    arg, node, in.owner);
+		    arg, *node, in.owner);
 	else
-		err("%s: node %d has no owning device", arg, node);
+		err("%s: node %d has no owning device", arg, *node);
 	return EX_NODEV;
 }
 
@@ -814,10 +816,7 @@ static int cmd_evacuate(const char *arg, unsigned int timeout)
 	double t0, last = 0;
 	uint64_t v = 0, us = 0;
 
-	ret = resolve(arg, &node, &d);
-	if (ret)
-		return ret;
-	ret = need_capi_dev(arg, node, d);
+	ret = resolve_capi_dev(arg, &node, &d);
 	if (ret)
 		return ret;
 	if (!strcmp(d->state, "offline")) {
@@ -898,10 +897,7 @@ static int cmd_online(const char *arg)
 	struct dev *d;
 	int node, ret;
 
-	ret = resolve(arg, &node, &d);
-	if (ret)
-		return ret;
-	ret = need_capi_dev(arg, node, d);
+	ret = resolve_capi_dev(arg, &node, &d);
 	if (ret)
 		return ret;
 	if (!strcmp(d->state, "online")) {
