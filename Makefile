@@ -23,12 +23,13 @@ INITRAMFS  = $(B)/initramfs.cpio.gz
 VMRUN      = $(TOP)/scripts/vm-run
 
 .PHONY: all deps kernel modules selftests tools initramfs check run shell \
-	kernel-export clean distclean help check-upstream
+	kernel-export clean distclean help check-upstream cross check-cross
 all: initramfs
 
 help:
 	@echo "make run | check | shell | kernel | modules | selftests | tools | initramfs | deps | clean | distclean"
 	@echo "variables: KASAN=1 (KASAN kernel), V=1 (verbose), VMRUN_ARGS='--cpus 3 ...'"
+	@echo "cross builds: make cross | check-cross (arm64 + ppc64le kernels; arm64 boot test)"
 
 deps:
 	@$(TOP)/scripts/deps
@@ -67,6 +68,26 @@ check: initramfs
 check-upstream: initramfs
 	@$(LOCK) $(TOP)/scripts/kernel-build-stock
 	@$(TOP)/scripts/check-upstream $(VMRUN_ARGS)
+
+# Cross builds: the patched kernel for each of CROSS_ARCHS with Debian's
+# cross compilers (build/kobj-ARCH; config/cross.config + config/ARCH.config
+# on tinyconfig).  PREPARE=0 builds build/linux as it is, without
+# scripts/kernel-prepare (while the series is being edited there).
+# check-cross also boots the arm64 kernel under QEMU TCG with a device tree
+# that marks node 1 as coherent device memory (scripts/check-cross).
+CROSS_ARCHS ?= arm64 ppc64le
+PREPARE     ?= 1
+cross:
+	@$(TOP)/scripts/deps cross
+	@mkdir -p $(B)
+	@$(if $(filter 0,$(PREPARE)),,$(LOCK) $(TOP)/scripts/kernel-prepare)
+	@for a in $(CROSS_ARCHS); do $(LOCK) $(TOP)/scripts/kernel-build-cross $$a || exit 1; done
+
+check-cross:
+	@start=$$(date +%s); rc=0; \
+	$(MAKE) -s --no-print-directory cross && $(TOP)/scripts/check-cross || rc=$$?; \
+	echo "make check-cross: $$([ $$rc = 0 ] && echo passed || echo FAILED) in $$(( $$(date +%s) - start )) s"; \
+	exit $$rc
 
 run: initramfs
 	@$(VMRUN) $(VMRUN_ARGS) -- /opt/cdm/demo.sh
