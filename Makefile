@@ -27,7 +27,7 @@ VMRUN      = $(TOP)/scripts/vm-run
 all: initramfs
 
 help:
-	@echo "make run | check | shell | kernel | modules | selftests | tools | initramfs | deps | clean | distclean"
+	@echo "make run | check | bench | shell | kernel | modules | selftests | tools | initramfs | deps | clean | distclean"
 	@echo "variables: KASAN=1 (KASAN kernel), V=1 (verbose), VMRUN_ARGS='--cpus 3 ...'"
 	@echo "cross builds: make cross | check-cross (arm64 + ppc64le kernels; arm64 boot test)"
 
@@ -88,6 +88,13 @@ check-cross:
 	$(MAKE) -s --no-print-directory cross && $(TOP)/scripts/check-cross || rc=$$?; \
 	echo "make check-cross: $$([ $$rc = 0 ] && echo passed || echo FAILED) in $$(( $$(date +%s) - start )) s"; \
 	exit $$rc
+
+# Benchmarks: ours vs stock 6.12 vs the memcpy limit (BENCHMARKS.md).  Builds
+# its own non-debug kernel pair; `kernel` first so build/linux is prepared.
+.PHONY: bench
+bench: kernel
+	@$(TOP)/scripts/deps bench
+	@$(TOP)/scripts/bench
 
 run: initramfs
 	@$(VMRUN) $(VMRUN_ARGS) -- /opt/cdm/demo.sh

@@ -1,0 +1,477 @@
+#!/usr/bin/env python3
+"""make bench: turn the guests' samples into bench/results.json, the
+generated part of BENCHMARKS.md (between the bench:begin/bench:end markers)
+and bench/*.png (gnuplot).
+
+Raw input: one file per guest run (scripts/vm-run --results), sections
+"@begin NAME" / "@t KEY VALUE" / "@end NAME RC".  Every figure is a ratio of
+two medians measured in the same `make bench` run; spreads are min..max and
+the interquartile range of the samples.
+"""
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+
+def parse_raw(path):
+    sections, cur = {}, None
+    with open(path, errors="replace") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("@begin "):
+                cur = sections.setdefault(line.split()[1], {"rc": None, "samples": {}})
+            elif line.startswith("@end "):
+                parts = line.split()
+                if cur is not None and len(parts) >= 3:
+                    cur["rc"] = int(parts[2])
+                cur = None
+            elif line.startswith("@t ") and cur is not None:
+                parts = line.split()
+                if len(parts) != 3:
+                    continue
+                try:
+                    value = int(parts[2])
+                except ValueError:
+                    cur["samples"].setdefault(parts[1], []).append(parts[2])
+                    continue
+                cur["samples"].setdefault(parts[1], []).append(value)
+    return sections
+
+
+def stats(samples):
+    s = sorted(samples)
+    n = len(s)
+    if n == 0:
+        return None
+    if n >= 4:
+        q = statistics.quantiles(s, n=4, method="inclusive")
+        q1, q3 = q[0], q[2]
+    else:
+        q1, q3 = s[0], s[-1]
+    return {"n": n, "samples": samples, "median": statistics.median(s),
+            "min": s[0], "max": s[-1], "q1": q1, "q3": q3}
+
+
+def get(runs, label, section, key):
+    try:
+        return runs[label][section]["samples"][key]
+    except KeyError:
+        return []
+
+
+def ratio_block(num, den):
+    """Ratio of medians, with the extreme ratios the samples allow."""
+    a, b = stats(num), stats(den)
+    if not a or not b or not b["median"]:
+        return None
+    return {"ratio": a["median"] / b["median"],
+            "low": a["min"] / b["max"], "high": a["max"] / b["min"],
+            "numerator": a, "denominator": b}
+
+
+def fmt_pct(r):
+    return f"{(r - 1) * 100:+.2f}%"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw", required=True)
+    ap.add_argument("--runs", required=True)
+    ap.add_argument("--elapsed", type=int, default=0)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--markdown", required=True)
+    ap.add_argument("--qemu", default="")
+    ap.add_argument("--host-cpu", default="")
+    ap.add_argument("--commit", default="")
+    args = ap.parse_args()
+
+    runs, run_info = {}, {}
+    with open(args.runs) as f:
+        for line in f:
+            p = line.split()
+            if len(p) < 8:
+                continue
+            label, kernel, plan, mode, devices, ram, rc, secs = p[:8]
+            run_info[label] = {"kernel": kernel, "plan": plan, "mode": mode,
+                               "devices_mib": devices, "node0_mib": int(ram),
+                               "exit_status": int(rc), "wall_seconds": int(secs)}
+            path = os.path.join(args.raw, label + ".txt")
+            runs[label] = parse_raw(path) if os.path.exists(path) else {}
+            info = runs[label].get("info", {}).get("samples", {})
+            run_info[label]["uname_r"] = " ".join(map(str, info.get("uname_r", [])))
+
+    res = {
+        "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": args.commit, "qemu": args.qemu, "host_cpu": args.host_cpu,
+        "make_bench_seconds": args.elapsed,
+        "icount": "-icount shift=0,sleep=off: guest time advances 1 ns per "
+                  "guest instruction, so guest-time ratios are instruction ratios",
+        "runs": run_info, "isolation": {}, "placement": {}, "evacuation": {},
+        "scaling": {}, "writers": {}, "memory_overhead": {}, "goals": [],
+    }
+    modes = [m for m in ("icount", "wall") if f"{m}-ours-main" in runs]
+
+    # 1. Isolation: the fast path, ours (two CDM nodes online) vs stock.
+    micro = [("fault4k", "fault_4k_ns", "touch 64 MiB anon, 4 KiB pages"),
+             ("faultthp", "fault_thp_ns", "touch 128 MiB anon, THP"),
+             ("fork", "fork_exit_ns", "200 x fork + exit + wait"),
+             ("tmpfs", "tmpfs_write_ns", "write 64 MiB tmpfs file")]
+    for m in modes:
+        res["isolation"][m] = {}
+        for sec, key, what in micro:
+            r = ratio_block(get(runs, f"{m}-ours-main", sec, key),
+                            get(runs, f"{m}-stock-main", sec, key))
+            if r:
+                r["what"] = what
+                res["isolation"][m][sec] = r
+
+    # 2. Placement: MPOL_BIND to a CDM node vs node 0 under the default policy.
+    for m in modes:
+        bind = get(runs, f"{m}-ours-main", "place", "place_bind_ns")
+        dflt = get(runs, f"{m}-ours-main", "place", "place_default_ns")
+        r = ratio_block(bind, dflt)
+        if r:
+            # Samples alternate, so each pair ran back to back.
+            r["paired"] = stats([a / b for a, b in zip(bind, dflt)])
+            res["placement"][m] = r
+
+    # 3. Evacuation throughput.
+    for m in modes:
+        res["evacuation"][m] = {}
+        for kind in ("anon4k", "thp", "shmem"):
+            e = {}
+            for side in ("ours", "stock"):
+                label = f"{m}-{side}-main"
+                sec = f"evac_{kind}"
+                nbytes = get(runs, label, sec, f"evac_{kind}_bytes")
+                ns = get(runs, label, sec, f"evac_{kind}_ns")
+                mc = get(runs, label, sec, f"memcpy_{kind}_ns")
+                if not ns or not nbytes:
+                    continue
+                mib = nbytes[0] / 2**20
+                e[side] = {
+                    "bytes": nbytes[0],
+                    "evac_ns": stats(ns),
+                    "evac_mib_s": stats([mib / (t / 1e9) for t in ns]),
+                    "memcpy_mib_s": stats([mib / (t / 1e9) for t in mc]),
+                    "thp_before": stats(get(runs, label, sec, f"evac_{kind}_thp_before")),
+                    "thp_after": stats(get(runs, label, sec, f"evac_{kind}_thp_after")),
+                    "thp_split": stats(get(runs, label, sec, f"evac_{kind}_thp_migration_split")),
+                    "pages_left_on_node": sum(get(runs, label, sec, f"evac_{kind}_pages_left_on_node")),
+                    "pages_corrupt": sum(get(runs, label, sec, f"evac_{kind}_pages_corrupt")),
+                }
+            if "ours" in e and "stock" in e:
+                e["ours_vs_stock"] = ratio_block(get(runs, f"{m}-stock-main", f"evac_{kind}", f"evac_{kind}_ns"),
+                                                 get(runs, f"{m}-ours-main", f"evac_{kind}", f"evac_{kind}_ns"))
+            if "ours" in e and e["ours"]["memcpy_mib_s"]:
+                e["ours_vs_memcpy"] = e["ours"]["evac_mib_s"]["median"] / e["ours"]["memcpy_mib_s"]["median"]
+            res["evacuation"][m][kind] = e
+
+    # 4. Scaling with device size, and with concurrent writers.
+    for m in modes:
+        label = f"{m}-ours-scaling"
+        if label not in runs:
+            continue
+        pts = []
+        for sec, body in runs[label].items():
+            if not sec.startswith("scale_"):
+                continue
+            size = int(sec.split("_")[1])
+            ns = body["samples"].get("evac_anon4k_ns", [])
+            nb = body["samples"].get("evac_anon4k_bytes", [0])
+            if ns:
+                pts.append({"device_mib": size, "filled_bytes": nb[0], "evac_ns": stats(ns),
+                            "evac_mib_s": stats([nb[0] / 2**20 / (t / 1e9) for t in ns])})
+        res["scaling"][m] = sorted(pts, key=lambda p: p["device_mib"])
+    for m in modes:
+        label = f"{m}-ours-main"
+        w = {}
+        base = get(runs, label, "evac_anon4k", "evac_anon4k_ns")
+        if base:
+            w["0"] = {"evac_ns": stats(base)}
+        for n in (1, 2, 4):
+            sec = f"evac_writers{n}"
+            ns = get(runs, label, sec, f"evac_anon4k_w{n}_ns")
+            if not ns:
+                continue
+            w[str(n)] = {"evac_ns": stats(ns),
+                         "stall_before_ns": stats(get(runs, label, sec, f"stall_w{n}_before_ns")),
+                         "stall_during_ns": stats(get(runs, label, sec, f"stall_w{n}_during_ns"))}
+        res["writers"][m] = w
+
+    # 5. Memory overhead per GiB of device memory.
+    for m in modes:
+        res["memory_overhead"][m] = {}
+        for side in ("ours", "stock"):
+            label = f"{m}-{side}-main"
+            pre = runs.get(label, {}).get("memsnap_pre", {}).get("samples", {})
+            post = runs.get(label, {}).get("memsnap_post", {}).get("samples", {})
+            if not pre or not post:
+                continue
+            d = lambda k: post[f"post_{k}"][0] - pre[f"pre_{k}"][0]
+            added_gib = d("MemTotal_kb") / 2**20
+            if added_gib <= 0:
+                continue
+            res["memory_overhead"][m][side] = {
+                "device_gib_added": added_gib,
+                "kernel_kib_per_gib": (-d("node0_MemFree_kb")) / added_gib,
+                "memmap_kib_per_gib": d("nr_memmap_pages") * 4 / added_gib,
+                "slab_kib_per_gib": d("Slab_kb") / added_gib,
+                "percpu_kib_per_gib": d("Percpu_kb") / added_gib,
+                "vmalloc_kib_per_gib": d("VmallocUsed_kb") / added_gib,
+            }
+
+    # Goals, judged on the icount figures (the repeatable ones).
+    gm = "icount" if "icount" in modes else (modes[0] if modes else None)
+    goals = res["goals"]
+    if gm:
+        iso = res["isolation"].get(gm, {})
+        for sec, _, what in micro:
+            if sec in iso:
+                r = iso[sec]["ratio"]
+                goals.append({"goal": f"isolation overhead <= 1%: {what}",
+                              "value": fmt_pct(r), "met": r <= 1.01})
+        pl = res["placement"].get(gm)
+        if pl:
+            goals.append({"goal": "placement: MPOL_BIND on a CDM node / node 0 default <= 1.05",
+                          "value": f"{pl['ratio']:.3f}", "met": pl["ratio"] <= 1.05})
+        for kind in ("anon4k", "thp", "shmem"):
+            e = res["evacuation"].get(gm, {}).get(kind, {})
+            if "ours_vs_stock" in e:
+                r = e["ours_vs_stock"]["ratio"]
+                goals.append({"goal": f"evacuation {kind}: >= 1.0x stock offline_and_remove_memory()",
+                              "value": f"{r:.3f}x", "met": r >= 1.0})
+        e = res["evacuation"].get(gm, {}).get("thp", {})
+        if "ours_vs_memcpy" in e:
+            r = e["ours_vs_memcpy"]
+            goals.append({"goal": "evacuation thp: >= 50% of memcpy bandwidth",
+                          "value": f"{r * 100:.1f}%", "met": r >= 0.5})
+        goals.append({"goal": "make bench end to end < 45 min",
+                      "value": f"{args.elapsed / 60:.1f} min", "met": 0 < args.elapsed < 45 * 60})
+
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(res, f, indent=1, sort_keys=False)
+        f.write("\n")
+    plots(res, args.out, modes)
+    write_markdown(res, args.markdown, modes)
+
+
+def ms(ns):
+    return ns / 1e6
+
+
+def write_markdown(res, path, modes):
+    L = []
+    L.append(f"Generated by `make bench` on {res['generated']} (commit {res['commit']}), "
+             f"{res['make_bench_seconds'] / 60:.1f} min end to end.  ")
+    kernels = sorted({r['uname_r'] for r in res['runs'].values() if r.get('uname_r')})
+    L.append(f"Kernels: {', '.join('`' + k + '`' for k in kernels)}; {res['qemu']}; "
+             f"host {res['host_cpu']}.")
+    L.append("")
+    L.append("| run | kernel | mode | devices (MiB) | node 0 (MiB) | exit | seconds |")
+    L.append("|---|---|---|---|---|---|---|")
+    for label, r in res["runs"].items():
+        L.append(f"| {label} | `{r['uname_r']}` | {r['mode']} | {r['devices_mib']} | "
+                 f"{r['node0_mib']} | {r['exit_status']} | {r['wall_seconds']} |")
+    L.append("")
+    L.append("### Goals (icount figures)")
+    L.append("")
+    L.append("| goal | measured | |")
+    L.append("|---|---|---|")
+    for g in res["goals"]:
+        L.append(f"| {g['goal']} | {g['value']} | {'met' if g['met'] else '**missed**'} |")
+    L.append("")
+    L.append("### 1. Isolation cost on the allocator fast path (ours with two CDM nodes online / stock)")
+    L.append("")
+    L.append("| benchmark | mode | ours median ms | stock median ms | overhead | range of ratio | ours IQR ms |")
+    L.append("|---|---|---|---|---|---|---|")
+    for m in modes:
+        for sec, r in res["isolation"].get(m, {}).items():
+            a, b = r["numerator"], r["denominator"]
+            L.append(f"| {r['what']} | {m} | {ms(a['median']):.2f} | {ms(b['median']):.2f} | "
+                     f"{fmt_pct(r['ratio'])} | {fmt_pct(r['low'])} .. {fmt_pct(r['high'])} | "
+                     f"{ms(a['q1']):.2f}..{ms(a['q3']):.2f} |")
+    L.append("")
+    L.append("### 2. Placement cost (64 MiB, 4 KiB pages, alloc + first touch)")
+    L.append("")
+    L.append("| mode | MPOL_BIND CDM node ms | default node 0 ms | ratio of medians | paired ratios min..max |")
+    L.append("|---|---|---|---|---|")
+    for m in modes:
+        p = res["placement"].get(m)
+        if p:
+            L.append(f"| {m} | {ms(p['numerator']['median']):.2f} | {ms(p['denominator']['median']):.2f} | "
+                     f"{p['ratio']:.3f} | {p['paired']['min']:.3f}..{p['paired']['max']:.3f} |")
+    L.append("")
+    L.append("### 3. Evacuation throughput (device node filled to 90%)")
+    L.append("")
+    L.append("| kind | mode | MiB | ours MiB/s | stock MiB/s | ours/stock | memcpy MiB/s | ours/memcpy | THPs before → after (ours) | THP splits | pages left / corrupt |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for m in modes:
+        for kind, e in res["evacuation"].get(m, {}).items():
+            o, s = e.get("ours"), e.get("stock")
+            if not o:
+                continue
+            def med(x, key):
+                return x[key]["median"] if x and x.get(key) else float("nan")
+            vs = e.get("ours_vs_stock", {}).get("ratio", float("nan"))
+            vm = e.get("ours_vs_memcpy", float("nan"))
+            L.append(f"| {kind} | {m} | {o['bytes'] / 2**20:.0f} | {med(o, 'evac_mib_s'):.1f} "
+                     f"({o['evac_mib_s']['min']:.1f}..{o['evac_mib_s']['max']:.1f}) | "
+                     f"{med(s, 'evac_mib_s'):.1f} | {vs:.3f} | {med(o, 'memcpy_mib_s'):.1f} | "
+                     f"{vm * 100:.1f}% | {med(o, 'thp_before'):.0f} → {med(o, 'thp_after'):.0f} | "
+                     f"{med(o, 'thp_split'):.0f} | "
+                     f"{o['pages_left_on_node'] + (s or {}).get('pages_left_on_node', 0)} / "
+                     f"{o['pages_corrupt'] + (s or {}).get('pages_corrupt', 0)} |")
+    L.append("")
+    L.append("### 4. Scaling (ours, 4 KiB anonymous pages, 90% full)")
+    L.append("")
+    L.append("| mode | device MiB | evacuation s (median, min..max) | MiB/s |")
+    L.append("|---|---|---|---|")
+    for m in modes:
+        for p in res["scaling"].get(m, []):
+            e = p["evac_ns"]
+            L.append(f"| {m} | {p['device_mib']} | {e['median'] / 1e9:.2f} ({e['min'] / 1e9:.2f}..{e['max'] / 1e9:.2f}, n={e['n']}) | "
+                     f"{p['evac_mib_s']['median']:.1f} |")
+    L.append("")
+    L.append("| mode | writers | evacuation s (median) | longest writer gap before evacuation ms (max) | longest writer gap during evacuation ms (median, max) |")
+    L.append("|---|---|---|---|---|")
+    for m in modes:
+        for n, w in res["writers"].get(m, {}).items():
+            sb, sd = w.get("stall_before_ns"), w.get("stall_during_ns")
+            L.append(f"| {m} | {n} | {w['evac_ns']['median'] / 1e9:.2f} | "
+                     f"{ms(sb['max']):.1f} |" if sb else f"| {m} | {n} | {w['evac_ns']['median'] / 1e9:.2f} | — |")
+            if sd:
+                L[-1] += f" {ms(sd['median']):.1f}, {ms(sd['max']):.1f} |"
+            else:
+                L[-1] += " — |"
+    L.append("")
+    L.append("### 5. Kernel memory per GiB of device memory")
+    L.append("")
+    L.append("| mode | kernel | GiB added | node-0 memory used KiB/GiB | of which memmap KiB/GiB | slab KiB/GiB |")
+    L.append("|---|---|---|---|---|---|")
+    for m in modes:
+        for side, o in res["memory_overhead"].get(m, {}).items():
+            L.append(f"| {m} | {side} | {o['device_gib_added']:.2f} | {o['kernel_kib_per_gib']:.0f} | "
+                     f"{o['memmap_kib_per_gib']:.0f} | {o['slab_kib_per_gib']:.0f} |")
+    L.append("")
+    L.append("Plots: `bench/isolation.png`, `bench/evacuation.png`, `bench/scaling.png`, `bench/writers.png`.")
+
+    text = open(path).read() if os.path.exists(path) else "<!-- bench:begin -->\n<!-- bench:end -->\n"
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    if begin not in text or end not in text:
+        text += f"\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    with open(path, "w") as f:
+        f.write(head + begin + "\n" + "\n".join(L) + "\n" + end + tail)
+
+
+def gnuplot(script, data=None):
+    if data is not None and not (os.path.exists(data) and os.path.getsize(data)):
+        sys.stderr.write(f"report: no data for {data}; plot skipped\n")
+        return
+    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    if r.returncode:
+        sys.stderr.write(r.stderr)
+        raise SystemExit("report: gnuplot failed")
+
+
+def plots(res, out, modes):
+    term = "set terminal pngcairo size 900,540 font 'sans,11'\n"
+    d = os.path.join(out, ".plotdata")
+    os.makedirs(d, exist_ok=True)
+
+    # Isolation ratios with their min..max range.
+    with open(f"{d}/isolation.dat", "w") as f:
+        for i, (sec, what) in enumerate([("fault4k", "fault 4K"), ("faultthp", "fault THP"),
+                                         ("fork", "fork+exit"), ("tmpfs", "tmpfs write")]):
+            row = [str(i), f'"{what}"']
+            for m in ("icount", "wall"):
+                r = res["isolation"].get(m, {}).get(sec)
+                row += [f"{(r['ratio'] - 1) * 100:.3f}", f"{(r['low'] - 1) * 100:.3f}",
+                        f"{(r['high'] - 1) * 100:.3f}"] if r else ["NaN"] * 3
+            f.write(" ".join(row) + "\n")
+    gnuplot(term + f"""set output '{out}/isolation.png'
+set title 'Isolation cost: ours (2 CDM nodes online) vs stock 6.12, % slower'
+set ylabel 'overhead % (median ratio; bars: min..max)'
+set style data histogram
+set grid ytics
+set xrange [-0.5:3.5]
+set xtics nomirror
+set key top left
+set arrow from -0.5,1 to 3.5,1 nohead dt 2 lc rgb 'red'
+set label 'goal 1%' at 3.0,1.3 tc rgb 'red'
+plot '{d}/isolation.dat' using ($1-0.15):3:4:5:xtic(2) with yerrorbars pt 7 ps 1.5 title 'icount', \\
+     '' using ($1+0.15):6:7:8 with yerrorbars pt 5 ps 1.5 title 'wall (TCG)'
+""")
+
+    # Evacuation throughput per kind.
+    with open(f"{d}/evac.dat", "w") as f:
+        for kind in ("anon4k", "thp", "shmem"):
+            row = [kind]
+            for m in ("icount", "wall"):
+                e = res["evacuation"].get(m, {}).get(kind, {})
+                for side, key in (("ours", "evac_mib_s"), ("stock", "evac_mib_s"), ("ours", "memcpy_mib_s")):
+                    v = e.get(side, {}).get(key)
+                    row.append(f"{v['median']:.2f}" if v else "NaN")
+            f.write(" ".join(row) + "\n")
+    gnuplot(term + f"""set output '{out}/evacuation.png'
+set title 'Evacuation of a device node filled to 90% (icount guest time)'
+set ylabel 'MiB/s'
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid 0.8 border -1
+set grid ytics
+set key top left
+plot '{d}/evac.dat' using 2:xtic(1) title 'ours: capi\\_sim evacuate', \\
+     '' using 3 title 'stock: offline\\_and\\_remove\\_memory()', \\
+     '' using 4 title 'memcpy (same bytes)'
+""")
+
+    # Scaling with device size.
+    with open(f"{d}/scaling.dat", "w") as f:
+        for p in res["scaling"].get("icount", []):
+            e = p["evac_ns"]
+            f.write(f"{p['device_mib']} {e['median'] / 1e9:.4f} {e['min'] / 1e9:.4f} {e['max'] / 1e9:.4f}\n")
+    gnuplot(term + f"""set output '{out}/scaling.png'
+set title 'Evacuation time vs device size (ours, 4 KiB anon pages, 90% full, icount)'
+set xlabel 'device memory (MiB)'
+set ylabel 'evacuation time (s, guest)'
+set logscale x 2
+set logscale y 2
+set grid
+set key top left
+plot '{d}/scaling.dat' using 1:2:3:4 with yerrorlines pt 7 title 'median (bars: min..max)'
+""", f"{d}/scaling.dat")
+
+    # Writers.
+    with open(f"{d}/writers.dat", "w") as f:
+        for n in ("0", "1", "2", "4"):
+            w = res["writers"].get("icount", {}).get(n)
+            if not w:
+                continue
+            sb, sd = w.get("stall_before_ns"), w.get("stall_during_ns")
+            f.write(f"{n} {w['evac_ns']['median'] / 1e9:.4f} "
+                    f"{ms(sb['max']) if sb else 'NaN'} {ms(sd['max']) if sd else 'NaN'}\n")
+    gnuplot(term + f"""set output '{out}/writers.png'
+set title 'Evacuation with concurrent writers (ours, icount)'
+set xlabel 'writer processes'
+set ylabel 'evacuation time (s)'
+set y2label 'longest writer gap (ms)'
+set ytics nomirror
+set y2tics
+set grid
+set key top left
+set xtics (0,1,2,4)
+plot '{d}/writers.dat' using 1:2 with linespoints pt 7 title 'evacuation time', \\
+     '' using 1:3 axes x1y2 with linespoints pt 5 title 'longest gap, no evacuation', \\
+     '' using 1:4 axes x1y2 with linespoints pt 9 title 'longest gap during evacuation'
+""", f"{d}/writers.dat")
+
+
+if __name__ == "__main__":
+    main()
