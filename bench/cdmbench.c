@@ -23,6 +23,9 @@
  *                                 DEVDIR/online; WRITERS processes keep
  *                                 writing their own pages on NODE meanwhile
  *   cdmbench memsnap TAG          kernel memory counters, keys TAG_*
+ *   cdmbench touch NODE MIB       one first touch of MIB, 4 KiB pages, under
+ *                                 MPOL_BIND to NODE (-1: default policy);
+ *                                 the workload of a function profile
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -520,7 +523,14 @@ int main(int argc, char **argv)
 	else if (!strcmp(cmd, "evac") && (argc == 7 || argc == 8))
 		bench_evac(argv[2], (int)arg_ul(argv[3]), argv[4], arg_ul(argv[5]),
 			   arg_ul(argv[6]), argc == 8 ? arg_ul(argv[7]) : 0);
-	else if (!strcmp(cmd, "memsnap") && argc == 3)
+	else if (!strcmp(cmd, "touch") && argc == 4) {
+		size_t len = arg_ul(argv[3]) * MIB;
+		char *p = map_anon(len, 0);
+
+		bind_to(p, len, atoi(argv[2]));
+		touch(p, len);
+		munmap(p, len);
+	} else if (!strcmp(cmd, "memsnap") && argc == 3)
 		memsnap(argv[2]);
 	else {
 		fprintf(stderr, "usage: see the comment at the top of bench/cdmbench.c\n");

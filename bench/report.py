@@ -228,6 +228,17 @@ def main():
                 "vmalloc_kib_per_gib": d("VmallocUsed_kb") / added_gib,
             }
 
+    # Function profiles (ftrace, graph time: callees included).
+    for label, secs in runs.items():
+        for sec, body in secs.items():
+            if not sec.startswith("prof_"):
+                continue
+            rows = []
+            for item in body["samples"].get("prof", []):
+                f, hits, us = str(item).rsplit(":", 2)
+                rows.append({"function": f, "hits": int(hits), "us": float(us)})
+            res.setdefault("profiles", {}).setdefault(label, {})[sec] = rows
+
     # Goals, per mode: icount is the repeatable figure, wall the plain one.
     goals = res["goals"]
 
@@ -371,6 +382,21 @@ def write_markdown(res, path, modes):
             L.append(f"| {m} | {side} | {o['device_gib_added']:.2f} | {o['kernel_kib_per_gib']:.0f} | "
                      f"{o['memmap_kib_per_gib']:.0f} | {o['slab_kib_per_gib']:.0f} |")
     L.append("")
+    L.append("### Function profiles (ours and stock, icount; ftrace function profiler, time includes callees)")
+    L.append("")
+    for label, secs in sorted(res.get("profiles", {}).items()):
+        if not label.startswith("icount"):
+            continue
+        for sec, rows in sorted(secs.items()):
+            L.append(f"<details><summary>{label} {sec}</summary>")
+            L.append("")
+            L.append("| function | hits | ms |")
+            L.append("|---|---|---|")
+            for r in rows[:20]:
+                L.append(f"| `{r['function']}` | {r['hits']} | {r['us'] / 1000:.2f} |")
+            L.append("")
+            L.append("</details>")
+            L.append("")
     L.append("Plots: `bench/isolation.png`, `bench/evacuation.png`, `bench/scaling.png`, `bench/writers.png`.")
 
     text = open(path).read() if os.path.exists(path) else "<!-- bench:begin -->\n<!-- bench:end -->\n"
