@@ -80,8 +80,10 @@ PREPARE     ?= 1
 cross:
 	@$(TOP)/scripts/deps cross
 	@mkdir -p $(B)
-	@$(if $(filter 0,$(PREPARE)),,$(LOCK) $(TOP)/scripts/kernel-prepare)
-	@for a in $(CROSS_ARCHS); do $(LOCK) $(TOP)/scripts/kernel-build-cross $$a || exit 1; done
+	@$(if $(filter 0,$(PREPARE)),,t=$$(date +%s); $(LOCK) $(TOP)/scripts/kernel-prepare && \
+		echo "cross: build/linux prepared in $$(( $$(date +%s) - t )) s (with any wait for the kernel lock)")
+	@for a in $(CROSS_ARCHS); do \
+		CROSS_QUEUED=$$(date +%s) $(LOCK) $(TOP)/scripts/kernel-build-cross $$a || exit 1; done
 
 check-cross:
 	@start=$$(date +%s); rc=0; \
