@@ -1,0 +1,601 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * boottime_test - CDM memory that firmware describes at boot (issue 7):
+ * node 1 of a guest booted with `scripts/vm-run --boot-node MIB`, named a
+ * CDM node by cdm_nodes=1 (SRAT memory) or by cdm_soft_reserved (EFI
+ * specific-purpose memory, hot-added by dax_kmem).  Its memory must be
+ * ZONE_MOVABLE only with nothing from early boot on it, isolated, reachable
+ * by explicit placement, and evacuable with nodeX/cdm/evacuate (no driver
+ * owns it), all bytes intact, then online again.
+ *
+ * isolation_test and placement_test run in the same guest as well
+ * (tests.list phase "boot").
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <numaif.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "cdm_lib.h"
+
+#define NODE 1
+#define LEN (64 * MiB)
+#define NPAGES ((long)(LEN / PAGE_SZ))
+#define EVAC_MS 60000
+#define MEMSYS "/sys/devices/system/memory"
+#define TMPFS_DIR "/tmp/cdm_boot_tmpfs"
+#define THP_ENABLED "/sys/kernel/mm/transparent_hugepage/enabled"
+
+/* ---- what vm-run booted: /etc/cdm/topology ---- */
+
+static int topology_val(const char *key, char *val, size_t len)
+{
+	char buf[512], *p, *e;
+	size_t kl = strlen(key);
+
+	if (read_str("/etc/cdm/topology", buf, sizeof(buf)) < 0)
+		return -ENOENT;
+	for (p = buf; p && *p; p = e ? e + 1 : NULL) {
+		e = strchr(p, '\n');
+		if (e)
+			*e = 0;
+		if (!strncmp(p, key, kl) && p[kl] == '=') {
+			snprintf(val, len, "%s", p + kl + 1);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* ---- /proc/zoneinfo ---- */
+
+struct zone_counts {
+	char name[16];
+	long spanned, present, managed;
+};
+
+/* the zones of @nid; returns how many, or -errno */
+static int node_zones(int nid, struct zone_counts *z, int max)
+{
+	FILE *f = fopen("/proc/zoneinfo", "re");
+	char line[256], name[16];
+	int n = 0, cur = -1, node;
+	long v;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Node %d, zone %15s", &node, name) == 2) {
+			cur = -1;
+			if (node == nid && n < max) {
+				cur = n++;
+				memset(&z[cur], 0, sizeof(z[cur]));
+				snprintf(z[cur].name, sizeof(z[cur].name), "%s",
+					 name);
+			}
+			continue;
+		}
+		if (cur < 0)
+			continue;
+		if (sscanf(line, " spanned %ld", &v) == 1)
+			z[cur].spanned = v;
+		else if (sscanf(line, " present %ld", &v) == 1)
+			z[cur].present = v;
+		else if (sscanf(line, " managed %ld", &v) == 1)
+			z[cur].managed = v;
+	}
+	fclose(f);
+	return n;
+}
+
+/* ---- memory blocks of a node ---- */
+
+static int node_blocks(int nid, int *ids, int max)
+{
+	char path[128];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), NODE_SYS "/node%d", nid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)) && n < max)
+		if (!strncmp(de->d_name, "memory", 6) &&
+		    de->d_name[6] >= '0' && de->d_name[6] <= '9')
+			ids[n++] = atoi(de->d_name + 6);
+	closedir(d);
+	return n;
+}
+
+static int block_state(int id, char *buf, size_t len)
+{
+	char path[128];
+	int r;
+
+	snprintf(path, sizeof(path), MEMSYS "/memory%d/state", id);
+	r = read_str(path, buf, len);
+	if (r < 0)
+		return r;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/* online every offline block of @nid with @how; blocks onlined or -errno */
+static int online_node_blocks(int nid, const char *how)
+{
+	int ids[512], n = node_blocks(nid, ids, 512), done = 0, r;
+	char st[32], path[128];
+
+	for (int i = 0; i < n; i++) {
+		if (block_state(ids[i], st, sizeof(st)) || strcmp(st, "offline"))
+			continue;
+		snprintf(path, sizeof(path), MEMSYS "/memory%d/state", ids[i]);
+		r = write_str(path, how);
+		if (r)
+			return r;
+		done++;
+	}
+	return n < 0 ? n : done;
+}
+
+/* 0 or -errno of the write to nodeN/cdm/evacuate */
+static int evacuate_node(int nid, unsigned int ms)
+{
+	char v[16];
+
+	snprintf(v, sizeof(v), "%u", ms);
+	return write_strf(v, NODE_SYS "/node%d/cdm/evacuate", nid);
+}
+
+static long node_total_kb(int nid)
+{
+	return node_meminfo_kb(nid, "MemTotal");
+}
+
+FIXTURE(boot) {
+	char how[32];		/* cdm_nodes, soft_reserved or ram */
+	long mib;		/* boot memory of node 1 */
+	long total_kb;		/* node 1 MemTotal with every block online */
+	char thp_saved[64];
+	bool tmpfs;
+};
+
+FIXTURE_SETUP(boot)
+{
+	char v[64];
+
+	self->thp_saved[0] = 0;
+	self->tmpfs = false;
+	self->mib = 0;
+	if (!topology_val("boot_node_mib", v, sizeof(v)))
+		self->mib = atol(v);
+	if (self->mib <= 0)
+		SKIP(return, "no boot-time memory node (vm-run --boot-node)");
+	ASSERT_EQ(0, topology_val("boot_node_as", self->how, sizeof(self->how)));
+	/* a previous test may have left the node evacuated: bring it back */
+	ASSERT_LE(0, online_node_blocks(NODE, "online_movable"));
+	ASSERT_EQ(0, wait_node_usable(NODE, 10000))
+		TH_LOG("node %d has no usable memory", NODE);
+	self->total_kb = node_total_kb(NODE);
+}
+
+FIXTURE_TEARDOWN_PARENT(boot)
+{
+	if (self->tmpfs) {
+		umount2(TMPFS_DIR, MNT_DETACH);
+		rmdir(TMPFS_DIR);
+	}
+	if (self->thp_saved[0])
+		write_str(THP_ENABLED, self->thp_saved);
+	online_node_blocks(NODE, "online_movable");
+}
+
+/* firmware's node: CDM, CPU-less, owned by no driver, the size booted */
+TEST_F(boot, node_is_cdm)
+{
+	char buf[64];
+
+	ASSERT_TRUE(node_is_cdm(NODE))
+		TH_LOG("node %d not in has_coherent_device (booted as %s)",
+		       NODE, self->how);
+	ASSERT_LE(0, read_strf(buf, sizeof(buf), NODE_SYS "/node%d/cpulist",
+			       NODE));
+	ASSERT_EQ(0, buf[strspn(buf, "\n")])
+		TH_LOG("node %d has CPUs: %s", NODE, buf);
+	ASSERT_LE(0, read_strf(buf, sizeof(buf), NODE_SYS "/node%d/cdm/owner",
+			       NODE));
+	ASSERT_STREQ("none", buf);
+	TH_LOG("node %d: %ld kB of %ld MiB booted (%s)", NODE, self->total_kb,
+	       self->mib, self->how);
+	ASSERT_LE(self->total_kb, self->mib * 1024);
+	if (strcmp(self->how, "soft_reserved")) {
+		/* QEMU's firmware keeps a few pages of the range for itself */
+		ASSERT_GE(self->total_kb, self->mib * 1024 * 98 / 100);
+	} else {
+		/*
+		 * dax_kmem adds whole memory blocks of the range: the last,
+		 * partial one (the firmware's pages) is left out.
+		 */
+		ASSERT_LE(0, read_str("/sys/bus/dax/devices/dax0.0/size", buf,
+				      sizeof(buf)));
+		TH_LOG("dax0.0 size %lld bytes", atoll(buf));
+		ASSERT_GE(self->total_kb, atoll(buf) / 1024 - 128 * 1024);
+		ASSERT_GE(self->total_kb, (self->mib - 128) * 1024);
+	}
+}
+
+/*
+ * Every page of the node is in ZONE_MOVABLE and managed by the page
+ * allocator: a page that memblock handed out at boot (struct pages, page
+ * tables, node data, percpu areas) would be present but not managed.
+ */
+TEST_F(boot, all_movable_nothing_from_early_boot)
+{
+	struct zone_counts z[8];
+	int n = node_zones(NODE, z, 8);
+	long movable = 0;
+
+	ASSERT_LT(0, n);
+	for (int i = 0; i < n; i++) {
+		TH_LOG("node %d zone %-8s spanned %ld present %ld managed %ld",
+		       NODE, z[i].name, z[i].spanned, z[i].present,
+		       z[i].managed);
+		if (!strcmp(z[i].name, "Movable")) {
+			movable = z[i].present;
+			EXPECT_EQ(z[i].present, z[i].managed);
+		} else {
+			EXPECT_EQ(0, z[i].present);
+		}
+	}
+	ASSERT_EQ(self->total_kb / 4, movable);
+}
+
+/* every block of the node is online in ZONE_MOVABLE and nowhere else */
+TEST_F(boot, blocks_movable_only)
+{
+	int ids[512], n = node_blocks(NODE, ids, 512);
+	char st[32], zones[64];
+
+	ASSERT_LT(0, n);
+	for (int i = 0; i < n; i++) {
+		ASSERT_EQ(0, block_state(ids[i], st, sizeof(st)));
+		ASSERT_STREQ("online", st);
+		ASSERT_LE(0, read_strf(zones, sizeof(zones),
+				       MEMSYS "/memory%d/valid_zones", ids[i]));
+		ASSERT_STREQ("Movable", zones)
+			TH_LOG("memory%d valid_zones %s", ids[i], zones);
+	}
+}
+
+/* unbound anonymous memory and tmpfs page cache never land on the node */
+TEST_F_TIMEOUT(boot, unbound_memory_stays_off, 300)
+{
+	long used0 = node_used_kb(NODE), free0 = node_meminfo_kb(0, "MemFree");
+	struct fill_opts o = { .chunk = 16 * MiB, .mode = -1 };
+	struct fill_result r;
+	char path[64];
+	int fd;
+
+	ASSERT_LT(0, free0);
+	/* anonymous: most of node 0's free memory */
+	o.max_bytes = (size_t)free0 * KiB * 7 / 10;
+	ASSERT_EQ(0, fill_run(&o, &r, 240));
+	TH_LOG("anonymous: %ld pages, %ld on CDM nodes, node 0 free down to %ld kB",
+	       r.pages, r.on_cdm, r.min_node0_free_kb);
+	ASSERT_LT(0, r.pages);
+	ASSERT_EQ(0, r.on_cdm);
+	/* tmpfs: a file of a quarter of node 0's free memory */
+	mkdir(TMPFS_DIR, 0700);
+	ASSERT_EQ(0, mount("tmpfs", TMPFS_DIR, "tmpfs", 0, "size=90%"));
+	self->tmpfs = true;
+	snprintf(path, sizeof(path), TMPFS_DIR "/f");
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	ASSERT_LE(0, fd);
+	{
+		size_t len = (size_t)free0 * KiB / 4;
+		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       fd, 0);
+
+		ASSERT_EQ(0, ftruncate(fd, len));
+		ASSERT_NE(MAP_FAILED, p);
+		touch_pages(p, len);
+		ASSERT_EQ(0, pages_on_cdm(p, len));
+		munmap(p, len);
+	}
+	close(fd);
+	ASSERT_EQ(0, node_meminfo_kb(NODE, "Shmem"));
+	ASSERT_EQ(0, node_meminfo_kb(NODE, "FilePages"));
+	/* a few kB of per-cpu lists may move; megabytes may not */
+	ASSERT_LT(node_used_kb(NODE) - used0, 1024)
+		TH_LOG("node %d used %ld kB before, %ld kB after", NODE, used0,
+		       node_used_kb(NODE));
+}
+
+/* explicit placement reaches it: mbind and move_pages */
+TEST_F(boot, placement_bind_and_move)
+{
+	int node = NODE;
+	char *p = map_anon(LEN), *q = map_anon(LEN);
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, q);
+	ASSERT_EQ(0, mbind_nodes(p, LEN, MPOL_BIND, &node, 1, 0));
+	touch_pages(p, LEN);
+	ASSERT_EQ(NPAGES, pages_on_node(p, LEN, NODE));
+	touch_pages(q, LEN);
+	ASSERT_EQ(0, pages_on_cdm(q, LEN));
+	ASSERT_EQ(NPAGES, move_all(q, LEN, NODE));
+	ASSERT_EQ(NPAGES, pages_on_node(q, LEN, NODE));
+}
+
+static char *bound_region(int node, size_t len, bool shared)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS,
+		       -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if (mbind_nodes(p, len, MPOL_BIND, &node, 1, 0)) {
+		munmap(p, len);
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * Evacuate through nodeN/cdm/evacuate and check what the kernel reports:
+ * the node has no memory online, the counters moved, and every page of
+ * [p, p+len) is on system RAM with its data.  Then online it again.
+ */
+static void evacuate_and_check(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(boot) *self, char *p, size_t len,
+			       uint64_t sum)
+{
+	long npages = len / PAGE_SZ;
+	long ev0 = vmstat_val("cdm_pages_evacuated");
+	long n0 = vmstat_val("cdm_evacuations");
+	char buf[64];
+	long migrated;
+	int r;
+
+	ASSERT_EQ(npages, pages_on_node(p, len, NODE));
+	r = evacuate_node(NODE, EVAC_MS);
+	ASSERT_EQ(0, r) TH_LOG("evacuate: %s", strerror(-r));
+	ASSERT_FALSE(node_has_memory(NODE));
+	ASSERT_LE(node_total_kb(NODE), 0);
+	ASSERT_EQ(n0 + 1, vmstat_val("cdm_evacuations"));
+	ASSERT_GE(vmstat_val("cdm_pages_evacuated") - ev0, npages);
+	ASSERT_LE(0, read_strf(buf, sizeof(buf),
+			       NODE_SYS "/node%d/cdm/evacuation_state", NODE));
+	ASSERT_STREQ("idle", buf);
+	ASSERT_LE(0, read_strf(buf, sizeof(buf),
+			       NODE_SYS "/node%d/cdm/pages_migrated", NODE));
+	migrated = atol(buf);
+	TH_LOG("evacuated: %ld pages migrated, vmstat cdm_pages_evacuated +%ld",
+	       migrated, vmstat_val("cdm_pages_evacuated") - ev0);
+	ASSERT_GE(migrated, npages);
+	ASSERT_EQ(0, pages_on_cdm(p, len));
+	ASSERT_EQ(npages, pages_off_node(p, len, NODE));
+	ASSERT_EQ(sum, checksum(p, len));
+
+	/* boot memory stays offline until onlined; kernel zones refused */
+	{
+		int ids[512], n = node_blocks(NODE, ids, 512);
+		char path[128], st[32];
+
+		ASSERT_LT(0, n);
+		ASSERT_EQ(0, block_state(ids[0], st, sizeof(st)));
+		ASSERT_STREQ("offline", st);
+		snprintf(path, sizeof(path), MEMSYS "/memory%d/state", ids[0]);
+		ASSERT_EQ(-EINVAL, write_str(path, "online_kernel"));
+		ASSERT_EQ(0, block_state(ids[0], st, sizeof(st)));
+		ASSERT_STREQ("offline", st);
+	}
+	ASSERT_EQ(-EALREADY, evacuate_node(NODE, EVAC_MS));
+	ASSERT_LT(0, online_node_blocks(NODE, "online"));
+	ASSERT_EQ(0, wait_node_usable(NODE, 10000));
+	ASSERT_EQ(self->total_kb, node_total_kb(NODE));
+	ASSERT_EQ(sum, checksum(p, len));
+}
+
+TEST_F_TIMEOUT(boot, evacuate_anonymous, 180)
+{
+	char *p = bound_region(NODE, LEN, false);
+
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, LEN, 71);
+	evacuate_and_check(_metadata, self, p, LEN, checksum(p, LEN));
+	ASSERT_EQ((size_t)-1, check_pattern(p, LEN, 71));
+}
+
+TEST_F_TIMEOUT(boot, evacuate_shmem, 180)
+{
+	char *p = bound_region(NODE, LEN, true);
+
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, LEN, 72);
+	evacuate_and_check(_metadata, self, p, LEN, checksum(p, LEN));
+	ASSERT_EQ((size_t)-1, check_pattern(p, LEN, 72));
+}
+
+TEST_F_TIMEOUT(boot, evacuate_thp, 180)
+{
+	char *p;
+	long huge;
+
+	if (!path_exists(THP_ENABLED))
+		SKIP(return, "CONFIG_TRANSPARENT_HUGEPAGE off");
+	ASSERT_LT(0, read_str(THP_ENABLED, self->thp_saved,
+			      sizeof(self->thp_saved)));
+	{
+		char *b = strchr(self->thp_saved, '['), *e;
+
+		if (b && (e = strchr(b, ']'))) {
+			*e = 0;
+			memmove(self->thp_saved, b + 1, strlen(b + 1) + 1);
+		}
+	}
+	ASSERT_EQ(0, write_str(THP_ENABLED, "madvise"));
+	p = map_anon_aligned(LEN, HPAGE_SZ);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, madvise(p, LEN, MADV_HUGEPAGE));
+	ASSERT_EQ(0, mbind_nodes(p, LEN, MPOL_BIND, (int[]){ NODE }, 1, 0));
+	fill_pattern(p, LEN, 73);
+	huge = smaps_anon_huge_kb(p);
+	ASSERT_GT(huge, 0) TH_LOG("no THP on node %d to begin with", NODE);
+	evacuate_and_check(_metadata, self, p, LEN, checksum(p, LEN));
+	TH_LOG("THP: %ld MiB huge before, %ld MiB after evacuation",
+	       huge / 1024, smaps_anon_huge_kb(p) / 1024);
+}
+
+static void *writer_thread(void *arg)
+{
+	writer_loop(arg);
+	return NULL;
+}
+
+/* a task writing all the time loses nothing and sees only a pause */
+TEST_F_TIMEOUT(boot, evacuate_while_writing, 240)
+{
+	char *p = bound_region(NODE, LEN, false);
+	struct writer *w = calloc(1, sizeof(*w));
+	pthread_t t;
+	long passes;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, w);
+	*w = (struct writer){ .buf = (uint64_t *)p, .words = LEN / 8 };
+	ASSERT_EQ(0, pthread_create(&t, NULL, writer_thread, w));
+	for (int i = 0; i < 6000 && w->passes < 1; i++)
+		usleep(10000);
+	ASSERT_GE(w->passes, 1);
+	ASSERT_EQ(NPAGES, pages_on_node(p, LEN, NODE));
+	passes = w->passes;
+	ASSERT_EQ(0, evacuate_node(NODE, EVAC_MS));
+	for (int i = 0; i < 6000 && w->passes < passes + 2; i++)
+		usleep(10000);
+	w->stop = 1;
+	pthread_join(t, NULL);
+	TH_LOG("writer: %ld passes, %ld during and after evacuation, %ld errors",
+	       w->passes, w->passes - passes, w->errors);
+	ASSERT_EQ(0, w->errors);
+	ASSERT_GE(w->passes, passes + 2);
+	ASSERT_EQ(0, pages_on_cdm(p, LEN));
+}
+
+/* a pinned page makes the evacuation fail cleanly: all memory online */
+TEST_F_TIMEOUT(boot, evacuate_pinned_fails_cleanly, 180)
+{
+	size_t len = 4 * MiB;
+	char *p = bound_region(NODE, len, false);
+	long failed0 = vmstat_val("cdm_evacuations_failed");
+	char cmd[64], buf[64];
+	uint64_t sum;
+	int r;
+
+	r = test_kmod_ready();
+	if (r)
+		SKIP(return, "cdm_test_kmod: %s", strerror(-r));
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, len, 74);
+	sum = checksum(p, len);
+	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, NODE));
+	write_str(TEST_DBG "/pin", "unpin");
+	snprintf(cmd, sizeof(cmd), "%lx 4", (unsigned long)(p + len / 2));
+	ASSERT_EQ(0, write_str(TEST_DBG "/pin", cmd));
+	r = evacuate_node(NODE, 3000);
+	TH_LOG("pinned: evacuate -> %d (%s)", r, strerror(-r));
+	ASSERT_EQ(-EBUSY, r);
+	ASSERT_LE(0, read_strf(buf, sizeof(buf),
+			       NODE_SYS "/node%d/cdm/evacuation_state", NODE));
+	ASSERT_STREQ("failed", buf);
+	ASSERT_TRUE(node_has_memory(NODE));
+	ASSERT_EQ(self->total_kb, node_total_kb(NODE));
+	ASSERT_EQ(4, pages_on_node(p + len / 2, 4 * PAGE_SZ, NODE));
+	ASSERT_EQ(sum, checksum(p, len));
+	ASSERT_EQ(failed0 + 1, vmstat_val("cdm_evacuations_failed"));
+	ASSERT_EQ(0, write_str(TEST_DBG "/pin", "unpin"));
+	/* the rest went to RAM before the failure: bring it all back */
+	ASSERT_EQ((long)(len / PAGE_SZ), move_all(p, len, NODE));
+	evacuate_and_check(_metadata, self, p, len, sum);
+}
+
+/* bad input is refused before anything happens */
+TEST_F(boot, evacuate_bad_input)
+{
+	ASSERT_EQ(-EINVAL, write_strf("soon", NODE_SYS "/node%d/cdm/evacuate",
+				      NODE));
+	ASSERT_EQ(-EINVAL, write_strf("-1", NODE_SYS "/node%d/cdm/evacuate",
+				      NODE));
+	ASSERT_TRUE(node_has_memory(NODE));
+	ASSERT_EQ(self->total_kb, node_total_kb(NODE));
+}
+
+/* the operator's tool: cdmctl evacuates and re-onlines a firmware node */
+TEST_F_TIMEOUT(boot, cdmctl_evacuate_and_online, 180)
+{
+	char *p = bound_region(NODE, LEN, false);
+	char out[4096];
+	uint64_t sum;
+	int rc;
+
+	if (!path_exists("/usr/bin/cdmctl"))
+		SKIP(return, "no /usr/bin/cdmctl");
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, LEN, 75);
+	sum = checksum(p, LEN);
+	rc = run_cmd((char *[]){ "/usr/bin/cdmctl", "evacuate", "1",
+				 "--timeout", "60000", NULL },
+		     out, sizeof(out), 120);
+	TH_LOG("cdmctl evacuate 1 -> %d: %s", rc, out);
+	ASSERT_EQ(0, rc);
+	ASSERT_NE(NULL, strstr(out, "node 1 (firmware) evacuated"));
+	ASSERT_FALSE(node_has_memory(NODE));
+	ASSERT_EQ(0, pages_on_cdm(p, LEN));
+	ASSERT_EQ(sum, checksum(p, LEN));
+	/* nothing left to evacuate: exit 6 */
+	rc = run_cmd((char *[]){ "/usr/bin/cdmctl", "evacuate", "1", NULL },
+		     out, sizeof(out), 60);
+	ASSERT_EQ(6, rc);
+	rc = run_cmd((char *[]){ "/usr/bin/cdmctl", "online", "1", NULL },
+		     out, sizeof(out), 60);
+	TH_LOG("cdmctl online 1 -> %d: %s", rc, out);
+	ASSERT_EQ(0, rc);
+	ASSERT_EQ(0, wait_node_usable(NODE, 10000));
+	ASSERT_EQ(self->total_kb, node_total_kb(NODE));
+	/* already online: exit 6 */
+	rc = run_cmd((char *[]){ "/usr/bin/cdmctl", "online", "1", NULL },
+		     out, sizeof(out), 60);
+	ASSERT_EQ(6, rc);
+	ASSERT_EQ(sum, checksum(p, LEN));
+}
+
+/* EFI specific-purpose memory: dax_kmem added it, on the firmware's node */
+TEST_F(boot, soft_reserved_through_dax_kmem)
+{
+	char buf[128];
+
+	if (strcmp(self->how, "soft_reserved"))
+		SKIP(return, "node %d booted as %s", NODE, self->how);
+	ASSERT_LE(0, read_str("/sys/bus/dax/devices/dax0.0/target_node", buf,
+			      sizeof(buf)));
+	ASSERT_EQ(NODE, atoi(buf));
+	ASSERT_TRUE(path_exists("/sys/bus/dax/drivers/kmem/dax0.0"))
+		TH_LOG("dax0.0 is not bound to kmem");
+}
+
+TEST_HARNESS_MAIN
