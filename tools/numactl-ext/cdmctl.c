@@ -714,20 +714,36 @@ out:
 
 /* ------------------------------------------------------ evacuate/online */
 
-/* resolve() for evacuate/online: the node must belong to a capi_sim device. */
-static int resolve_capi_dev(const char *arg, int *node, struct dev **d)
+/*
+ * resolve() for evacuate/online: the node belongs to a capi_sim device
+ * (*d set), or to no driver at all (*d NULL): memory that firmware
+ * described at boot, evacuated through nodeN/cdm/evacuate and brought back
+ * by onlining its memory blocks.  A node another driver owns is that
+ * driver's business.
+ */
+static int resolve_evac_target(const char *arg, int *node, struct dev **d)
 {
 	struct numa_cdm_node_info in;
 	int ret = resolve(arg, node, d);
 
 	if (ret || *d)
 		return ret;
-	if (!numa_cdm_node_info(*node, &in) && strcmp(in.owner, "none"))
+	if (!numa_cdm_node_info(*node, &in) && strcmp(in.owner, "none")) {
 		err("%s: node %d is owned by %s, which is not a capi_sim device",
 		    arg, *node, in.owner);
-	else
-		err("%s: node %d has no owning device", arg, *node);
-	return EX_NODEV;
+		return EX_NODEV;
+	}
+	return EX_OK;
+}
+
+/* bytes of memory online on @node, 0 if none or unknown */
+static uint64_t node_online_bytes(int node)
+{
+	struct numa_cdm_node_info in;
+
+	if (numa_cdm_node_info(node, &in) || !in.present)
+		return 0;
+	return in.mem_total;
 }
 
 static int errno_exit(int e)
@@ -810,22 +826,38 @@ static void progress(int node, double t0, int tty, int final)
 static int cmd_evacuate(const char *arg, unsigned int timeout)
 {
 	struct evac_job job = { .done = 0 };
+	const char *who = "firmware";	/* the owner, for messages */
 	struct dev *d;
 	pthread_t th;
 	int node, ret, tty = isatty(STDERR_FILENO);
 	double t0, last = 0;
 	uint64_t v = 0, us = 0;
 
-	ret = resolve_capi_dev(arg, &node, &d);
+	ret = resolve_evac_target(arg, &node, &d);
 	if (ret)
 		return ret;
-	if (!strcmp(d->state, "offline")) {
-		err("%s: node %d is already evacuated (device offline)", d->bdf,
-		    node);
-		return EX_NOTHING;
+	if (d) {
+		who = d->bdf;
+		if (!strcmp(d->state, "offline")) {
+			err("%s: node %d is already evacuated (device offline)",
+			    who, node);
+			return EX_NOTHING;
+		}
+		snprintf(job.rel, sizeof(job.rel), CAPI_SIM_DIR "/%s/evacuate",
+			 d->bdf);
+		snprintf(job.val, sizeof(job.val), "%u\n", timeout ? timeout : 1);
+	} else {
+		if (!node_online_bytes(node)) {
+			err("%s: node %d has no memory online (already evacuated?)",
+			    who, node);
+			return EX_NOTHING;
+		}
+		snprintf(job.rel, sizeof(job.rel), NODE_DIR "/node%d/cdm/evacuate",
+			 node);
+		/* the capi_sim driver's default, for one meaning everywhere */
+		snprintf(job.val, sizeof(job.val), "%u\n",
+			 timeout > 1 ? timeout : 10000);
 	}
-	snprintf(job.rel, sizeof(job.rel), CAPI_SIM_DIR "/%s/evacuate", d->bdf);
-	snprintf(job.val, sizeof(job.val), "%u\n", timeout ? timeout : 1);
 	t0 = now_s();
 	if (pthread_create(&th, NULL, evac_thread, &job)) {
 		err("cannot start the evacuation thread");
@@ -848,7 +880,9 @@ static int cmd_evacuate(const char *arg, unsigned int timeout)
 
 	switch (job.err) {
 	case 0:
-		{
+		if (!d) {
+			read_u64f(&v, NODE_DIR "/node%d/cdm/pages_migrated", node);
+		} else {
 			char buf[1024], *p;
 
 			if (readf(buf, sizeof(buf), CAPI_SIM_DIR "/%s/stats",
@@ -862,32 +896,82 @@ static int cmd_evacuate(const char *arg, unsigned int timeout)
 			}
 		}
 		printf("node %d (%s) evacuated: %" PRIu64
-		       " pages migrated in %.2f s\n", node, d->bdf, v,
+		       " pages migrated in %.2f s\n", node, who, v,
 		       us ? (double)us / 1e6 : now_s() - t0);
+		if (!d)
+			printf("its memory blocks are offline; bring them back with 'cdmctl online %d'\n",
+			       node);
 		return EX_OK;
 	case EBUSY:
 		read_u64f(&v, NODE_DIR "/node%d/cdm/pages_remaining", node);
 		err("%s: evacuation of node %d timed out: %" PRIu64
 		    " pages could not be migrated; the memory is back online",
-		    d->bdf, node, v);
+		    who, node, v);
 		return EX_EVAC;
 	case EINTR:
 		err("%s: evacuation of node %d interrupted; the memory is back online",
-		    d->bdf, node);
+		    who, node);
 		return EX_EVAC;
 	case EALREADY:
-		err("%s: node %d has no memory to evacuate", d->bdf, node);
+		err("%s: node %d has no memory to evacuate", who, node);
 		return EX_NOTHING;
 	case EINVAL:
-		err("%s: the device rejected the request (timeout %u ms)",
-		    d->bdf, timeout);
+		err("%s: the request was rejected (timeout %u ms)", who,
+		    timeout);
 		return EX_USAGE;
 	default:
-		err("%s: evacuate: %s%s", d->bdf, strerror(job.err),
+		err("%s: evacuate: %s%s", who, strerror(job.err),
 		    job.err == EACCES || job.err == EPERM ?
 		    " (needs root)" : "");
 		return errno_exit(job.err);
 	}
+}
+
+/*
+ * Memory firmware described at boot is offlined, not removed, by an
+ * evacuation: online its blocks again (ZONE_MOVABLE: the kernel picks it
+ * for a CDM node).
+ */
+static int online_firmware_node(int node)
+{
+	char path[PATH_MAX], rel[PATH_MAX], st[32], a[32];
+	struct dirent *de;
+	int n = 0, failed = 0, e = 0;
+	DIR *dir;
+
+	snprintf(rel, sizeof(rel), NODE_DIR "/node%d", node);
+	if (path_of(path, sizeof(path), rel) || !(dir = opendir(path))) {
+		err("node %d: no memory blocks (%s)", node, strerror(errno));
+		return EX_NODEV;
+	}
+	while ((de = readdir(dir))) {
+		if (strncmp(de->d_name, "memory", 6) ||
+		    !isdigit((unsigned char)de->d_name[6]))
+			continue;
+		snprintf(rel, sizeof(rel), "/sys/devices/system/memory/%s/state",
+			 de->d_name);
+		if (read_file(rel, st, sizeof(st)) < 0 || strcmp(st, "offline"))
+			continue;
+		if (write_file(rel, "online\n")) {
+			e = errno;
+			failed++;
+			err("node %d: %s: online: %s%s", node, de->d_name,
+			    strerror(e), e == EACCES || e == EPERM ?
+			    " (needs root)" : "");
+			continue;
+		}
+		n++;
+	}
+	closedir(dir);
+	if (failed)
+		return errno_exit(e);
+	if (!n) {
+		err("node %d is already online", node);
+		return EX_NOTHING;
+	}
+	printf("node %d (firmware) online: %d memory blocks, %s\n", node, n,
+	       human(node_online_bytes(node), a, sizeof(a)));
+	return EX_OK;
 }
 
 static int cmd_online(const char *arg)
@@ -897,9 +981,11 @@ static int cmd_online(const char *arg)
 	struct dev *d;
 	int node, ret;
 
-	ret = resolve_capi_dev(arg, &node, &d);
+	ret = resolve_evac_target(arg, &node, &d);
 	if (ret)
 		return ret;
+	if (!d)
+		return online_firmware_node(node);
 	if (!strcmp(d->state, "online")) {
 		err("%s: node %d is already online", d->bdf, node);
 		return EX_NOTHING;
