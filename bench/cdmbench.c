@@ -22,6 +22,8 @@
  *                                 intact, bring the memory back through
  *                                 DEVDIR/online; WRITERS processes keep
  *                                 writing their own pages on NODE meanwhile
+ *                                 (CDMBENCH_PROFILE set: the ftrace function
+ *                                 profiler runs during the evacuation only)
  *   cdmbench memsnap TAG          kernel memory counters, keys TAG_*
  *   cdmbench touch NODE MIB       one first touch of MIB, 4 KiB pages, under
  *                                 MPOL_BIND to NODE (-1: default policy);
@@ -349,6 +351,8 @@ static void bench_evac(const char *kind, int node, const char *devdir,
 		       unsigned long percent, unsigned long reps, unsigned long nwriters)
 {
 	int thp = !strcmp(kind, "thp"), shm = !strcmp(kind, "shmem");
+	/* Profile the evacuation alone (bench/guest-run reads the result). */
+	int profile = getenv("CDMBENCH_PROFILE") != NULL;
 
 	if (!thp && !shm && strcmp(kind, "anon4k"))
 		die("unknown kind %s", kind);
@@ -438,9 +442,13 @@ static void bench_evac(const char *kind, int node, const char *devdir,
 		for (int i = 0; vmstat_keys[i]; i++)
 			before[i] = file_field("/proc/vmstat", vmstat_keys[i]);
 		atomic_store(&ws->phase, 1);
+		if (profile)
+			write_file("/sys/kernel/tracing", "function_profile_enabled", "1");
 		t0 = now_ns();
 		rc = write_file(devdir, "evacuate", "3600000");
 		t1 = now_ns();
+		if (profile)
+			write_file("/sys/kernel/tracing", "function_profile_enabled", "0");
 		atomic_store(&ws->phase, 2);
 		if (rc)
 			die("evacuate %s: %d", devdir, rc);

@@ -153,7 +153,7 @@ static struct pci_driver bench_driver = {
 	.id_table = bench_ids,
 	.probe = bench_probe,
 	.remove = bench_pci_remove,
-	.driver.dev_groups = bench_groups,
+	.dev_groups = bench_groups,
 };
 module_pci_driver(bench_driver);
 
