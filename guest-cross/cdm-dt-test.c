@@ -326,8 +326,9 @@ static bool zones_all_movable(char *why, size_t size)
 
 	why[0] = '\0';
 	for (i = 0; i < n; i++) {
-		len += snprintf(why + len, len < size ? size - len : 0, "%s%s present %ld managed %ld",
-				i ? ", " : "", z[i].name, z[i].present, z[i].managed);
+		if (len < size)
+			len += snprintf(why + len, size - len, "%s%s present %ld managed %ld",
+					i ? ", " : "", z[i].name, z[i].present, z[i].managed);
 		if (!strcmp(z[i].name, "Movable")) {
 			movable = z[i].present;
 			ok &= z[i].present > 0 && z[i].present == z[i].managed;
@@ -668,6 +669,7 @@ static void test_evacuation(bool have_node)
 	uint64_t *p = (uint64_t *)map_anon(len);
 	int ids[256], n = have_node ? node_blocks(cdm, ids, 256) : -1, off = 0, on = 0;
 	int err = p ? 0 : errno, off_err = 0, on_err = 0;
+	bool movable;
 	char why[512];
 
 	node_mask(mask, cdm);
@@ -703,7 +705,8 @@ static void test_evacuation(bool have_node)
 	if (n > 0)
 		on_err = set_blocks(ids, n, "online_movable", &on);
 	total_on = node_meminfo_kb(cdm, "MemTotal");
-	tap(n > 0 && on == n && !on_err && total_on == total0 && zones_all_movable(why, sizeof(why)),
+	movable = zones_all_movable(why, sizeof(why));
+	tap(n > 0 && on == n && !on_err && total_on == total0 && movable,
 	    "evacuation: the blocks online again as movable (%d of %d, MemTotal %ld kB; %s)",
 	    on, n, total_on, why);
 	if (p)
