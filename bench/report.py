@@ -17,6 +17,10 @@ import subprocess
 import sys
 
 
+IDLE_FUNCTIONS = {"do_idle", "lapic_next_event", "default_idle", "default_idle_call",
+                  "pv_native_safe_halt", "schedule_idle", "cpu_idle_poll", "arch_cpu_idle"}
+
+
 def parse_raw(path):
     sections, cur = {}, None
     with open(path, errors="replace") as f:
@@ -161,7 +165,7 @@ def main():
                     "evac_ns": stats(ns),
                     "evac_mib_s": stats([mib / (t / 1e9) for t in ns]),
                     "memcpy_mib_s": stats([mib / (t / 1e9) for t in mc]),
-                    "movsq_mib_s": stats([mib / (t / 1e9) for t in get(runs, label, sec, f"movsq_{kind}_ns")]),
+                    "movsb_mib_s": stats([mib / (t / 1e9) for t in get(runs, label, sec, f"movsb_{kind}_ns")]),
                     "thp_before": stats(get(runs, label, sec, f"evac_{kind}_thp_before")),
                     "thp_after": stats(get(runs, label, sec, f"evac_{kind}_thp_after")),
                     "thp_split": stats(get(runs, label, sec, f"evac_{kind}_thp_migration_split")),
@@ -173,26 +177,28 @@ def main():
                                                  get(runs, f"{m}-ours-main", f"evac_{kind}", f"evac_{kind}_ns"))
             if "ours" in e and e["ours"]["memcpy_mib_s"]:
                 e["ours_vs_memcpy"] = e["ours"]["evac_mib_s"]["median"] / e["ours"]["memcpy_mib_s"]["median"]
-            if "ours" in e and e["ours"]["movsq_mib_s"]:
-                e["ours_vs_movsq"] = e["ours"]["evac_mib_s"]["median"] / e["ours"]["movsq_mib_s"]["median"]
+            if "ours" in e and e["ours"]["movsb_mib_s"]:
+                e["ours_vs_movsb"] = e["ours"]["evac_mib_s"]["median"] / e["ours"]["movsb_mib_s"]["median"]
             res["evacuation"][m][kind] = e
 
     # 4. Scaling with device size, and with concurrent writers.
     for m in modes:
-        label = f"{m}-ours-scaling"
-        if label not in runs:
-            continue
-        pts = []
-        for sec, body in runs[label].items():
-            if not sec.startswith("scale_"):
-                continue
-            size = int(sec.split("_")[1])
-            ns = body["samples"].get("evac_anon4k_ns", [])
-            nb = body["samples"].get("evac_anon4k_bytes", [0])
-            if ns:
-                pts.append({"device_mib": size, "filled_bytes": nb[0], "evac_ns": stats(ns),
-                            "evac_mib_s": stats([nb[0] / 2**20 / (t / 1e9) for t in ns])})
-        res["scaling"][m] = sorted(pts, key=lambda p: p["device_mib"])
+        for side in ("ours", "stock"):
+            pts = []
+            for label in runs:
+                if not label.startswith(f"{m}-{side}-scaling"):
+                    continue
+                for sec, body in runs[label].items():
+                    if not sec.startswith("scale_"):
+                        continue
+                    size = int(sec.split("_")[1])
+                    ns = body["samples"].get("evac_anon4k_ns", [])
+                    nb = body["samples"].get("evac_anon4k_bytes", [0])
+                    if ns:
+                        pts.append({"device_mib": size, "filled_bytes": nb[0], "evac_ns": stats(ns),
+                                    "evac_mib_s": stats([nb[0] / 2**20 / (t / 1e9) for t in ns])})
+            if pts:
+                res["scaling"].setdefault(m, {})[side] = sorted(pts, key=lambda p: p["device_mib"])
     for m in modes:
         label = f"{m}-ours-main"
         w = {}
@@ -239,6 +245,10 @@ def main():
             rows = []
             for item in body["samples"].get("prof", []):
                 f, hits, us = str(item).rsplit(":", 2)
+                # An idle vCPU's self time is the clock warping over
+                # sleep=off idle periods, not instructions.
+                if f in IDLE_FUNCTIONS:
+                    continue
                 rows.append({"function": f, "hits": int(hits), "us": float(us)})
             res.setdefault("profiles", {}).setdefault(label, {})[sec] = rows
 
@@ -334,7 +344,7 @@ def write_markdown(res, path, modes):
     L.append("")
     L.append("### 3. Evacuation throughput (device node filled to 90%)")
     L.append("")
-    L.append("| kind | mode | MiB | ours MiB/s (min..max) | stock MiB/s | ours/stock | memcpy MiB/s | ours/memcpy | rep movsq MiB/s | ours/movsq | THPs before → after (ours) | THP splits | pages left / corrupt |")
+    L.append("| kind | mode | MiB | ours MiB/s (min..max) | stock MiB/s | ours/stock | memcpy MiB/s | ours/memcpy | rep movsb MiB/s | ours/movsb | THPs before → after (ours) | THP splits | pages left / corrupt |")
     L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for m in modes:
         for kind, e in res["evacuation"].get(m, {}).items():
@@ -348,21 +358,23 @@ def write_markdown(res, path, modes):
             L.append(f"| {kind} | {m} | {o['bytes'] / 2**20:.0f} | {med(o, 'evac_mib_s'):.1f} "
                      f"({o['evac_mib_s']['min']:.1f}..{o['evac_mib_s']['max']:.1f}) | "
                      f"{med(s, 'evac_mib_s'):.1f} | {vs:.3f} | {med(o, 'memcpy_mib_s'):.1f} | "
-                     f"{vm * 100:.1f}% | {med(o, 'movsq_mib_s'):.1f} | "
-                     f"{e.get('ours_vs_movsq', float('nan')) * 100:.1f}% | {med(o, 'thp_before'):.0f} → {med(o, 'thp_after'):.0f} | "
+                     f"{vm * 100:.1f}% | {med(o, 'movsb_mib_s'):.1f} | "
+                     f"{e.get('ours_vs_movsb', float('nan')) * 100:.1f}% | {med(o, 'thp_before'):.0f} → {med(o, 'thp_after'):.0f} | "
                      f"{med(o, 'thp_split'):.0f} | "
                      f"{o['pages_left_on_node'] + (s or {}).get('pages_left_on_node', 0)} / "
                      f"{o['pages_corrupt'] + (s or {}).get('pages_corrupt', 0)} |")
     L.append("")
     L.append("### 4. Scaling (ours, 4 KiB anonymous pages, 90% full)")
     L.append("")
-    L.append("| mode | device MiB | evacuation s (median, min..max) | MiB/s |")
-    L.append("|---|---|---|---|")
+    L.append("| mode | kernel | device MiB | evacuation s (median, min..max) | MiB/s |")
+    L.append("|---|---|---|---|---|")
     for m in modes:
-        for p in res["scaling"].get(m, []):
-            e = p["evac_ns"]
-            L.append(f"| {m} | {p['device_mib']} | {e['median'] / 1e9:.2f} ({e['min'] / 1e9:.2f}..{e['max'] / 1e9:.2f}, n={e['n']}) | "
-                     f"{p['evac_mib_s']['median']:.1f} |")
+        for side, pts in res["scaling"].get(m, {}).items():
+            for p in pts:
+                e = p["evac_ns"]
+                L.append(f"| {m} | {side} | {p['device_mib']} | {e['median'] / 1e9:.2f} "
+                         f"({e['min'] / 1e9:.2f}..{e['max'] / 1e9:.2f}, n={e['n']}) | "
+                         f"{p['evac_mib_s']['median']:.1f} |")
     L.append("")
     L.append("| mode | writers | evacuation s (median) | longest writer gap before evacuation ms (max) | longest writer gap during evacuation ms (median, max) |")
     L.append("|---|---|---|---|---|")
@@ -438,19 +450,23 @@ def plots(res, out, modes):
                 row += [f"{(r['ratio'] - 1) * 100:.3f}", f"{(r['low'] - 1) * 100:.3f}",
                         f"{(r['high'] - 1) * 100:.3f}"] if r else ["NaN"] * 3
             f.write(" ".join(row) + "\n")
-    gnuplot(term + f"""set output '{out}/isolation.png'
-set title 'Isolation cost: ours (2 CDM nodes online) vs stock 6.12, % slower'
-set ylabel 'overhead % (median ratio; bars: min..max)'
-set style data histogram
+    panels = []
+    for i, m in enumerate(("icount", "wall")):
+        if m not in modes:
+            continue
+        c = 3 + 3 * i
+        panels.append(f"""set title '{"icount (instructions)" if m == "icount" else "wall time (plain TCG, noisy)"}'
+plot '{d}/isolation.dat' using 1:{c}:{c + 1}:{c + 2}:xtic(2) with yerrorbars pt 7 ps 1.5 notitle, \\
+     1 with lines dt 2 lc rgb 'red' title 'goal: 1%'
+""")
+    gnuplot(term.replace("900,540", f"{550 * max(1, len(panels))},540") + f"""set output '{out}/isolation.png'
+set multiplot layout 1,{max(1, len(panels))} title 'Isolation cost: ours (2 CDM nodes online) vs stock 6.12 (median ratio - 1; bars: min..max)'
+set ylabel 'overhead %'
 set grid ytics
 set xrange [-0.5:3.5]
-set xtics nomirror
+set xtics nomirror font ',9'
 set key top left
-set arrow from -0.5,1 to 3.5,1 nohead dt 2 lc rgb 'red'
-set label 'goal 1%' at 3.0,1.3 tc rgb 'red'
-plot '{d}/isolation.dat' using ($1-0.15):3:4:5:xtic(2) with yerrorbars pt 7 ps 1.5 title 'icount', \\
-     '' using ($1+0.15):6:7:8 with yerrorbars pt 5 ps 1.5 title 'wall (TCG)'
-""")
+""" + "".join(panels) + "unset multiplot\n")
 
     # Evacuation throughput per kind.
     with open(f"{d}/evac.dat", "w") as f:
@@ -459,7 +475,7 @@ plot '{d}/isolation.dat' using ($1-0.15):3:4:5:xtic(2) with yerrorbars pt 7 ps 1
             for m in ("icount", "wall"):
                 e = res["evacuation"].get(m, {}).get(kind, {})
                 for side, key in (("ours", "evac_mib_s"), ("stock", "evac_mib_s"), ("ours", "memcpy_mib_s"),
-                                  ("ours", "movsq_mib_s")):
+                                  ("ours", "movsb_mib_s")):
                     v = e.get(side, {}).get(key)
                     row.append(f"{v['median']:.2f}" if v else "NaN")
             f.write(" ".join(row) + "\n")
@@ -472,7 +488,7 @@ plot '{d}/isolation.dat' using ($1-0.15):3:4:5:xtic(2) with yerrorbars pt 7 ps 1
         panels.append(f"""set title '{what}'
 plot '{d}/evac.dat' using {c}:xtic(1) title 'ours: capi\\_sim evacuate', \\
      '' using {c + 1} title 'stock: offline\\_and\\_remove\\_memory()', \\
-     '' using {c + 2} title 'memcpy (glibc)', '' using {c + 3} title 'rep movsq'
+     '' using {c + 2} title 'memcpy (glibc)', '' using {c + 3} title 'rep movsb'
 """)
     gnuplot(term.replace("900,540", f"{550 * max(1, len(panels))},540") + f"""set output '{out}/evacuation.png'
 set multiplot layout 1,{max(1, len(panels))} title 'Evacuation of a device node filled to 90%: MiB/s (log scale)'
@@ -485,20 +501,27 @@ set key top left font ',9'
 """ + "".join(panels) + "unset multiplot\n")
 
     # Scaling with device size.
-    with open(f"{d}/scaling.dat", "w") as f:
-        for p in res["scaling"].get("icount", []):
-            e = p["evac_ns"]
-            f.write(f"{p['device_mib']} {e['median'] / 1e9:.4f} {e['min'] / 1e9:.4f} {e['max'] / 1e9:.4f}\n")
-    gnuplot(term + f"""set output '{out}/scaling.png'
-set title 'Evacuation time vs device size (ours, 4 KiB anon pages, 90% full, icount)'
+    sides = []
+    for side in ("ours", "stock"):
+        pts = res["scaling"].get("icount", {}).get(side, [])
+        if not pts:
+            continue
+        with open(f"{d}/scaling-{side}.dat", "w") as f:
+            for p in pts:
+                e = p["evac_ns"]
+                f.write(f"{p['device_mib']} {e['median'] / 1e9:.4f} {e['min'] / 1e9:.4f} {e['max'] / 1e9:.4f}\n")
+        what = "ours: capi\\_sim evacuate" if side == "ours" else "stock: offline\\_and\\_remove\\_memory()"
+        sides.append(f"'{d}/scaling-{side}.dat' using 1:2:3:4 with yerrorlines pt 7 title '{what}'")
+    if sides:
+        gnuplot(term + f"""set output '{out}/scaling.png'
+set title 'Evacuation time vs device size (4 KiB anon pages, 90% full, icount guest time)'
 set xlabel 'device memory (MiB)'
-set ylabel 'evacuation time (s, guest)'
+set ylabel 'evacuation time (s)'
 set logscale x 2
 set logscale y 2
 set grid
 set key top left
-plot '{d}/scaling.dat' using 1:2:3:4 with yerrorlines pt 7 title 'median (bars: min..max)'
-""", f"{d}/scaling.dat")
+plot """ + ", ".join(sides) + "\n")
 
     # Writers.
     with open(f"{d}/writers.dat", "w") as f:
