@@ -390,7 +390,7 @@ def write_markdown(res, path, modes):
     L.append("")
     L.append("### 5. Kernel memory per GiB of device memory")
     L.append("")
-    L.append("| mode | kernel | GiB added | node-0 memory used KiB/GiB | of which memmap KiB/GiB | slab KiB/GiB |")
+    L.append("| mode | kernel | GiB added | node-0 MemFree consumed KiB/GiB (approx.) | memmap (struct pages) KiB/GiB, exact | slab KiB/GiB |")
     L.append("|---|---|---|---|---|---|")
     for m in modes:
         for side, o in res["memory_overhead"].get(m, {}).items():
