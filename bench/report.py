@@ -91,6 +91,7 @@ def main():
     ap.add_argument("--qemu", default="")
     ap.add_argument("--host-cpu", default="")
     ap.add_argument("--commit", default="")
+    ap.add_argument("--plotdata", default=None, help="gnuplot input files (default OUT/.plotdata)")
     args = ap.parse_args()
 
     runs, run_info = {}, {}
@@ -288,7 +289,7 @@ def main():
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(res, f, indent=1, sort_keys=False)
         f.write("\n")
-    plots(res, args.out, modes)
+    plots(res, args.out, modes, args.plotdata or os.path.join(args.out, ".plotdata"))
     write_markdown(res, args.markdown, modes)
 
 
@@ -435,9 +436,8 @@ def gnuplot(script, data=None):
         sys.stderr.write("report: gnuplot failed; plot not updated\n")
 
 
-def plots(res, out, modes):
+def plots(res, out, modes, d):
     term = "set terminal pngcairo size 900,540 font 'sans,11'\n"
-    d = os.path.join(out, ".plotdata")
     os.makedirs(d, exist_ok=True)
 
     # Isolation ratios with their min..max range.
