@@ -263,7 +263,7 @@ TEST_F_TIMEOUT(iso, page_cache_fill_system_ram, 420)
  * page cache.  Reclaim must make room on node 0; no file page may land on
  * a CDM node, and the test checks that the pressure really happened.
  */
-TEST_F_TIMEOUT(iso, page_cache_ext2_ramdisk, 600)
+TEST_F_TIMEOUT(iso, page_cache_ext2_ramdisk, 1200)
 {
 	char *mke2fs[] = { "/sbin/mke2fs", "-q", "-F", RAMDISK, NULL };
 	size_t chunk = 1 << 20, len, off;
