@@ -412,24 +412,27 @@ static void evacuate_and_check(struct __test_metadata *_metadata,
 	ASSERT_EQ(sum, checksum(p, len));
 }
 
-TEST_F_TIMEOUT(boot, evacuate_anonymous, 180)
+/* a bound private or shared region with a pattern survives evacuation */
+static void evacuate_region(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(boot) *self, bool shared,
+			    uint64_t seed)
 {
-	char *p = bound_region(NODE, LEN, false);
+	char *p = bound_region(NODE, LEN, shared);
 
 	ASSERT_NE(NULL, p);
-	fill_pattern(p, LEN, 71);
+	fill_pattern(p, LEN, seed);
 	evacuate_and_check(_metadata, self, p, LEN, checksum(p, LEN));
-	ASSERT_EQ((size_t)-1, check_pattern(p, LEN, 71));
+	ASSERT_EQ((size_t)-1, check_pattern(p, LEN, seed));
+}
+
+TEST_F_TIMEOUT(boot, evacuate_anonymous, 180)
+{
+	evacuate_region(_metadata, self, false, 71);
 }
 
 TEST_F_TIMEOUT(boot, evacuate_shmem, 180)
 {
-	char *p = bound_region(NODE, LEN, true);
-
-	ASSERT_NE(NULL, p);
-	fill_pattern(p, LEN, 72);
-	evacuate_and_check(_metadata, self, p, LEN, checksum(p, LEN));
-	ASSERT_EQ((size_t)-1, check_pattern(p, LEN, 72));
+	evacuate_region(_metadata, self, true, 72);
 }
 
 TEST_F_TIMEOUT(boot, evacuate_thp, 180)
@@ -439,16 +442,8 @@ TEST_F_TIMEOUT(boot, evacuate_thp, 180)
 
 	if (!path_exists(THP_ENABLED))
 		SKIP(return, "CONFIG_TRANSPARENT_HUGEPAGE off");
-	ASSERT_LT(0, read_str(THP_ENABLED, self->thp_saved,
-			      sizeof(self->thp_saved)));
-	{
-		char *b = strchr(self->thp_saved, '['), *e;
-
-		if (b && (e = strchr(b, ']'))) {
-			*e = 0;
-			memmove(self->thp_saved, b + 1, strlen(b + 1) + 1);
-		}
-	}
+	ASSERT_LT(0, read_choice(THP_ENABLED, self->thp_saved,
+				 sizeof(self->thp_saved)));
 	ASSERT_EQ(0, write_str(THP_ENABLED, "madvise"));
 	p = map_anon_aligned(LEN, HPAGE_SZ);
 	ASSERT_NE(NULL, p);

@@ -222,16 +222,7 @@ TEST_F_TIMEOUT(evac, thp, 180)
 
 	if (!path_exists(thp))
 		SKIP(return, "CONFIG_TRANSPARENT_HUGEPAGE off");
-	ASSERT_LT(0, read_str(thp, self->thp_saved, sizeof(self->thp_saved)));
-	/* "always [madvise] never" -> the bracketed word */
-	{
-		char *b = strchr(self->thp_saved, '['), *e;
-
-		if (b && (e = strchr(b, ']'))) {
-			*e = 0;
-			memmove(self->thp_saved, b + 1, strlen(b + 1) + 1);
-		}
-	}
+	ASSERT_LT(0, read_choice(thp, self->thp_saved, sizeof(self->thp_saved)));
 	ASSERT_EQ(0, write_str(thp, "madvise"));
 	p = map_anon_aligned(len, HPAGE_SZ);
 	ASSERT_NE(NULL, p);

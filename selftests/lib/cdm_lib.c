@@ -119,6 +119,21 @@ int write_strf(const char *s, const char *fmt, ...)
 	return write_str(path, s);
 }
 
+int read_choice(const char *path, char *buf, size_t len)
+{
+	int r = read_str(path, buf, len);
+	char *b, *e;
+
+	if (r < 0)
+		return r;
+	b = strchr(buf, '[');
+	if (b && (e = strchr(b, ']'))) {
+		*e = 0;
+		memmove(buf, b + 1, strlen(b + 1) + 1);
+	}
+	return (int)strlen(buf);
+}
+
 bool path_exists(const char *path)
 {
 	struct stat st;

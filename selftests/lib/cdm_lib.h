@@ -48,6 +48,8 @@ int read_strf(char *buf, size_t len, const char *fmt, ...)
 int write_strf(const char *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 bool path_exists(const char *path);
+/* the bracketed choice of a sysfs selector ("a [b] c" -> "b"): bytes or -errno */
+int read_choice(const char *path, char *buf, size_t len);
 
 /* ---- nodes ---- */
 int parse_nodelist(const char *s, int *nodes, int max);
