@@ -92,9 +92,12 @@ check-cross:
 	exit $$rc
 
 # Benchmarks: ours vs stock 6.12 vs the memcpy limit (BENCHMARKS.md).  Builds
-# its own non-debug kernel pair; `kernel` first so build/linux is prepared.
+# its own non-debug kernel pair from build/linux, so it prepares the tree but
+# does not build the debug test kernel.
 .PHONY: bench
-bench: kernel
+bench: deps
+	@mkdir -p $(B)
+	@$(LOCK) $(TOP)/scripts/kernel-prepare
 	@$(TOP)/scripts/deps bench
 	@$(TOP)/scripts/bench
 
