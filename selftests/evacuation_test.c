@@ -583,6 +583,268 @@ TEST_F_TIMEOUT(evac, policy_tasks_survive_and_use_ram, 300)
 	}
 }
 
+/* ---- bystanders: evacuating one device changes no other task's policy ---- */
+
+struct bystander {
+	long mode;
+	unsigned long nodes;	/* get_mempolicy() */
+	long pages, on[4];	/* a new 4 MiB buffer, by node */
+	long data_ok;
+};
+
+/* child: report its policy and where a new 4 MiB buffer lands */
+static int bystander_report(int rfd, int wfd, char *old, size_t oldlen,
+			    uint64_t seed)
+{
+	struct bystander b = { 0 };
+	long cnt[CDM_MAX_NODES], e;
+	int mode;
+	char x;
+
+	if (read(rfd, &x, 1) != 1)
+		return 1;
+	if (x == 'q')
+		return 0;
+	if (get_mempolicy(&mode, &b.nodes, sizeof(b.nodes) * 8, NULL, 0))
+		return 2;
+	b.mode = mode;
+	{
+		char *p = map_anon(4 * MiB);
+
+		if (!p)
+			return 3;
+		touch_pages(p, 4 * MiB);
+		b.pages = page_nodes(p, 4 * MiB, cnt, &e);
+		for (int i = 0; i < 4; i++)
+			b.on[i] = cnt[i];
+		munmap(p, 4 * MiB);
+	}
+	b.data_ok = check_pattern(old, oldlen, seed) == (size_t)-1;
+	if (write(wfd, &b, sizeof(b)) != sizeof(b))
+		return 4;
+	return -1;	/* another round */
+}
+
+#ifndef MPOL_F_RELATIVE_NODES
+#define MPOL_F_RELATIVE_NODES	(1 << 14)
+#endif
+
+/* @relative: bind with MPOL_F_RELATIVE_NODES to the positions in @nodes */
+static pid_t bystander_start(const int *nodes, int n, bool relative,
+			     int *to_c, int *to_p)
+{
+	pid_t c;
+
+	if (pipe(to_c) || pipe(to_p))
+		return -1;
+	c = fork_kid();
+	if (c)
+		return c;
+	{
+		char *old = map_anon(4 * MiB);
+		int r;
+
+		unsigned long mask = 0;
+
+		for (int k = 0; k < n; k++)
+			mask |= 1UL << nodes[k];
+		if (!old || set_mempolicy(MPOL_BIND |
+					  (relative ? MPOL_F_RELATIVE_NODES : 0),
+					  &mask, sizeof(mask) * 8))
+			_exit(1);
+		fill_pattern(old, 4 * MiB, 23);
+		while ((r = bystander_report(to_c[0], to_p[1], old, 4 * MiB,
+					     23)) < 0)
+			;
+		_exit(r);
+	}
+}
+
+static void bystander_ask(struct __test_metadata *_metadata, int *to_c,
+			  int *to_p, struct bystander *b)
+{
+	char x = 'r';
+
+	ASSERT_EQ(1, write(to_c[1], &x, 1));
+	ASSERT_EQ(sizeof(*b), read(to_p[0], b, sizeof(*b)));
+}
+
+/*
+ * Device A is evacuated and re-added.  A task bound to device B keeps
+ * get_mempolicy() == {B} and all its new pages on B, before, during A's
+ * absence and after; a task bound to {A,B} keeps {A,B} and its new pages
+ * go to B while A is gone; a task bound to RAM keeps its RAM node.  (The
+ * cpuset hotplug rebind used to remap them by position: {B} became {0}.)
+ */
+TEST_F_TIMEOUT(evac, bystander_policies_unchanged, 300)
+{
+	struct capi_dev *a, *bdev;
+	int na, nb, ram = 0, to_c[4][2], to_p[4][2], st;
+	int sets[4][2], nsets[4] = { 1, 2, 1, 1 };
+	static const char *const what[4] = { "{B}", "{A,B}", "{RAM}",
+					     "{B} relative" };
+	pid_t c[4];
+
+	if (self->ndev < 2)
+		SKIP(return, "needs two capi_sim devices");
+	/* A: the lower node id, so that B's position in mems_allowed moves */
+	a = self->dev[0].node < self->dev[1].node ? &self->dev[0] : &self->dev[1];
+	bdev = a == &self->dev[0] ? &self->dev[1] : &self->dev[0];
+	na = a->node;
+	nb = bdev->node;
+	for (int n = 0; n < 64; n++)
+		if (node_has_memory(n) && !node_is_cdm(n)) {
+			ram = n;
+			break;
+		}
+	sets[0][0] = nb;
+	sets[1][0] = na;
+	sets[1][1] = nb;
+	sets[2][0] = ram;
+	/* B's position among the allowed nodes */
+	sets[3][0] = 0;
+	for (int n = 0; n < nb; n++)
+		sets[3][0] += mems_allowed_has(n);
+	for (int i = 0; i < 4; i++) {
+		c[i] = bystander_start(sets[i], nsets[i], i == 3, to_c[i],
+				       to_p[i]);
+		ASSERT_LT(0, c[i]);
+	}
+	for (int round = 0; round < 3; round++) {
+		static const char *const when[3] = { "before", "A evacuated",
+						     "A re-added" };
+		if (round == 1) {
+			int fd = capi_open_node(na);
+			int r;
+
+			ASSERT_LE(0, fd);
+			r = capi_evac_ioctl(fd, EVAC_MS, NULL, NULL);
+			close(fd);
+			ASSERT_EQ(0, r) TH_LOG("evacuate node %d: %s", na,
+					       strerror(-r));
+			ASSERT_EQ(0, wait_node_memory(na, false, 10000));
+		} else if (round == 2) {
+			int fd = capi_open_node(na);
+
+			ASSERT_LE(0, fd);
+			ASSERT_EQ(0, capi_online_ioctl(fd));
+			close(fd);
+			ASSERT_EQ(0, wait_node_usable(na, 10000));
+		}
+		for (int i = 0; i < 4; i++) {
+			unsigned long want = 0;
+			struct bystander b;
+			int expect_node;
+
+			for (int k = 0; k < nsets[i]; k++)
+				want |= 1UL << sets[i][k];
+			bystander_ask(_metadata, to_c[i], to_p[i], &b);
+			/* {A,B}: B while A is gone; the nearest otherwise */
+			expect_node = i == 2 ? ram : nb;
+			TH_LOG("%s, task bound to %s: get_mempolicy mode %ld nodes %#lx (want %#lx); new 4 MiB: node0 %ld node1 %ld node2 %ld node3 %ld; old data %s",
+			       when[round], what[i], b.mode, b.nodes, want,
+			       b.on[0], b.on[1], b.on[2], b.on[3],
+			       b.data_ok ? "ok" : "BAD");
+			/* relative: get_mempolicy() returns the mask as given */
+			EXPECT_EQ(MPOL_BIND | (i == 3 ? MPOL_F_RELATIVE_NODES : 0),
+				  b.mode);
+			EXPECT_EQ(want, b.nodes);
+			EXPECT_EQ(1, b.data_ok);
+			if (i == 1 && round != 1) {
+				/* both nodes there: every page on A or B */
+				EXPECT_EQ(1024, b.on[na] + b.on[nb]);
+			} else {
+				EXPECT_EQ(1024, b.on[expect_node]);
+			}
+		}
+	}
+	for (int i = 0; i < 4; i++) {
+		char x = 'q';
+
+		ASSERT_EQ(1, write(to_c[i][1], &x, 1));
+		waitpid(c[i], &st, 0);
+		EXPECT_EQ(0, st);
+	}
+}
+
+/*
+ * A task bound only to device A keeps allocating (64 MiB, 4 MiB at a time)
+ * while A is being evacuated: it is not OOM-killed, its data is intact,
+ * and what it allocated is in system RAM.  The child counts the chunks it
+ * allocated while the node's evacuation_state read "running", so the test
+ * shows the overlap happened rather than hoping for it.
+ */
+TEST_F_TIMEOUT(evac, bound_task_allocates_during_evacuation, 300)
+{
+	int node = self->node, pfd[2], st;
+	size_t fill = 64 * MiB;
+	char *p = bound_region(_metadata, node, fill, false);
+	struct { long chunks, during, on_cdm, data_ok; } res = { 0 };
+	volatile int *stop = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char state_path[160];
+	pid_t c;
+	int r;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(MAP_FAILED, (void *)stop);
+	*stop = 0;
+	/* data on the node so that its evacuation takes a while */
+	fill_pattern(p, fill, 31);
+	ASSERT_EQ((long)(fill / PAGE_SZ), pages_on_node(p, fill, node));
+	snprintf(state_path, sizeof(state_path),
+		 NODE_SYS "/node%d/cdm/evacuation_state", node);
+	ASSERT_EQ(0, pipe(pfd));
+	c = fork_kid();
+	if (!c) {
+		char *chunk[16] = { 0 };
+		char state[32];
+		int nb = node;
+
+		if (set_policy_nodes(MPOL_BIND, &nb, 1))
+			_exit(1);
+		while (!*stop || res.chunks < 16) {
+			int k = res.chunks % 16;
+
+			if (chunk[k])
+				munmap(chunk[k], 4 * MiB);
+			chunk[k] = map_anon(4 * MiB);
+			if (!chunk[k])
+				_exit(2);
+			fill_pattern(chunk[k], 4 * MiB, 100 + k);
+			if (read_str(state_path, state, sizeof(state)) > 0 &&
+			    !strncmp(state, "running", 7))
+				res.during++;
+			res.chunks++;
+		}
+		res.data_ok = 1;
+		for (int k = 0; k < 16; k++) {
+			if (check_pattern(chunk[k], 4 * MiB, 100 + k) !=
+			    (size_t)-1)
+				res.data_ok = 0;
+			res.on_cdm += pages_on_cdm(chunk[k], 4 * MiB);
+		}
+		if (write(pfd[1], &res, sizeof(res)) != sizeof(res))
+			_exit(3);
+		_exit(0);
+	}
+	r = evacuate(self, false, EVAC_MS, NULL, NULL);
+	*stop = 1;
+	ASSERT_EQ(sizeof(res), read(pfd[0], &res, sizeof(res)));
+	waitpid(c, &st, 0);
+	TH_LOG("evacuate: %d; bound child: %ld chunks of 4 MiB, %ld during the evacuation, %ld pages of the last 64 MiB on CDM, data %s, exit %#x",
+	       r, res.chunks, res.during, res.on_cdm,
+	       res.data_ok ? "ok" : "BAD", st);
+	ASSERT_EQ(0, r);
+	ASSERT_EQ(0, st);
+	ASSERT_LE(1, res.during);
+	ASSERT_EQ(1, res.data_ok);
+	ASSERT_EQ(0, res.on_cdm);
+	ASSERT_EQ((size_t)-1, check_pattern(p, fill, 31));
+	ASSERT_EQ(0, pages_on_cdm(p, fill));
+	check_gone_and_online(_metadata, self);
+}
+
 TEST_F_TIMEOUT(evac, readd_repeatedly, 300)
 {
 	const int cycles = 5;

@@ -28,6 +28,7 @@
 #define TMPFS_DIR "/tmp/cdm_iso_tmpfs"
 #define RAMFS_DIR "/tmp/cdm_iso_ramfs"
 #define EXT2_DIR "/tmp/cdm_iso_ext2"
+#define HUGETLBFS_DIR "/tmp/cdm_iso_hugetlbfs"
 #define RAMDISK "/dev/ram0"
 #define THP "/sys/kernel/mm/transparent_hugepage"
 #define KSM "/sys/kernel/mm/ksm"
@@ -254,6 +255,21 @@ TEST_F_TIMEOUT(iso, page_cache_fill_system_ram, 420)
 	}
 }
 
+/* a fresh ext2 on the RAM disk at EXT2_DIR; the teardown discards it */
+static int ext2_ramdisk(FIXTURE_DATA(iso) *self)
+{
+	char *mke2fs[] = { "/sbin/mke2fs", "-q", "-F", RAMDISK, NULL };
+	int r = run_cmd(mke2fs, NULL, 0, 120);
+
+	if (r)
+		return r;
+	mkdir(EXT2_DIR, 0700);
+	if (mount(RAMDISK, EXT2_DIR, "ext2", 0, NULL))
+		return -errno;
+	self->ext2 = true;
+	return 0;
+}
+
 /*
  * Page cache of a block-device file system, the memory that spills into
  * GPU memory on machines that online it as an ordinary node.  ext2 on a
@@ -265,7 +281,6 @@ TEST_F_TIMEOUT(iso, page_cache_fill_system_ram, 420)
  */
 TEST_F_TIMEOUT(iso, page_cache_ext2_ramdisk, 1200)
 {
-	char *mke2fs[] = { "/sbin/mke2fs", "-q", "-F", RAMDISK, NULL };
 	size_t chunk = 1 << 20, len, off;
 	long disk_kb, free_kb, min_free_kb = -1, low_kb;
 	char *buf, *map;
@@ -280,10 +295,7 @@ TEST_F_TIMEOUT(iso, page_cache_ext2_ramdisk, 1200)
 	ASSERT_GE((long)(len >> 10), self->ram_total_kb * 4 / 10)
 		TH_LOG("RAM disk too small (%ld kB) to press on %ld kB of RAM",
 		       disk_kb, self->ram_total_kb);
-	ASSERT_EQ(0, run_cmd(mke2fs, NULL, 0, 120));
-	mkdir(EXT2_DIR, 0700);
-	ASSERT_EQ(0, mount(RAMDISK, EXT2_DIR, "ext2", 0, NULL));
-	self->ext2 = true;
+	ASSERT_EQ(0, ext2_ramdisk(self));
 
 	buf = malloc(chunk);
 	ASSERT_NE(NULL, buf);
@@ -474,6 +486,279 @@ TEST_F_TIMEOUT(iso, hugetlb_pool_growth, 300)
 			ASSERT_EQ(0, node_nr_hugepages(self->cdm[0]));
 		}
 	}
+}
+
+/*
+ * The gate on its own: cdm_test_kmod runs what any kernel path nobody
+ * audited for CDM might do - loop over every node with memory and allocate
+ * there, without the CDM helper and without __GFP_NOWARN.  No page may come
+ * from a CDM node, the refusals are counted in /proc/vmstat, and the
+ * console stays clean (no allocation-failure warning).
+ */
+static void implicit_loop(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(iso) *self, const char *mode)
+{
+	bool thisnode = !strncmp(mode, "thisnode", 8);
+	long before, after;
+	char buf[2048], *line, *save;
+	int r, seen_cdm = 0;
+
+	r = test_kmod_ready();
+	ASSERT_EQ(0, r) TH_LOG("cdm_test_kmod: %s", strerror(-r));
+	before = vmstat_val("cdm_alloc_refused");
+	ASSERT_LE(0, before) TH_LOG("no cdm_alloc_refused in /proc/vmstat");
+	ASSERT_EQ(0, write_strf(mode, TEST_DBG "/implicit"));
+	after = vmstat_val("cdm_alloc_refused");
+	ASSERT_LT(0, read_str(TEST_DBG "/implicit", buf, sizeof(buf)));
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		int nid, got;
+
+		ASSERT_EQ(2, sscanf(line, "%d %d", &nid, &got));
+		TH_LOG("%s: alloc_pages_node(%d) -> node %d", mode, nid, got);
+		if (node_is_cdm(nid)) {
+			seen_cdm++;
+			if (thisnode)
+				ASSERT_EQ(-1, got);
+		} else if (thisnode) {
+			ASSERT_EQ(nid, got);
+		}
+		if (!thisnode) {
+			ASSERT_LE(0, got);
+			ASSERT_FALSE(node_is_cdm(got));
+		}
+	}
+	TH_LOG("cdm_alloc_refused %ld -> %ld", before, after);
+	ASSERT_EQ(self->ncdm, seen_cdm);
+	ASSERT_LE(before + seen_cdm, after);
+}
+
+TEST_F(iso, gate_thisnode_loop_over_nodes)
+{
+	implicit_loop(_metadata, self, "thisnode 0");
+}
+
+TEST_F(iso, gate_fallback_loop_over_nodes)
+{
+	implicit_loop(_metadata, self, "fallback 0");
+}
+
+/*
+ * tmpfs "mpol=interleave" (and "=static") without a node list means every
+ * node with memory: system RAM, not device memory.  A list that names a
+ * CDM node is explicit and reaches it (the control that shows the
+ * measurement can see CDM pages).
+ */
+static long tmpfs_interleave_cdm_pages(struct __test_metadata *_metadata,
+				       FIXTURE_DATA(iso) *self,
+				       const char *mpol)
+{
+	size_t len = 48 * MiB;
+	char opts[96], path[128];
+	long on_cdm;
+	void *p;
+	int fd;
+
+	mkdir(TMPFS_DIR, 0700);
+	snprintf(opts, sizeof(opts), "size=64m,huge=never,mpol=%s", mpol);
+	if (mount("tmpfs", TMPFS_DIR, "tmpfs", 0, opts))
+		return -errno;
+	self->tmpfs = true;
+	snprintf(path, sizeof(path), TMPFS_DIR "/f");
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -errno;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED || ftruncate(fd, len))
+		return -errno;
+	fill_pattern(p, len, 7);
+	on_cdm = pages_on_cdm(p, len);
+	TH_LOG("tmpfs mpol=%s: %ld of %zu pages on CDM nodes", mpol, on_cdm,
+	       len / PAGE_SZ);
+	munmap(p, len);
+	close(fd);
+	unlink(path);
+	umount2(TMPFS_DIR, MNT_DETACH);
+	self->tmpfs = false;
+	return on_cdm;
+}
+
+TEST_F(iso, tmpfs_interleave_without_nodelist)
+{
+	char mpol[64];
+
+	ASSERT_EQ(0, tmpfs_interleave_cdm_pages(_metadata, self, "interleave"));
+	ASSERT_EQ(0, tmpfs_interleave_cdm_pages(_metadata, self,
+						 "interleave=static"));
+	ASSERT_EQ(0, tmpfs_interleave_cdm_pages(_metadata, self,
+						 "interleave=relative"));
+	snprintf(mpol, sizeof(mpol), "interleave:%d,%d", self->ram[0],
+		 self->cdm[0]);
+	ASSERT_LT(0, tmpfs_interleave_cdm_pages(_metadata, self, mpol));
+}
+
+#define HUGEPAGES "/sys/kernel/mm/hugepages/hugepages-2048kB"
+
+static long node_hp_attr(int nid, const char *attr)
+{
+	long v = -1;
+	char p[160];
+
+	snprintf(p, sizeof(p), NODE_SYS "/node%d/hugepages/hugepages-2048kB/%s",
+		 nid, attr);
+	read_long(p, &v);
+	return v;
+}
+
+static long cdm_hp_attr(FIXTURE_DATA(iso) *self, const char *attr)
+{
+	long s = 0;
+
+	for (int i = 0; i < self->ncdm; i++)
+		s += node_hp_attr(self->cdm[i], attr);
+	return s;
+}
+
+/*
+ * Map and touch @n huge pages (MAP_HUGETLB, or a hugetlbfs file when @dir
+ * is set); a child does it, so that a SIGBUS shows as its exit status.
+ * Return: pages on CDM nodes (>= 0), or -errno of the mmap, or -EFAULT if
+ * the child died (SIGBUS).
+ */
+static long map_huge(const char *dir, int flags, int n)
+{
+	size_t len = n * HPAGE_SZ;
+	int pfd[2], st;
+	long res = -EIO;
+	pid_t pid;
+
+	if (pipe(pfd))
+		return -errno;
+	pid = fork();
+	if (!pid) {
+		int fd = -1;
+		void *p;
+
+		if (dir) {
+			char path[128];
+
+			snprintf(path, sizeof(path), "%s/f", dir);
+			fd = open(path, O_RDWR | O_CREAT, 0600);
+			unlink(path);
+		}
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 flags | (dir ? 0 : MAP_ANONYMOUS | MAP_HUGETLB), fd, 0);
+		if (p == MAP_FAILED) {
+			res = -errno;
+		} else {
+			memset(p, 1, len);
+			res = pages_on_cdm(p, len);
+		}
+		if (write(pfd[1], &res, sizeof(res)) != sizeof(res))
+			_exit(2);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], &res, sizeof(res)) != sizeof(res))
+		res = -EFAULT;
+	close(pfd[0]);
+	waitpid(pid, &st, 0);
+	return res;
+}
+
+/*
+ * Surplus huge pages with system RAM short (a tmpfs file holds node 0 at
+ * its low watermark): gather_surplus_pages() loops over every node of
+ * mems_allowed.  An unbound task must get them from RAM or not at all,
+ * never from a CDM node - as a MAP_HUGETLB mapping and as a hugetlbfs file.
+ */
+TEST_F_TIMEOUT(iso, hugetlb_surplus_ram_short, 420)
+{
+	struct fill_opts o = { .mode = -1, .file_dir = TMPFS_DIR,
+			       .stop_at_low = 1, .keep = true };
+	static const char *const how[] = { "MAP_HUGETLB", "hugetlbfs file" };
+	struct fill_result r;
+	struct oom_quiet q;
+	char opts[64], first[256];
+	long res[2];
+	int rfd, st;
+	pid_t pid;
+
+	if (!path_exists(HUGEPAGES "/nr_overcommit_hugepages"))
+		SKIP(return, "CONFIG_HUGETLB_PAGE off");
+	o.max_bytes = (size_t)self->ram_total_kb * KiB + 256 * MiB;
+	o.chunk = 8 * MiB;
+	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_hugepages", "0"));
+	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_overcommit_hugepages", "8"));
+	mkdir(TMPFS_DIR, 0700);
+	snprintf(opts, sizeof(opts), "size=%ldk,huge=never",
+		 self->ram_total_kb + 512 * 1024);
+	ASSERT_EQ(0, mount("tmpfs", TMPFS_DIR, "tmpfs", 0, opts));
+	self->tmpfs = true;
+	mkdir(HUGETLBFS_DIR, 0700);
+	ASSERT_EQ(0, mount("none", HUGETLBFS_DIR, "hugetlbfs", 0, NULL));
+
+	oom_quiet_begin(&q);
+	pid = fill_start(&o, &rfd);
+	ASSERT_LT(0, pid);
+	fill_collect(rfd, &r);
+	TH_LOG("node %d held at its low watermark: %s, MemFree %ld kB",
+	       self->ram[0], r.stopped_low ? "yes" : "NO",
+	       node_meminfo_kb(self->ram[0], "MemFree"));
+	res[0] = map_huge(NULL, MAP_PRIVATE, 4);
+	res[1] = map_huge(HUGETLBFS_DIR, MAP_SHARED, 4);
+	kill(pid, SIGKILL);
+	wait_child(pid, &st, 60);
+	close(rfd);
+	umount2(HUGETLBFS_DIR, MNT_DETACH);
+	rmdir(HUGETLBFS_DIR);
+	ASSERT_EQ(0, oom_quiet_end(&q, first, sizeof(first)))
+		TH_LOG("kernel report: %s", first);
+	ASSERT_TRUE(r.stopped_low);
+	for (int i = 0; i < 2; i++) {
+		TH_LOG("%s, 4 huge pages: %s %ld", how[i],
+		       res[i] < 0 ? "error" : "pages on CDM", res[i]);
+		/* no room in RAM: the reservation fails, never SIGBUS */
+		ASSERT_NE(-EFAULT, res[i]);
+		ASSERT_TRUE(res[i] == 0 || res[i] == -ENOMEM);
+	}
+	ASSERT_EQ(0, cdm_hp_attr(self, "surplus_hugepages"));
+	ASSERT_EQ(0, cdm_hp_attr(self, "nr_hugepages"));
+}
+
+/*
+ * A huge page pool on a CDM node, none in RAM: an unbound task's
+ * reservation must not count it (it would be promised pages it can never
+ * be given, and die with SIGBUS at first touch); a task bound to the node
+ * gets them.
+ */
+TEST_F_TIMEOUT(iso, hugetlb_reservation_cdm_pool, 120)
+{
+	char p[160];
+	long res;
+	int node = self->cdm[0];
+
+	if (!path_exists(HUGEPAGES "/nr_overcommit_hugepages"))
+		SKIP(return, "CONFIG_HUGETLB_PAGE off");
+	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_hugepages", "0"));
+	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_overcommit_hugepages", "0"));
+	snprintf(p, sizeof(p),
+		 NODE_SYS "/node%d/hugepages/hugepages-2048kB/nr_hugepages",
+		 node);
+	ASSERT_EQ(0, set_knob(self, p, "4"));
+	ASSERT_EQ(4, node_hp_attr(node, "nr_hugepages"));
+
+	res = map_huge(NULL, MAP_SHARED, 2);
+	TH_LOG("unbound MAP_SHARED|MAP_HUGETLB, pool only on node %d: %ld",
+	       node, res);
+	ASSERT_EQ(-ENOMEM, res);
+
+	ASSERT_EQ(0, set_policy_nodes(MPOL_BIND, &node, 1));
+	res = map_huge(NULL, MAP_SHARED, 2);
+	set_policy_nodes(MPOL_DEFAULT, NULL, 0);
+	TH_LOG("bound to node %d: %ld pages on CDM", node, res);
+	ASSERT_EQ(2 * 512, res);
+	ASSERT_EQ(0, write_str(p, "0"));
 }
 
 /*
@@ -866,6 +1151,7 @@ TEST_F_TIMEOUT(iso, emergency_fallback_knob, 900)
 	struct fill_result r;
 	struct oom_quiet q;
 	char first[256];
+	long spill0;
 
 	ASSERT_LT(node, 4);	/* fill reports count nodes 0..3 */
 	snprintf(knob, sizeof(knob), NODE_SYS "/node%d/cdm/emergency_fallback",
@@ -875,6 +1161,8 @@ TEST_F_TIMEOUT(iso, emergency_fallback_knob, 900)
 	ASSERT_STREQ("0", v);
 
 	/* on: movable allocations spill there, but only once RAM is gone */
+	spill0 = vmstat_val("cdm_emergency_alloc");
+	ASSERT_LE(0, spill0) TH_LOG("no cdm_emergency_alloc in /proc/vmstat");
 	ASSERT_EQ(0, set_knob(self, knob, "1"));
 	o.max_bytes = (size_t)self->ram_total_kb * KiB +
 		      (size_t)free_kb * KiB / 2;
@@ -890,6 +1178,8 @@ TEST_F_TIMEOUT(iso, emergency_fallback_knob, 900)
 	ASSERT_EQ(0, r.err);
 	ASSERT_GT(r.nodes[node], 0);
 	ASSERT_EQ(r.on_cdm, r.nodes[node]);	/* only the knob's node */
+	/* each spilled page went through the emergency path, counted */
+	ASSERT_LE(spill0 + r.nodes[node], vmstat_val("cdm_emergency_alloc"));
 	ASSERT_LT(r.node0_free_at_first_cdm, self->ram_total_kb / 10);
 
 	/* off again: no spill */
@@ -901,6 +1191,84 @@ TEST_F_TIMEOUT(iso, emergency_fallback_knob, 900)
 
 		fill_and_check(_metadata, self, &o2, "anon, knob off again");
 	}
+}
+
+/*
+ * The emergency knob is for when system RAM is really exhausted, not for
+ * when it is merely full: with RAM held at its low watermark by memory
+ * reclaim cannot free (a tmpfs file, no swap), reading a clean file must
+ * reclaim the file's own cache, not spill it onto the device.  Then the
+ * same knob, with reclaim unable to free anything, does take a page there
+ * (cdm_emergency_alloc counts it).
+ */
+TEST_F_TIMEOUT(iso, emergency_knob_reclaimable_page_cache, 900)
+{
+	struct fill_opts o = { .mode = -1, .file_dir = TMPFS_DIR,
+			       .stop_at_low = 1, .keep = true };
+	int node = self->cdm[self->ncdm - 1];
+	size_t chunk = 1 << 20, len = 160 * MiB, off;
+	long spill0, file_kb = 0;
+	struct fill_result r;
+	struct cdm_watch w;
+	char knob[128], opts[64];
+	char *buf;
+	int fd, rfd, st;
+	pid_t pid;
+
+	if (!path_exists(RAMDISK))
+		SKIP(return, "no %s (boot with brd.rd_nr=1)", RAMDISK);
+	snprintf(knob, sizeof(knob), NODE_SYS "/node%d/cdm/emergency_fallback",
+		 node);
+	spill0 = vmstat_val("cdm_emergency_alloc");
+	ASSERT_LE(0, spill0) TH_LOG("no cdm_emergency_alloc in /proc/vmstat");
+
+	/* a file on ext2 on the RAM disk, then out of the page cache */
+	ASSERT_EQ(0, ext2_ramdisk(self));
+	buf = malloc(chunk);
+	ASSERT_NE(NULL, buf);
+	fd = open(EXT2_DIR "/f", O_CREAT | O_RDWR | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	for (off = 0; off < len; off += chunk) {
+		fill_pattern(buf, chunk, off);
+		ASSERT_EQ((ssize_t)chunk, write(fd, buf, chunk));
+	}
+	ASSERT_EQ(0, fsync(fd));
+	ASSERT_EQ(0, posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED));
+
+	ASSERT_EQ(0, set_knob(self, knob, "1"));
+	o.max_bytes = (size_t)self->ram_total_kb * KiB + 256 * MiB;
+	o.chunk = 8 * MiB;
+	mkdir(TMPFS_DIR, 0700);
+	snprintf(opts, sizeof(opts), "size=%ldk,huge=never",
+		 self->ram_total_kb + 512 * 1024);
+	ASSERT_EQ(0, mount("tmpfs", TMPFS_DIR, "tmpfs", 0, opts));
+	self->tmpfs = true;
+	pid = fill_start(&o, &rfd);
+	ASSERT_LT(0, pid);
+	fill_collect(rfd, &r);
+	watch_start(&w);
+	for (int pass = 0; pass < 2; pass++) {
+		ASSERT_EQ(0, lseek(fd, 0, SEEK_SET));
+		for (off = 0; off < len; off += chunk) {
+			ASSERT_EQ((ssize_t)chunk, read(fd, buf, chunk));
+			ASSERT_EQ((size_t)-1, check_pattern(buf, chunk, off));
+		}
+	}
+	watch_stop(&w);
+	file_kb = node_meminfo_kb(node, "FilePages");
+	TH_LOG("RAM held at node %d's low watermark: %s; read %zu MiB twice: node %d FilePages %ld kB, MemFree max drop %ld kB, cdm_emergency_alloc +%ld",
+	       self->ram[0], r.stopped_low ? "yes" : "NO", len >> 20, node,
+	       file_kb, watch_max_drop(&w),
+	       vmstat_val("cdm_emergency_alloc") - spill0);
+	kill(pid, SIGKILL);
+	wait_child(pid, &st, 60);
+	close(rfd);
+	close(fd);
+	free(buf);
+	ASSERT_TRUE(r.stopped_low);
+	ASSERT_LE(file_kb, 1024);
+	ASSERT_LE(watch_max_drop(&w), DRIFT_KB);
+	ASSERT_EQ(spill0, vmstat_val("cdm_emergency_alloc"));
 }
 
 int main(int argc, char **argv)

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -603,6 +605,162 @@ TEST_F(place, cpuset_excludes_cdm)
 	ASSERT_EQ(NPAGES, on);
 	ASSERT_EQ(0, errs);
 	ASSERT_EQ(0, rmdir(CG));
+}
+
+#ifndef MPOL_F_STATIC_NODES
+#define MPOL_F_STATIC_NODES	(1 << 15)
+#define MPOL_F_RELATIVE_NODES	(1 << 14)
+#endif
+
+/* a task policy MPOL_BIND|@flags to @bit; pages of a new buffer on @node */
+static long bind_flags_on_node(struct __test_metadata *_metadata, int flags,
+			       int bit, int node)
+{
+	unsigned long mask = 1UL << bit;
+	char *p = map_anon(LEN);
+	long on;
+
+	if (!p || set_mempolicy(MPOL_BIND | flags, &mask, sizeof(mask) * 8))
+		return -errno;
+	touch_pages(p, LEN);
+	set_policy_nodes(MPOL_DEFAULT, NULL, 0);
+	log_nodes(_metadata, flags == MPOL_F_STATIC_NODES ?
+		  "MPOL_BIND|MPOL_F_STATIC_NODES" :
+		  "MPOL_BIND|MPOL_F_RELATIVE_NODES", p, LEN);
+	on = pages_on_node(p, LEN, node);
+	munmap(p, LEN);
+	return on;
+}
+
+/* set_mempolicy(2) flags: the nodes as named, and relative to mems_allowed */
+TEST_F(place, policy_static_and_relative_nodes)
+{
+	int node = self->cdm[0], rel = 0;
+
+	ASSERT_EQ(NPAGES, bind_flags_on_node(_metadata, MPOL_F_STATIC_NODES,
+					     node, node));
+	/* the node's position among the allowed nodes */
+	for (int n = 0; n < node; n++)
+		rel += mems_allowed_has(n);
+	ASSERT_EQ(NPAGES, bind_flags_on_node(_metadata, MPOL_F_RELATIVE_NODES,
+					     rel, node));
+}
+
+#ifndef __NR_set_mempolicy_home_node
+#define __NR_set_mempolicy_home_node 450
+#endif
+
+/* a bind to RAM and the node, with the node as home: pages go there */
+TEST_F(place, set_mempolicy_home_node)
+{
+	int nodes[2] = { self->ram[0], self->cdm[0] };
+	char *p = map_anon(LEN);
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, mbind_nodes(p, LEN, MPOL_BIND, nodes, 2, 0));
+	ASSERT_EQ(0, syscall(__NR_set_mempolicy_home_node, (unsigned long)p,
+			     LEN, self->cdm[0], 0))
+		TH_LOG("set_mempolicy_home_node: %s", strerror(errno));
+	touch_pages(p, LEN);
+	log_nodes(_metadata, "MPOL_BIND ram+cdm, home node cdm", p, LEN);
+	ASSERT_EQ(NPAGES, pages_on_node(p, LEN, self->cdm[0]));
+	munmap(p, LEN);
+}
+
+/* THP under a bind to the node: huge pages on the node itself */
+TEST_F(place, thp_bind_cdm_node)
+{
+	int node = self->cdm[0];
+	char *p = map_anon_aligned(LEN, HPAGE_SZ);
+	long huge_kb;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, madvise(p, LEN, MADV_HUGEPAGE));
+	ASSERT_EQ(0, mbind_nodes(p, LEN, MPOL_BIND, &node, 1, 0));
+	touch_pages(p, LEN);
+	huge_kb = smaps_anon_huge_kb(p);
+	log_nodes(_metadata, "THP, MPOL_BIND", p, LEN);
+	TH_LOG("AnonHugePages %ld kB", huge_kb);
+	ASSERT_EQ(NPAGES, pages_on_node(p, LEN, node));
+	ASSERT_LT(0, huge_kb);
+}
+
+/* tmpfs mounted with a policy that names the node */
+TEST_F(place, tmpfs_mpol_names_cdm_node)
+{
+	static const char *const modes[] = { "bind", "prefer", "interleave" };
+	const char *dir = "/tmp/cdm_place_tmpfs";
+	int node = self->cdm[0];
+
+	mkdir(dir, 0700);
+	for (unsigned int m = 0; m < 3; m++) {
+		char opts[96], path[96];
+		char *p;
+		int fd;
+
+		snprintf(opts, sizeof(opts), "size=32m,huge=never,mpol=%s:%d",
+			 modes[m], node);
+		ASSERT_EQ(0, mount("tmpfs", dir, "tmpfs", 0, opts));
+		snprintf(path, sizeof(path), "%s/f", dir);
+		fd = open(path, O_RDWR | O_CREAT, 0600);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, ftruncate(fd, LEN));
+		p = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		touch_pages(p, LEN);
+		log_nodes(_metadata, opts, p, LEN);
+		ASSERT_EQ(NPAGES, pages_on_node(p, LEN, node));
+		munmap(p, LEN);
+		close(fd);
+		ASSERT_EQ(0, umount(dir));
+	}
+	rmdir(dir);
+}
+
+/* the per-node hugetlb pool on the node, used by a bound mapping */
+TEST_F(place, hugetlb_node_pool)
+{
+	char knob[160];
+	int node = self->cdm[0];
+	size_t len = 4 * HPAGE_SZ;
+	long v = -1;
+	char *p;
+
+	snprintf(knob, sizeof(knob),
+		 NODE_SYS "/node%d/hugepages/hugepages-2048kB/nr_hugepages",
+		 node);
+	if (!path_exists(knob))
+		SKIP(return, "CONFIG_HUGETLB_PAGE off");
+	ASSERT_EQ(0, write_str(knob, "4"));
+	ASSERT_EQ(0, read_long(knob, &v));
+	TH_LOG("node%d nr_hugepages=4: %ld", node, v);
+	ASSERT_EQ(4, v);
+	/*
+	 * A reservation counts the pool of a CDM node only for a task whose
+	 * policy binds it there (isolation_test: hugetlb_reservation_cdm_pool);
+	 * a VMA policy comes after mmap(), so it needs MAP_NORESERVE.
+	 */
+	ASSERT_EQ(0, set_policy_nodes(MPOL_BIND, &node, 1));
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 5, len);
+	set_policy_nodes(MPOL_DEFAULT, NULL, 0);
+	log_nodes(_metadata, "MAP_HUGETLB, task MPOL_BIND", p, len);
+	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, node));
+	munmap(p, len);
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_NORESERVE,
+		 -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &node, 1, 0));
+	memset(p, 6, len);
+	log_nodes(_metadata, "MAP_HUGETLB|MAP_NORESERVE, mbind MPOL_BIND", p,
+		  len);
+	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, node));
+	munmap(p, len);
+	ASSERT_EQ(0, write_str(knob, "0"));
 }
 
 /* numactl helper: allocate <MiB>, touch, print the node of every page */

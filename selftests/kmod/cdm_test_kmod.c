@@ -4,11 +4,18 @@
  *
  * debugfs interface in /sys/kernel/debug/cdm_test/:
  *
- *  alloc  write "<nid> <order>": alloc_pages_node(nid, GFP_HIGHUSER_MOVABLE |
- *         __GFP_THISNODE | __GFP_NOWARN, order), the way a device driver
- *         allocates on its node; the page is kept until "free" is written.
+ *  alloc  write "<nid> <order>": cdm_alloc_pages(nid, GFP_HIGHUSER_MOVABLE |
+ *         __GFP_NOWARN, order), the documented way for a device driver to
+ *         allocate on its node; the page is kept until "free" is written.
  *         The write fails with -ENOMEM when the allocation fails.
  *         read: "<node of last page> <pages held>\n" ("-1 0" if none).
+ *
+ *  implicit  write "thisnode <order>" or "fallback <order>": what a kernel
+ *         path nobody audited for CDM does - for each node with memory,
+ *         alloc_pages_node(nid, GFP_HIGHUSER_MOVABLE [| __GFP_THISNODE],
+ *         order), without the CDM helper and without __GFP_NOWARN; each
+ *         page is freed at once.  read: one "<nid> <node of the page>" line
+ *         per node of the last run (-1: no page).
  *
  *  pin    write "<addr> <npages>": pin_user_pages_fast(FOLL_WRITE) on the
  *         writer's own pages, held until "unpin" is written (or the module
@@ -17,6 +24,7 @@
  *         models an I/O in flight that makes evacuation fail with -EBUSY.
  *         read: "<pages pinned> <node of first pinned page>\n".
  */
+#include <linux/cdm.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/gfp.h>
@@ -40,6 +48,9 @@ static DEFINE_MUTEX(cdm_test_lock);
 static LIST_HEAD(held_pages);
 static unsigned long held_nr;
 static int last_nid = NUMA_NO_NODE;
+/* implicit: per node of the last run, the node of the page it got */
+static int implicit_got[MAX_NUMNODES];
+static nodemask_t implicit_nodes;
 static struct page **pinned;
 static long pinned_nr;
 static struct dentry *cdm_test_dir;
@@ -103,8 +114,8 @@ static ssize_t alloc_write(struct file *file, const char __user *ubuf,
 	if (!h)
 		goto out;
 	h->order = order;
-	h->page = alloc_pages_node(nid, GFP_HIGHUSER_MOVABLE | __GFP_THISNODE |
-				   __GFP_NOWARN, order);
+	h->page = cdm_alloc_pages(nid, GFP_HIGHUSER_MOVABLE | __GFP_NOWARN,
+				  order);
 	if (!h->page) {
 		kfree(h);
 		goto out;
@@ -128,6 +139,61 @@ static ssize_t alloc_read(struct file *file, char __user *ubuf, size_t len,
 	n = scnprintf(buf, sizeof(buf), "%d %lu\n", last_nid, held_nr);
 	mutex_unlock(&cdm_test_lock);
 	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
+}
+
+static ssize_t implicit_write(struct file *file, const char __user *ubuf,
+			      size_t len, loff_t *ppos)
+{
+	unsigned int order;
+	char buf[64], mode[16];
+	struct page *page;
+	gfp_t gfp;
+	ssize_t ret;
+	int nid;
+
+	ret = get_cmd(ubuf, len, buf, sizeof(buf));
+	if (ret)
+		return ret;
+	if (sscanf(buf, "%15s %u", mode, &order) != 2 || order > MAX_PAGE_ORDER)
+		return -EINVAL;
+	if (!strcmp(mode, "thisnode"))
+		gfp = GFP_HIGHUSER_MOVABLE | __GFP_THISNODE;
+	else if (!strcmp(mode, "fallback"))
+		gfp = GFP_HIGHUSER_MOVABLE;
+	else
+		return -EINVAL;
+
+	mutex_lock(&cdm_test_lock);
+	implicit_nodes = node_states[N_MEMORY];
+	for_each_node_mask(nid, implicit_nodes) {
+		page = alloc_pages_node(nid, gfp, order);
+		implicit_got[nid] = page ? page_to_nid(page) : NUMA_NO_NODE;
+		if (page)
+			__free_pages(page, order);
+	}
+	mutex_unlock(&cdm_test_lock);
+	return len;
+}
+
+static ssize_t implicit_read(struct file *file, char __user *ubuf,
+			     size_t len, loff_t *ppos)
+{
+	size_t size = 16 * MAX_NUMNODES;
+	ssize_t ret;
+	char *buf;
+	int nid, n = 0;
+
+	buf = kmalloc(size, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	mutex_lock(&cdm_test_lock);
+	for_each_node_mask(nid, implicit_nodes)
+		n += scnprintf(buf + n, size - n, "%d %d\n", nid,
+			       implicit_got[nid]);
+	mutex_unlock(&cdm_test_lock);
+	ret = simple_read_from_buffer(ubuf, len, ppos, buf, n);
+	kfree(buf);
+	return ret;
 }
 
 static ssize_t pin_write(struct file *file, const char __user *ubuf,
@@ -189,6 +255,13 @@ static const struct file_operations alloc_fops = {
 	.llseek = default_llseek,
 };
 
+static const struct file_operations implicit_fops = {
+	.owner = THIS_MODULE,
+	.read = implicit_read,
+	.write = implicit_write,
+	.llseek = default_llseek,
+};
+
 static const struct file_operations pin_fops = {
 	.owner = THIS_MODULE,
 	.read = pin_read,
@@ -203,6 +276,8 @@ static int __init cdm_test_init(void)
 		return -ENOMEM;
 	cdm_test_dir = debugfs_create_dir("cdm_test", NULL);
 	debugfs_create_file("alloc", 0600, cdm_test_dir, NULL, &alloc_fops);
+	debugfs_create_file("implicit", 0600, cdm_test_dir, NULL,
+			    &implicit_fops);
 	debugfs_create_file("pin", 0600, cdm_test_dir, NULL, &pin_fops);
 	return 0;
 }
