@@ -61,6 +61,7 @@ initramfs: kernel modules selftests tools
 	@$(TOP)/scripts/mkinitramfs $(INITRAMFS)
 
 check: initramfs
+	@$(TOP)/scripts/kernel-snapshot --check
 	@$(TOP)/scripts/run-selftests $(VMRUN_ARGS)
 
 # Software no one here wrote (numactl's tests, kernel selftests, hwloc) on
@@ -109,6 +110,7 @@ shell: initramfs
 
 kernel-export:
 	@$(TOP)/scripts/kernel-export
+	@$(TOP)/scripts/kernel-snapshot
 
 clean:
 	rm -rf $(KOBJ) $(B)/modsrc $(B)/selftests $(B)/tools $(B)/initramfs* $(B)/logs

@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Coherent device memory (CDM) nodes.
+ *
+ * A CDM node is a CPU-less NUMA node whose memory belongs to a device
+ * (accelerator HBM, CXL type 2 memory, ...).  Its memory is onlined into
+ * ZONE_MOVABLE only, it is left out of every implicit allocation path and
+ * it is reached only by explicit placement (mempolicy, move_pages(2),
+ * __GFP_THISNODE).  The owning driver can evacuate it at any time.
+ */
+#ifndef _LINUX_CDM_H
+#define _LINUX_CDM_H
+
+#include <linux/errno.h>
+#include <linux/types.h>
+#include <linux/nodemask.h>
+#include <linux/jump_label.h>
+
+struct device;
+struct attribute_group;
+struct page;
+struct pglist_data;
+struct zonelist;
+struct mempolicy;
+
+/*
+ * Device-tree memory nodes compatible with this are coherent device memory
+ * (the binding IBM used on POWER9 for NVLink-attached GPU memory).
+ */
+#define CDM_DT_COMPATIBLE "ibm,coherent-device-memory"
+
+#ifdef CONFIG_COHERENT_DEVICE_MEMORY
+
+DECLARE_STATIC_KEY_FALSE(cdm_key);
+
+/* True once a CDM node exists; keeps every hook free until then. */
+static inline bool cdm_enabled(void)
+{
+	return static_branch_unlikely(&cdm_key);
+}
+
+static inline bool node_is_cdm(int nid)
+{
+	return cdm_enabled() && nid >= 0 &&
+		node_state(nid, N_COHERENT_DEVICE);
+}
+
+/* For boot code that runs before the static key is enabled. */
+static inline bool __node_is_cdm(int nid)
+{
+	return node_state(nid, N_COHERENT_DEVICE);
+}
+
+int cdm_reserved_node(void);
+int cdm_node_register(int nid, struct device *owner);
+void cdm_node_unregister(int nid);
+int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name);
+int cdm_evacuate(int nid, unsigned int timeout_ms, unsigned long *nr_unmoved);
+struct page *cdm_alloc_pages(int nid, gfp_t gfp, unsigned int order);
+
+/* Hooks for core mm, see mm/cdm.c. */
+extern const struct attribute_group cdm_node_attr_group;
+void __init cdm_init_possible_nodes(void);
+void __init cdm_mark_boot_node(int nid);
+void __init cdm_early_device_memory(u64 base, u64 size);
+bool cdm_memblock_skip(int nid);
+void __init cdm_boot_zone_movable(unsigned long *zone_movable_pfn);
+int __cdm_online_type(int nid, int online_type);
+void cdm_build_zonelist_mask(int local_node, nodemask_t *used_mask);
+bool cdm_build_zonelists(struct pglist_data *pgdat);
+bool __cdm_open_zonelist(struct zonelist **zonelist, int nid, gfp_t gfp,
+			 const nodemask_t *mask);
+nodemask_t *__cdm_named_nodemask(int nid);
+extern nodemask_t cdm_evacuating_nodes;
+nodemask_t *__cdm_policy_evacuating(nodemask_t *mask, int *nid);
+const nodemask_t *__cdm_rebind_mems(struct mempolicy *pol, nodemask_t *buf,
+				    const nodemask_t *mems);
+struct zonelist *__cdm_node_zonelist(struct zonelist *zonelist, int nid,
+				     gfp_t gfp, const nodemask_t *mask);
+struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
+				   const nodemask_t *nodemask, bool reclaimed);
+void __cdm_migration_targets(nodemask_t *nmask);
+void __cdm_offline_migrated(int nid, unsigned int nr_pages);
+int __cdm_offline_expired(int nid);
+int __cdm_policy_node(const nodemask_t *mask, int nid);
+int __cdm_spread_node(int node, const nodemask_t *mask);
+void __cdm_rebind_nodemask(nodemask_t *tmp, const nodemask_t *named,
+			   const nodemask_t *mems);
+int __cdm_collapse_target_node(int target, const u32 *node_load,
+			       nodemask_t *alloc_nmask);
+struct page *__cdm_alloc_pages_mask(gfp_t gfp, unsigned int order, int nid,
+				    const nodemask_t *mask);
+nodemask_t *__cdm_policy_extra_nodes(nodemask_t *buf, const nodemask_t *mask,
+				     int nid);
+
+/* Zone a memory block of @nid is onlined to: MMOP_ONLINE_MOVABLE or -EINVAL. */
+static inline int cdm_online_type(int nid, int online_type)
+{
+	return node_is_cdm(nid) ? __cdm_online_type(nid, online_type) :
+				  online_type;
+}
+
+/*
+ * The page allocator's gate.  An allocation that prefers a CDM node walks
+ * the node's explicit zonelist only if @mask names the node; otherwise it
+ * keeps the node's own zonelist, which holds system RAM only.  False: the
+ * allocation is refused (__GFP_THISNODE without a mask naming the node).
+ */
+static inline bool cdm_open_zonelist(struct zonelist **zonelist, int nid,
+				     gfp_t gfp, const nodemask_t *mask)
+{
+	if (!cdm_enabled() || !__node_is_cdm(nid))
+		return true;
+	return __cdm_open_zonelist(zonelist, nid, gfp, mask);
+}
+
+/*
+ * The nodemask that opens CDM node @nid to a policy naming it without one
+ * (MPOL_PREFERRED, interleave): the node and the RAM nodes it falls back
+ * to.  NULL for any other node.
+ */
+static inline nodemask_t *cdm_named_nodemask(int nid)
+{
+	return node_is_cdm(nid) ? __cdm_named_nodemask(nid) : NULL;
+}
+
+/*
+ * The allocator's slow path: a movable allocation may take a page from a
+ * CDM node whose emergency_fallback knob is on once direct reclaim and
+ * compaction of system RAM failed for it (@reclaimed), and, for a moment
+ * after that, before it would dig into RAM's reserves again.
+ */
+static inline struct page *
+cdm_alloc_emergency(gfp_t gfp, unsigned int order, const nodemask_t *nodemask,
+		    bool reclaimed)
+{
+	if (!cdm_enabled())
+		return NULL;
+	return __cdm_alloc_emergency(gfp, order, nodemask, reclaimed);
+}
+
+/* hugetlb's pool search walks the zonelist the page allocator would. */
+static inline struct zonelist *cdm_node_zonelist(struct zonelist *zonelist,
+						 int nid, gfp_t gfp,
+						 const nodemask_t *mask)
+{
+	return node_is_cdm(nid) ? __cdm_node_zonelist(zonelist, nid, gfp, mask) :
+				  zonelist;
+}
+
+/* Memory offlining never migrates pages onto a CDM node. */
+static inline void cdm_migration_targets(nodemask_t *nmask)
+{
+	if (cdm_enabled())
+		__cdm_migration_targets(nmask);
+}
+
+static inline void cdm_offline_migrated(int nid, unsigned int nr_pages)
+{
+	if (node_is_cdm(nid))
+		__cdm_offline_migrated(nid, nr_pages);
+}
+
+/* -ETIMEDOUT once the deadline of a running cdm_evacuate() has passed. */
+static inline int cdm_offline_expired(int nid)
+{
+	return node_is_cdm(nid) ? __cdm_offline_expired(nid) : 0;
+}
+
+/*
+ * An MPOL_BIND or MPOL_PREFERRED_MANY mask holding CDM nodes starts from
+ * the mask node nearest to @nid when @nid is outside the mask.  This runs
+ * on every page fault of a bound task, so the bind to a single node
+ * ("numactl --membind=N") is answered here, without a distance search.
+ */
+static inline int cdm_policy_node(const nodemask_t *mask, int nid)
+{
+	int only;
+
+	if (!cdm_enabled() || (nid >= 0 && node_isset(nid, *mask)))
+		return nid;
+	if (nodes_weight(*mask) != 1)
+		return __cdm_policy_node(mask, nid);
+	only = first_node(*mask);
+	return __node_is_cdm(only) && node_state(only, N_MEMORY) ? only : nid;
+}
+
+/*
+ * The end of policy_nodemask(): a mask holding CDM nodes starts inside the
+ * mask; a CDM node the policy names without a mask (MPOL_PREFERRED,
+ * interleave) is opened by its own mask; a CDM node being evacuated is
+ * allocated around.
+ */
+static inline nodemask_t *cdm_policy_nodemask(nodemask_t *mask, int home,
+					      int *nid)
+{
+	if (!cdm_enabled())
+		return mask;
+	if (!mask)
+		return cdm_named_nodemask(*nid);
+	if (unlikely(nodes_intersects(*mask, cdm_evacuating_nodes)))
+		return __cdm_policy_evacuating(mask, nid);
+	if (home == NUMA_NO_NODE)
+		*nid = cdm_policy_node(mask, *nid);
+	return mask;
+}
+
+/* mpol_rebind_nodemask(): the mems a policy is remapped between. */
+static inline const nodemask_t *cdm_rebind_mems(struct mempolicy *pol,
+						nodemask_t *buf,
+						const nodemask_t *mems)
+{
+	return cdm_enabled() ? __cdm_rebind_mems(pol, buf, mems) : mems;
+}
+
+/*
+ * First pass of a policy allocation whose mask holds CDM nodes missing
+ * from @nid's zonelist: each mask node in distance order, no reclaim.
+ * There is none when @nid is the only CDM node of the mask, as in every
+ * bind to one device; that test is inline because it runs on each fault.
+ */
+static inline struct page *cdm_alloc_pages_mask(gfp_t gfp, unsigned int order,
+						int nid, const nodemask_t *mask)
+{
+	unsigned long nr_cdm;
+
+	if (!cdm_enabled() || !mask)
+		return NULL;
+	nr_cdm = bitmap_weight_and(mask->bits,
+				   node_states[N_COHERENT_DEVICE].bits,
+				   MAX_NUMNODES);
+	if (!nr_cdm || (nr_cdm == 1 && nid >= 0 && node_isset(nid, *mask) &&
+			__node_is_cdm(nid)))
+		return NULL;
+	return __cdm_alloc_pages_mask(gfp, order, nid, mask);
+}
+
+/* Set @buf to the CDM nodes of @mask other than @nid. */
+static inline void cdm_policy_extra_nodes(nodemask_t *buf,
+					  const nodemask_t *mask, int nid)
+{
+	if (cdm_enabled() && mask)
+		__cdm_policy_extra_nodes(buf, mask, nid);
+	else
+		nodes_clear(*buf);
+}
+
+/* N_MEMORY without the CDM nodes, for paths that spread over all nodes. */
+static inline nodemask_t *cdm_sysram_nodes(nodemask_t *buf)
+{
+	if (!cdm_enabled())
+		return &node_states[N_MEMORY];
+	nodes_andnot(*buf, node_states[N_MEMORY],
+		     node_states[N_COHERENT_DEVICE]);
+	return buf;
+}
+
+/* next_node_in() for page cache and slab spreading over cpuset mems. */
+static inline int cdm_spread_node(int node, const nodemask_t *mask)
+{
+	if (cdm_enabled())
+		return __cdm_spread_node(node, mask);
+	return next_node_in(node, *mask);
+}
+
+/* NUMA balancing never moves a page onto a CDM node nor off one. */
+static inline bool cdm_numa_migrate_denied(int from, int to)
+{
+	return node_is_cdm(from) || node_is_cdm(to);
+}
+
+/* khugepaged and MADV_COLLAPSE: the node to allocate the huge page on. */
+static inline int cdm_collapse_target_node(int target, const u32 *node_load,
+					   nodemask_t *alloc_nmask)
+{
+	if (!node_is_cdm(target))
+		return target;
+	return __cdm_collapse_target_node(target, node_load, alloc_nmask);
+}
+
+/* cpuset rebinding of a mempolicy nodemask: see mm/cdm.c. */
+static inline void cdm_rebind_nodemask(nodemask_t *tmp,
+				       const nodemask_t *named,
+				       const nodemask_t *mems)
+{
+	if (cdm_enabled())
+		__cdm_rebind_nodemask(tmp, named, mems);
+}
+
+#else /* !CONFIG_COHERENT_DEVICE_MEMORY */
+
+static inline bool cdm_enabled(void)
+{
+	return false;
+}
+
+static inline bool node_is_cdm(int nid)
+{
+	return false;
+}
+
+static inline bool __node_is_cdm(int nid)
+{
+	return false;
+}
+
+static inline int cdm_reserved_node(void)
+{
+	return NUMA_NO_NODE;
+}
+
+static inline int cdm_node_register(int nid, struct device *owner)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline void cdm_node_unregister(int nid)
+{
+}
+
+static inline int cdm_add_memory(int nid, u64 start, u64 size,
+				 const char *resource_name)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int cdm_evacuate(int nid, unsigned int timeout_ms,
+			       unsigned long *nr_unmoved)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline void cdm_init_possible_nodes(void)
+{
+}
+
+static inline void cdm_mark_boot_node(int nid)
+{
+}
+
+static inline void cdm_early_device_memory(u64 base, u64 size)
+{
+}
+
+static inline bool cdm_memblock_skip(int nid)
+{
+	return false;
+}
+
+static inline void cdm_boot_zone_movable(unsigned long *zone_movable_pfn)
+{
+}
+
+static inline int cdm_online_type(int nid, int online_type)
+{
+	return online_type;
+}
+
+static inline void cdm_build_zonelist_mask(int local_node,
+					   nodemask_t *used_mask)
+{
+}
+
+static inline bool cdm_build_zonelists(struct pglist_data *pgdat)
+{
+	return false;
+}
+
+static inline bool cdm_open_zonelist(struct zonelist **zonelist, int nid,
+				     gfp_t gfp, const nodemask_t *mask)
+{
+	return true;
+}
+
+static inline nodemask_t *cdm_named_nodemask(int nid)
+{
+	return NULL;
+}
+
+static inline struct zonelist *cdm_node_zonelist(struct zonelist *zonelist,
+						 int nid, gfp_t gfp,
+						 const nodemask_t *mask)
+{
+	return zonelist;
+}
+
+static inline struct page *cdm_alloc_pages(int nid, gfp_t gfp,
+					   unsigned int order)
+{
+	return NULL;
+}
+
+static inline struct page *
+cdm_alloc_emergency(gfp_t gfp, unsigned int order, const nodemask_t *nodemask,
+		    bool reclaimed)
+{
+	return NULL;
+}
+
+static inline void cdm_migration_targets(nodemask_t *nmask)
+{
+}
+
+static inline void cdm_offline_migrated(int nid, unsigned int nr_pages)
+{
+}
+
+static inline int cdm_offline_expired(int nid)
+{
+	return 0;
+}
+
+static inline int cdm_policy_node(const nodemask_t *mask, int nid)
+{
+	return nid;
+}
+
+static inline nodemask_t *cdm_policy_nodemask(nodemask_t *mask, int home,
+					      int *nid)
+{
+	return mask;
+}
+
+static inline const nodemask_t *cdm_rebind_mems(struct mempolicy *pol,
+						nodemask_t *buf,
+						const nodemask_t *mems)
+{
+	return mems;
+}
+
+static inline struct page *cdm_alloc_pages_mask(gfp_t gfp, unsigned int order,
+						int nid, const nodemask_t *mask)
+{
+	return NULL;
+}
+
+static inline void cdm_policy_extra_nodes(nodemask_t *buf,
+					  const nodemask_t *mask, int nid)
+{
+	nodes_clear(*buf);
+}
+
+static inline nodemask_t *cdm_sysram_nodes(nodemask_t *buf)
+{
+	return &node_states[N_MEMORY];
+}
+
+static inline int cdm_spread_node(int node, const nodemask_t *mask)
+{
+	return next_node_in(node, *mask);
+}
+
+static inline bool cdm_numa_migrate_denied(int from, int to)
+{
+	return false;
+}
+
+static inline int cdm_collapse_target_node(int target, const u32 *node_load,
+					   nodemask_t *alloc_nmask)
+{
+	return target;
+}
+
+static inline void cdm_rebind_nodemask(nodemask_t *tmp,
+				       const nodemask_t *named,
+				       const nodemask_t *mems)
+{
+}
+
+#endif /* CONFIG_COHERENT_DEVICE_MEMORY */
+#endif /* _LINUX_CDM_H */

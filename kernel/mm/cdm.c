@@ -1,0 +1,1292 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Coherent device memory (CDM) nodes.
+ *
+ * A CDM node is a CPU-less NUMA node whose memory belongs to a device.  The
+ * node is named at boot (cdm_nodes=) or registered by its driver before any
+ * memory is added to it, and N_COHERENT_DEVICE records it.  The node stays
+ * in N_MEMORY and in the root cpuset, so the stock NUMA interfaces reach it,
+ * but every path that picks nodes implicitly leaves it out.
+ *
+ * All the logic lives here; core mm only carries small hooks, which are
+ * static-key guarded so that they cost nothing until a CDM node exists.
+ */
+
+#define pr_fmt(fmt) "cdm: " fmt
+
+#include <linux/cdm.h>
+#include <linux/cpumask.h>
+#include <linux/device.h>
+#include <linux/init.h>
+#include <linux/ioport.h>
+#include <linux/memblock.h>
+#include <linux/memory_hotplug.h>
+#include <linux/mempolicy.h>
+#include <linux/mm.h>
+#include <linux/mmzone.h>
+#include <linux/mutex.h>
+#include <linux/node.h>
+#include <linux/nodemask.h>
+#include <linux/slab.h>
+#include <linux/sysfs.h>
+#include <linux/topology.h>
+#include <linux/memory.h>
+#include <linux/vmstat.h>
+#include <linux/jiffies.h>
+
+#define CREATE_TRACE_POINTS
+#include <trace/events/cdm.h>
+
+#include "internal.h"
+
+#define CDM_MAX_RANGES	8
+
+/* Memory added with cdm_add_memory(). */
+struct cdm_range {
+	u64 start;
+	u64 size;
+	int mgid;
+	const char *name;
+};
+
+enum cdm_evac_state {
+	CDM_EVAC_IDLE,
+	CDM_EVAC_RUNNING,
+	CDM_EVAC_FAILED,
+};
+
+/**
+ * struct cdm_node - per-node CDM bookkeeping
+ * @owner: device that registered the node, or NULL
+ * @reserved: named by cdm_nodes=; stays a CDM node without an owner
+ * @nr_ranges: number of valid entries in @ranges
+ * @ranges: memory added by cdm_add_memory()
+ * @state: evacuation state, see enum cdm_evac_state
+ * @has_deadline: the running evacuation has a deadline
+ * @deadline: in jiffies
+ * @nr_used: pages in use on the node when the evacuation started
+ * @nr_unmoved: pages left on the node by the last failed evacuation
+ * @pages_migrated: pages migrated by the running or last evacuation
+ *
+ * @owner and @reserved are protected by cdm_lock; @ranges and the
+ * evacuation fields are written under device_hotplug_lock.  The emergency
+ * fallback setting lives in cdm_emergency_nodes, which the allocator's
+ * slow path reads.  Entries are never freed.
+ */
+struct cdm_node {
+	struct device *owner;
+	bool reserved;
+	int nr_ranges;
+	struct cdm_range ranges[CDM_MAX_RANGES];
+	enum cdm_evac_state state;
+	bool has_deadline;
+	unsigned long deadline;
+	unsigned long nr_used;
+	unsigned long nr_unmoved;
+	atomic_long_t pages_migrated;
+};
+
+/* Protects cdm_info[] and node ownership. */
+static DEFINE_MUTEX(cdm_lock);
+static struct cdm_node *cdm_info[MAX_NUMNODES];
+/* Named by cdm_nodes= or by firmware; memblock reads it (see below). */
+static nodemask_t cdm_boot_nodes __initdata_memblock;
+/* CDM nodes that take movable allocations once RAM reclaim fails. */
+static nodemask_t cdm_emergency_nodes;
+/* CDM nodes being evacuated: mempolicy allocates around them. */
+nodemask_t cdm_evacuating_nodes;
+
+/**
+ * struct cdm_zonelists - the zonelists only explicit placement walks
+ * @zonelists: [ZONELIST_FALLBACK] is the node's zones, then system RAM by
+ *	distance; [ZONELIST_NOFALLBACK] is the node's zones only
+ * @named: the node and the RAM nodes it falls back to: the nodemask that
+ *	opens the node to a policy that names it without a nodemask of its
+ *	own (MPOL_PREFERRED, the interleave policies)
+ * @ram: the RAM nodes it falls back to: where a policy naming the node
+ *	allocates while the node is being evacuated
+ *
+ * A CDM node's zonelists in its pglist_data hold no CDM zone at all, so a
+ * caller that does not name the node cannot reach it, however it picks its
+ * node.  Allocated once per CDM node id and never freed: the allocator
+ * reads it without a lock.
+ */
+struct cdm_zonelists {
+	nodemask_t named;
+	nodemask_t ram;
+	struct zonelist zonelists[MAX_ZONELISTS];
+};
+
+static struct cdm_zonelists *cdm_zonelists[MAX_NUMNODES];
+
+/* Enabled when the first CDM node appears; node_is_cdm() tests it. */
+DEFINE_STATIC_KEY_FALSE(cdm_key);
+EXPORT_SYMBOL_GPL(cdm_key);
+
+static struct cdm_node *cdm_node_get(int nid)
+{
+	lockdep_assert_held(&cdm_lock);
+	if (!cdm_info[nid])
+		WRITE_ONCE(cdm_info[nid], kzalloc(sizeof(struct cdm_node),
+						  GFP_KERNEL));
+	return cdm_info[nid];
+}
+
+static void cdm_set_node(int nid)
+{
+	node_set_state(nid, N_COHERENT_DEVICE);
+	static_branch_enable(&cdm_key);
+}
+
+/*
+ * cdm_nodes=<nodelist> names the node ids that are CDM nodes from boot.
+ * Firmware often makes only some of them possible (QEMU: its last node;
+ * real machines: one node per CXL window), so they are made possible here
+ * and isolated before any driver can add memory to them.
+ */
+static int __init cdm_nodes_setup(char *str)
+{
+	nodemask_t mask;
+
+	if (!str || nodelist_parse(str, mask) || nodes_empty(mask)) {
+		pr_err("invalid cdm_nodes= list\n");
+		return -EINVAL;
+	}
+	cdm_boot_nodes = mask;
+	/*
+	 * A named node may have memory at boot.  Firmware NUMA tables are
+	 * parsed after the first memblock allocations (page tables, ...):
+	 * keep those near the kernel image, as movable_node does.
+	 */
+	memblock_set_bottom_up(true);
+	return 0;
+}
+early_param("cdm_nodes", cdm_nodes_setup);
+
+/*
+ * Called by free_area_init() before nr_node_ids is computed from
+ * node_possible_map, so that the node data of the named nodes is allocated
+ * like that of any possible, offline node.
+ */
+void __init cdm_init_possible_nodes(void)
+{
+	int nid;
+
+	for_each_node_mask(nid, cdm_boot_nodes) {
+		if (!node_possible(nid))
+			pr_info("making node %d possible\n", nid);
+		node_set(nid, node_possible_map);
+		node_set_state(nid, N_COHERENT_DEVICE);
+		/* Before the first build_all_zonelists(); slab is not up yet. */
+		cdm_zonelists[nid] = memblock_alloc(sizeof(struct cdm_zonelists),
+						    SMP_CACHE_BYTES);
+		if (!cdm_zonelists[nid])
+			pr_err("node %d: no memory for its zonelists, it stays closed\n",
+			       nid);
+	}
+}
+
+/*
+ * Boot-time memory of CDM nodes.
+ *
+ * Firmware may describe device memory as ordinary memory of a node (ACPI
+ * SRAT on x86, a device-tree memory node on powerpc and arm64).  When that
+ * node is a CDM node the kernel must own nothing there that it cannot
+ * migrate, or the device could never be evacuated: memblock never hands out
+ * its memory (struct pages, page tables, node data and percpu areas fall
+ * back to other nodes), and free_area_init() puts all of it into
+ * ZONE_MOVABLE.  Firmware code names such nodes with cdm_mark_boot_node().
+ */
+
+/**
+ * cdm_mark_boot_node - make a node with boot-time memory a CDM node
+ * @nid: a node that firmware describes as coherent device memory
+ *
+ * For architecture and firmware code that parses the NUMA description.  It
+ * must run before memblock allocates node data, i.e. while the firmware
+ * NUMA tables are being parsed.
+ */
+void __init cdm_mark_boot_node(int nid)
+{
+	if (nid < 0 || nid >= MAX_NUMNODES)
+		return;
+	if (!node_isset(nid, cdm_boot_nodes))
+		pr_info("node %d: firmware describes coherent device memory\n",
+			nid);
+	node_set(nid, cdm_boot_nodes);
+}
+
+/**
+ * cdm_early_device_memory - firmware saw device memory before NUMA parsing
+ * @base: physical start of the range
+ * @size: its size in bytes
+ *
+ * For the early memory scan of the flattened device tree, which runs
+ * before the first memblock allocation and long before the range's node is
+ * known: allocate bottom-up, near the kernel image, until then.
+ */
+void __init cdm_early_device_memory(u64 base, u64 size)
+{
+	pr_info("[mem %#018llx-%#018llx] is coherent device memory\n",
+		base, base + size - 1);
+	memblock_set_bottom_up(true);
+}
+
+/* memblock: never allocate from a free range of a boot-time CDM node. */
+bool __init_memblock cdm_memblock_skip(int nid)
+{
+	return nid >= 0 && nid < MAX_NUMNODES &&
+		node_isset(nid, cdm_boot_nodes);
+}
+
+/*
+ * find_zone_movable_pfns_for_nodes(): ZONE_MOVABLE of a boot-time CDM node
+ * starts at its first page, whatever kernelcore= or movable_node say.
+ */
+void __init cdm_boot_zone_movable(unsigned long *zone_movable_pfn)
+{
+	unsigned long start_pfn, end_pfn;
+	int i, nid;
+
+	for_each_node_mask(nid, cdm_boot_nodes) {
+		get_pfn_range_for_nid(nid, &start_pfn, &end_pfn);
+		if (start_pfn < end_pfn)
+			zone_movable_pfn[nid] = start_pfn;
+		/*
+		 * offline_pages() refuses memory blocks with holes: a range
+		 * that does not fill its sections can never be evacuated.
+		 */
+		for_each_mem_pfn_range(i, nid, &start_pfn, &end_pfn, NULL)
+			if (!IS_ALIGNED(start_pfn | end_pfn, PAGES_PER_SECTION))
+				pr_warn("node %d: [mem %#018llx-%#018llx] does not fill whole memory sections; the node cannot be evacuated\n",
+					nid, PFN_PHYS(start_pfn),
+					PFN_PHYS(end_pfn) - 1);
+	}
+}
+
+static int __init cdm_init(void)
+{
+	unsigned int cpu;
+	int nid;
+
+	mutex_lock(&cdm_lock);
+	for_each_node_mask(nid, cdm_boot_nodes) {
+		struct cdm_node *cn = cdm_node_get(nid);
+
+		if (cn)
+			cn->reserved = true;
+		pr_info("node %d is a coherent device memory node\n", nid);
+	}
+	mutex_unlock(&cdm_lock);
+
+	for_each_possible_cpu(cpu)
+		if (node_state(cpu_to_node(cpu), N_COHERENT_DEVICE))
+			pr_warn("node %d has CPU %u: CDM nodes should be CPU-less\n",
+				cpu_to_node(cpu), cpu);
+
+	if (!nodes_empty(node_states[N_COHERENT_DEVICE]))
+		static_branch_enable(&cdm_key);
+	return 0;
+}
+early_initcall(cdm_init);
+
+/**
+ * cdm_reserved_node - find a free node id named by cdm_nodes=
+ *
+ * Return: the first node named on the command line that has neither memory
+ * nor an owner, or %NUMA_NO_NODE.
+ */
+int cdm_reserved_node(void)
+{
+	int nid, ret = NUMA_NO_NODE;
+
+	mutex_lock(&cdm_lock);
+	for_each_node_state(nid, N_COHERENT_DEVICE) {
+		struct cdm_node *cn = cdm_info[nid];
+
+		if (cn && cn->reserved && !cn->owner &&
+		    !node_state(nid, N_MEMORY)) {
+			ret = nid;
+			break;
+		}
+	}
+	mutex_unlock(&cdm_lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cdm_reserved_node);
+
+/**
+ * cdm_node_register - claim a node as a CDM node
+ * @nid: a possible, CPU-less node id
+ * @owner: the device whose memory the node will hold
+ *
+ * Must be called before memory is added to @nid, so that the node is
+ * isolated from the first page on.
+ *
+ * Return: 0 on success; -EINVAL if @nid is not possible or has CPUs;
+ * -EBUSY if it already has memory or an owner; -ENOMEM.
+ */
+int cdm_node_register(int nid, struct device *owner)
+{
+	struct cdm_node *cn;
+	int ret = 0;
+
+	if (nid < 0 || nid >= MAX_NUMNODES || !node_possible(nid) || !owner)
+		return -EINVAL;
+	if (node_state(nid, N_CPU) || !cpumask_empty(cpumask_of_node(nid)))
+		return -EINVAL;
+
+	mutex_lock(&cdm_lock);
+	cn = cdm_node_get(nid);
+	if (cn && !cdm_zonelists[nid])
+		WRITE_ONCE(cdm_zonelists[nid],
+			   kzalloc(sizeof(*cdm_zonelists[nid]), GFP_KERNEL));
+	if (!cn || !cdm_zonelists[nid]) {
+		ret = -ENOMEM;
+	} else if (cn->owner || node_state(nid, N_MEMORY)) {
+		ret = -EBUSY;
+	} else {
+		cn->owner = get_device(owner);
+		cdm_set_node(nid);
+	}
+	mutex_unlock(&cdm_lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cdm_node_register);
+
+/**
+ * cdm_node_unregister - drop the ownership of a CDM node
+ * @nid: node registered with cdm_node_register()
+ *
+ * The node must have no memory left (see cdm_evacuate()).  A node named by
+ * cdm_nodes= stays a CDM node; a node registered at run time becomes an
+ * ordinary (memory-less) node again.
+ */
+void cdm_node_unregister(int nid)
+{
+	struct cdm_node *cn;
+
+	if (nid < 0 || nid >= MAX_NUMNODES)
+		return;
+
+	mutex_lock(&cdm_lock);
+	cn = cdm_info[nid];
+	if (!cn || !cn->owner) {
+		pr_warn("node %d: unregister without owner\n", nid);
+	} else if (node_state(nid, N_MEMORY) || cn->nr_ranges) {
+		pr_warn("node %d: unregister with memory present, keeping owner\n",
+			nid);
+	} else {
+		put_device(cn->owner);
+		cn->owner = NULL;
+		node_clear(nid, cdm_emergency_nodes);
+		if (!cn->reserved)
+			node_clear_state(nid, N_COHERENT_DEVICE);
+	}
+	mutex_unlock(&cdm_lock);
+}
+EXPORT_SYMBOL_GPL(cdm_node_unregister);
+
+/*
+ * Memory of a CDM node is onlined into ZONE_MOVABLE only: slab, page tables
+ * and other unmovable kernel memory must never land there, or the device
+ * could not be evacuated.  "online" (and auto-onlining) picks ZONE_MOVABLE;
+ * "online_kernel" is refused.
+ */
+int __cdm_online_type(int nid, int online_type)
+{
+	switch (online_type) {
+	case MMOP_ONLINE:
+	case MMOP_ONLINE_MOVABLE:
+		return MMOP_ONLINE_MOVABLE;
+	default:
+		pr_warn_ratelimited("node %d: coherent device memory can only be onlined to ZONE_MOVABLE\n",
+				    nid);
+		return -EINVAL;
+	}
+}
+
+/*
+ * Zonelists.  build_zonelists() calls these with zonelist_update_seq held
+ * for writing.  The node state is tested directly, not through the static
+ * key: the boot-time zonelists are built before initcalls run.
+ *
+ * No zonelist in any pglist_data holds a CDM zone: a CDM node's own
+ * fallback list is system RAM by distance and
+ * its __GFP_THISNODE list is empty.  Whatever way an allocation picks its
+ * node - a loop over N_MEMORY or mems_allowed, an interleave or spread, a
+ * kernel thread on the node - it gets RAM or nothing.  Only the zonelists
+ * in struct cdm_zonelists reach the node, and cdm_alloc_zonelist() hands
+ * them out to callers whose nodemask names it.
+ */
+void cdm_build_zonelist_mask(int local_node, nodemask_t *used_mask)
+{
+	nodes_or(*used_mask, *used_mask, node_states[N_COHERENT_DEVICE]);
+}
+
+/* A zonelist's entries up to and including its terminator. */
+static int cdm_zonerefs_len(const struct zoneref *z)
+{
+	int n = 0;
+
+	while (z[n].zone)
+		n++;
+	return n + 1;
+}
+
+/*
+ * Instead of build_thisnode_zonelists() for a CDM node: build its explicit
+ * lists and leave its own __GFP_THISNODE list empty.  Return: false if
+ * @pgdat is not a CDM node.
+ */
+bool cdm_build_zonelists(pg_data_t *pgdat)
+{
+	int nid = pgdat->node_id;
+	struct cdm_zonelists *czl = cdm_zonelists[nid];
+	struct zoneref *closed, *fb, *nofb;
+	nodemask_t named, ram;
+	int nr, i;
+
+	if (!node_state(nid, N_COHERENT_DEVICE))
+		return false;
+
+	pgdat->node_zonelists[ZONELIST_NOFALLBACK]._zonerefs[0].zone = NULL;
+	pgdat->node_zonelists[ZONELIST_NOFALLBACK]._zonerefs[0].zone_idx = 0;
+	if (!czl)
+		return true;
+
+	closed = pgdat->node_zonelists[ZONELIST_FALLBACK]._zonerefs;
+	fb = czl->zonelists[ZONELIST_FALLBACK]._zonerefs;
+	nofb = czl->zonelists[ZONELIST_NOFALLBACK]._zonerefs;
+	nr = build_zonerefs_node(pgdat, nofb);
+	nofb[nr].zone = NULL;
+	nofb[nr].zone_idx = 0;
+	memcpy(fb, nofb, nr * sizeof(*fb));
+	memcpy(fb + nr, closed, cdm_zonerefs_len(closed) * sizeof(*fb));
+
+	/* Whole masks at once: the allocator reads them without a lock. */
+	nodes_clear(ram);
+	for (i = 0; closed[i].zone; i++)
+		node_set(zonelist_node_idx(&closed[i]), ram);
+	named = ram;
+	node_set(nid, named);
+	czl->named = named;
+	czl->ram = ram;
+	return true;
+}
+
+/*
+ * The gate, called by the page allocator for every allocation whose
+ * preferred node is a CDM node: a nodemask that names the node opens its
+ * explicit zonelists; anything else keeps the node's own lists (system
+ * RAM, or nothing for __GFP_THISNODE) and is counted in cdm_alloc_refused.
+ */
+static struct zonelist *cdm_explicit_zonelist(int nid, gfp_t gfp,
+					      const nodemask_t *mask)
+{
+	struct cdm_zonelists *czl = READ_ONCE(cdm_zonelists[nid]);
+
+	if (!czl || !mask || !node_isset(nid, *mask))
+		return NULL;
+	return &czl->zonelists[gfp_zonelist(gfp)];
+}
+
+bool __cdm_open_zonelist(struct zonelist **zonelist, int nid, gfp_t gfp,
+			 const nodemask_t *mask)
+{
+	struct zonelist *explicit = cdm_explicit_zonelist(nid, gfp, mask);
+
+	if (explicit) {
+		*zonelist = explicit;
+		return true;
+	}
+	/* A caller that narrowed the nodes itself did not ask for this one. */
+	if (!mask || (gfp & __GFP_THISNODE))
+		count_vm_event(CDM_ALLOC_REFUSED);
+	return !(gfp & __GFP_THISNODE);
+}
+
+/* A policy that names CDM node @nid without a nodemask of its own. */
+nodemask_t *__cdm_named_nodemask(int nid)
+{
+	struct cdm_zonelists *czl = READ_ONCE(cdm_zonelists[nid]);
+
+	if (!czl)
+		return NULL;
+	return node_isset(nid, cdm_evacuating_nodes) ? &czl->ram : &czl->named;
+}
+
+/* The zonelist the hugetlb pool is searched in: as the page allocator. */
+struct zonelist *__cdm_node_zonelist(struct zonelist *zonelist, int nid,
+				     gfp_t gfp, const nodemask_t *mask)
+{
+	return cdm_explicit_zonelist(nid, gfp, mask) ?: zonelist;
+}
+
+/**
+ * cdm_alloc_pages - allocate pages on a CDM node for its driver
+ * @nid: the node
+ * @gfp: allocation flags; device memory is ZONE_MOVABLE only, so the pages
+ *	must be movable (GFP_HIGHUSER_MOVABLE) for the node to be eligible
+ * @order: allocation order
+ *
+ * The one way for kernel code to place pages on a CDM node: it names the
+ * node in the nodemask the page allocator is given, which is what opens a
+ * CDM node.  Pages come from @nid only (__GFP_THISNODE).  Works for any
+ * node, CDM or not.
+ *
+ * Return: the first page, or NULL.
+ */
+struct page *cdm_alloc_pages(int nid, gfp_t gfp, unsigned int order)
+{
+	nodemask_t mask;
+
+	if (nid < 0 || nid >= MAX_NUMNODES || !node_online(nid))
+		return NULL;
+	nodes_clear(mask);
+	node_set(nid, mask);
+	return __alloc_pages_noprof(gfp | __GFP_THISNODE, order, nid, &mask);
+}
+EXPORT_SYMBOL_GPL(cdm_alloc_pages);
+
+/*
+ * Hot-add and evacuation.  Both may be called from a driver's probe or
+ * remove callback, which runs with device_hotplug_lock held when the PCI
+ * device is hot-plugged through ACPI: take the lock only if the caller
+ * does not hold it already.
+ */
+static bool cdm_lock_device_hotplug(void)
+{
+	if (device_hotplug_lock_held())
+		return false;
+	lock_device_hotplug();
+	return true;
+}
+
+static unsigned long cdm_node_used_pages(int nid)
+{
+	pg_data_t *pgdat = NODE_DATA(nid);
+	unsigned long used = 0;
+	int i;
+
+	for (i = 0; i < MAX_NR_ZONES; i++) {
+		struct zone *zone = &pgdat->node_zones[i];
+		unsigned long managed = zone_managed_pages(zone);
+		unsigned long free = zone_page_state(zone, NR_FREE_PAGES);
+
+		if (managed > free)
+			used += managed - free;
+	}
+	return used;
+}
+
+static int cdm_online_block(struct memory_block *mem, void *arg)
+{
+	int ret;
+
+	if (mem->state == MEM_ONLINE)
+		return 0;
+	mem->online_type = MMOP_ONLINE_MOVABLE;
+	ret = device_online(&mem->dev);
+	return ret < 0 ? ret : 0;
+}
+
+/* Memory blocks offlined by one cdm_offline_range() call. */
+struct cdm_walk {
+	int nid;
+	unsigned int nr;
+	unsigned int max;
+	unsigned long *sections;
+};
+
+static int cdm_offline_block(struct memory_block *mem, void *arg)
+{
+	struct cdm_walk *w = arg;
+	int ret;
+
+	if (mem->nid != w->nid || mem->state != MEM_ONLINE)
+		return 0;
+	if (w->nr >= w->max)
+		return -ENOMEM;
+	ret = device_offline(&mem->dev);
+	if (ret < 0)
+		return ret;
+	if (!ret)
+		w->sections[w->nr++] = mem->start_section_nr;
+	return 0;
+}
+
+/* Re-online the blocks offlined by a failed cdm_offline_range(). */
+static void cdm_reonline(struct cdm_walk *w)
+{
+	while (w->nr) {
+		struct memory_block *mem;
+
+		mem = find_memory_block(w->sections[--w->nr]);
+		if (!mem)
+			continue;
+		if (cdm_online_block(mem, NULL))
+			pr_err("node %d: failed to re-online memory block %u\n",
+			       w->nid, mem->dev.id);
+		put_device(&mem->dev);
+	}
+}
+
+/*
+ * Offline every online memory block of @nid in [@start, @start + @size).
+ * All or nothing: on failure the blocks offlined so far are onlined again.
+ */
+static int cdm_offline_range(int nid, u64 start, u64 size)
+{
+	u64 bs = memory_block_size_bytes();
+	struct cdm_walk w = { .nid = nid };
+	int ret;
+
+	if (!size)
+		return 0;
+	w.max = (ALIGN(start + size, bs) - ALIGN_DOWN(start, bs)) / bs;
+	w.sections = kcalloc(w.max, sizeof(*w.sections), GFP_KERNEL);
+	if (!w.sections)
+		return -ENOMEM;
+	ret = walk_memory_blocks(start, size, &w, cdm_offline_block);
+	if (ret)
+		cdm_reonline(&w);
+	kfree(w.sections);
+	return ret;
+}
+
+/*
+ * add_memory_driver_managed() with device_hotplug_lock held: a driver
+ * probe run from an ACPI hot-add holds it already.
+ */
+static int cdm_add_memory_resource(int mgid, u64 start, u64 size,
+				   const char *name)
+{
+	struct resource *res;
+	int ret;
+
+	if (!mhp_range_allowed(start, size, true))
+		return -E2BIG;
+	res = __request_region(&iomem_resource, start, size, name,
+			       IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY |
+			       IORESOURCE_SYSRAM_DRIVER_MANAGED);
+	if (!res)
+		return -EEXIST;
+	ret = add_memory_resource(mgid, res, MHP_NID_IS_MGID);
+	if (ret) {
+		release_resource(res);
+		kfree(res);
+	}
+	return ret;
+}
+
+/**
+ * cdm_add_memory - hot-add device memory to a CDM node
+ * @nid: a CDM node (named by cdm_nodes= or registered)
+ * @start: physical start, memory block aligned
+ * @size: size in bytes, memory block aligned
+ * @resource_name: "System RAM (<driver>)", as for add_memory_driver_managed()
+ *
+ * Registers a static memory group for the range, adds it as driver-managed
+ * System RAM and onlines every memory block into ZONE_MOVABLE.  All or
+ * nothing: on failure no part of the range stays added.
+ *
+ * Return: 0 on success, -EINVAL for a bad node or range, -ENOSPC when the
+ * node already holds CDM_MAX_RANGES ranges, or the error of the hot-add or
+ * of onlining.
+ */
+int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name)
+{
+	struct cdm_node *cn;
+	struct cdm_range *r;
+	bool unlock;
+	char *name;
+	int mgid, ret;
+
+	if (nid < 0 || nid >= MAX_NUMNODES || !node_is_cdm(nid))
+		return -EINVAL;
+	cn = READ_ONCE(cdm_info[nid]);
+	if (!cn || !size || !IS_ALIGNED(start | size, memory_block_size_bytes()))
+		return -EINVAL;
+	if (!resource_name ||
+	    strstr(resource_name, "System RAM (") != resource_name ||
+	    resource_name[strlen(resource_name) - 1] != ')')
+		return -EINVAL;
+	/* The resource keeps pointing at its name. */
+	name = kstrdup(resource_name, GFP_KERNEL);
+	if (!name)
+		return -ENOMEM;
+
+	unlock = cdm_lock_device_hotplug();
+	if (cn->nr_ranges == CDM_MAX_RANGES) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	mgid = memory_group_register_static(nid, PFN_UP(size));
+	if (mgid < 0) {
+		ret = mgid;
+		goto out;
+	}
+	ret = cdm_add_memory_resource(mgid, start, size, name);
+	if (ret)
+		goto out_group;
+
+	ret = walk_memory_blocks(start, size, NULL, cdm_online_block);
+	if (ret) {
+		pr_warn("node %d: onlining [mem %#llx-%#llx] failed: %d\n",
+			nid, start, start + size - 1, ret);
+		if (cdm_offline_range(nid, start, size)) {
+			/* Cannot undo; keep it so cdm_evacuate() can retry. */
+			goto keep;
+		}
+		__remove_memory(start, size);
+		goto out_group;
+	}
+	ret = 0;
+keep:
+	r = &cn->ranges[cn->nr_ranges++];
+	r->start = start;
+	r->size = size;
+	r->mgid = mgid;
+	r->name = name;
+	name = NULL;
+	goto out;
+out_group:
+	memory_group_unregister(mgid);
+out:
+	if (unlock)
+		unlock_device_hotplug();
+	kfree(name);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cdm_add_memory);
+
+static unsigned long cdm_pages_remaining(struct cdm_node *cn)
+{
+	unsigned long migrated = atomic_long_read(&cn->pages_migrated);
+
+	switch (READ_ONCE(cn->state)) {
+	case CDM_EVAC_RUNNING:
+		return cn->nr_used > migrated ? cn->nr_used - migrated : 0;
+	case CDM_EVAC_FAILED:
+		return cn->nr_unmoved;
+	default:
+		return 0;
+	}
+}
+
+/**
+ * cdm_evacuate - migrate everything off a CDM node and remove its memory
+ * @nid: the CDM node
+ * @timeout_ms: give up after this long; 0 means no timeout
+ * @nr_unmoved: if not NULL, set to the pages left on the node on failure
+ *
+ * Offlines every memory block of @nid, migrating its pages to system RAM
+ * nodes (never to another CDM node), then removes the memory added by
+ * cdm_add_memory() and unregisters its memory groups.  Memory that was
+ * present at boot is left offline.  Any pending signal ends the wait, as
+ * for offlining through sysfs.
+ *
+ * Return: 0 when the node has no memory left; -EBUSY on timeout or when a
+ * page cannot be migrated at all; -EINTR on a signal; -EALREADY when the
+ * node has no memory; -EINVAL for a non-CDM node.  On failure every block
+ * is online again and *@nr_unmoved pages are still in use on the node.
+ */
+int cdm_evacuate(int nid, unsigned int timeout_ms, unsigned long *nr_unmoved)
+{
+	unsigned long start_jiffies = jiffies;
+	struct cdm_node *cn;
+	pg_data_t *pgdat;
+	bool unlock;
+	int ret, i;
+
+	if (nr_unmoved)
+		*nr_unmoved = 0;
+	if (nid < 0 || nid >= MAX_NUMNODES || !node_is_cdm(nid))
+		return -EINVAL;
+	cn = READ_ONCE(cdm_info[nid]);
+	if (!cn)
+		return -EINVAL;
+
+	unlock = cdm_lock_device_hotplug();
+	if (!node_state(nid, N_MEMORY) && !cn->nr_ranges) {
+		ret = -EALREADY;
+		goto out;
+	}
+
+	cn->nr_used = cdm_node_used_pages(nid);
+	cn->nr_unmoved = 0;
+	atomic_long_set(&cn->pages_migrated, 0);
+	cn->deadline = jiffies + msecs_to_jiffies(timeout_ms);
+	cn->has_deadline = timeout_ms != 0;
+	WRITE_ONCE(cn->state, CDM_EVAC_RUNNING);
+	node_set(nid, cdm_evacuating_nodes);
+	count_vm_event(CDM_EVACUATIONS);
+	trace_cdm_evacuate_start(nid, cn->nr_used, timeout_ms);
+
+	pgdat = NODE_DATA(nid);
+	ret = cdm_offline_range(nid, PFN_PHYS(pgdat->node_start_pfn),
+				PFN_PHYS(pgdat->node_spanned_pages));
+	cn->has_deadline = false;
+	node_clear(nid, cdm_evacuating_nodes);
+	if (!ret) {
+		for (i = cn->nr_ranges - 1; i >= 0; i--) {
+			struct cdm_range *r = &cn->ranges[i];
+
+			__remove_memory(r->start, r->size);
+			memory_group_unregister(r->mgid);
+			kfree(r->name);
+		}
+		cn->nr_ranges = 0;
+		WRITE_ONCE(cn->state, CDM_EVAC_IDLE);
+	} else {
+		cn->nr_unmoved = cdm_node_used_pages(nid);
+		WRITE_ONCE(cn->state, CDM_EVAC_FAILED);
+		count_vm_event(CDM_EVACUATIONS_FAILED);
+		if (ret == -ETIMEDOUT)
+			ret = -EBUSY;
+		if (nr_unmoved)
+			*nr_unmoved = cn->nr_unmoved;
+		pr_info("node %d: evacuation failed (%d), %lu pages not migrated\n",
+			nid, ret, cn->nr_unmoved);
+	}
+	trace_cdm_evacuate_end(nid, ret, atomic_long_read(&cn->pages_migrated),
+			       cn->nr_unmoved,
+			       jiffies_to_msecs(jiffies - start_jiffies));
+out:
+	if (unlock)
+		unlock_device_hotplug();
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cdm_evacuate);
+
+/* Hooks in mm/memory_hotplug.c, all under device_hotplug_lock. */
+
+void __cdm_migration_targets(nodemask_t *nmask)
+{
+	nodes_andnot(*nmask, *nmask, node_states[N_COHERENT_DEVICE]);
+}
+
+void __cdm_offline_migrated(int nid, unsigned int nr_pages)
+{
+	struct cdm_node *cn = READ_ONCE(cdm_info[nid]);
+	unsigned long migrated;
+
+	if (!nr_pages)
+		return;
+	count_vm_events(CDM_PAGES_EVACUATED, nr_pages);
+	if (!cn || READ_ONCE(cn->state) != CDM_EVAC_RUNNING)
+		return;
+	migrated = atomic_long_add_return(nr_pages, &cn->pages_migrated);
+	trace_cdm_evacuate_progress(nid, migrated, cdm_pages_remaining(cn));
+}
+
+int __cdm_offline_expired(int nid)
+{
+	struct cdm_node *cn = READ_ONCE(cdm_info[nid]);
+
+	if (cn && cn->has_deadline && READ_ONCE(cn->state) == CDM_EVAC_RUNNING &&
+	    time_after(jiffies, cn->deadline))
+		return -ETIMEDOUT;
+	return 0;
+}
+
+/*
+ * Mempolicy.  A CDM node is on no other node's zonelist, so an MPOL_BIND
+ * or MPOL_PREFERRED_MANY allocation that starts, as stock kernels do, from
+ * the local node's list filtered by the mask never reaches it.
+ */
+static int cdm_nearest_node(int nid, const nodemask_t *mask)
+{
+	int n, best = NUMA_NO_NODE, best_dist = INT_MAX;
+
+	for_each_node_mask(n, *mask) {
+		int dist = node_distance(nid, n);
+
+		if (dist < best_dist) {
+			best = n;
+			best_dist = dist;
+		}
+	}
+	return best;
+}
+
+int __cdm_policy_node(const nodemask_t *mask, int nid)
+{
+	nodemask_t usable;
+	int best;
+
+	if (nid < 0)
+		nid = numa_node_id();
+	if (node_isset(nid, *mask) ||
+	    !nodes_intersects(*mask, node_states[N_COHERENT_DEVICE]))
+		return nid;
+	nodes_and(usable, *mask, node_states[N_MEMORY]);
+	best = cdm_nearest_node(nid, &usable);
+	return best == NUMA_NO_NODE ? nid : best;
+}
+
+nodemask_t *__cdm_policy_extra_nodes(nodemask_t *buf, const nodemask_t *mask,
+				     int nid)
+{
+	nodes_and(*buf, *mask, node_states[N_COHERENT_DEVICE]);
+	if (nid >= 0)
+		node_clear(nid, *buf);
+	return buf;
+}
+
+struct page *__cdm_alloc_pages_mask(gfp_t gfp, unsigned int order, int nid,
+				    const nodemask_t *mask)
+{
+	nodemask_t todo;
+	gfp_t this_gfp;
+
+	if (gfp & __GFP_THISNODE)
+		return NULL;
+	if (nid < 0)
+		nid = numa_node_id();
+	if (nodes_empty(*__cdm_policy_extra_nodes(&todo, mask, nid)))
+		return NULL;
+
+	/* As the first pass of alloc_pages_preferred_many(). */
+	this_gfp = (gfp | __GFP_THISNODE | __GFP_NOWARN) &
+		   ~(__GFP_DIRECT_RECLAIM | __GFP_NOFAIL);
+	nodes_and(todo, *mask, node_states[N_MEMORY]);
+	while (!nodes_empty(todo)) {
+		int n = cdm_nearest_node(nid, &todo);
+		struct page *page;
+
+		node_clear(n, todo);
+		page = __alloc_pages_noprof(this_gfp, order, n,
+					    (nodemask_t *)mask);
+		if (page)
+			return page;
+	}
+	return NULL;
+}
+
+/*
+ * McKenney's "emergency" use of device memory, off by default: called by
+ * the page allocator's slow path once direct reclaim and compaction of
+ * system RAM failed to give this allocation a page (@reclaimed), so clean
+ * page cache and other reclaimable memory are always freed first.  Such a
+ * failure arms the fallback for CDM_EMERGENCY_HOLD: until then, movable
+ * allocations entering the slow path (RAM below its low watermark) go to
+ * the device first, so that they do not eat the reserves between the min
+ * and low watermarks that kernel allocations, which can never use device
+ * memory, depend on.  Only movable allocations that may leave their node
+ * qualify, each emergency node nearest first, within the caller's nodemask
+ * (a task bound to RAM never spills), without reclaiming the device.  The
+ * pages stay evacuable like any other page of the node; they return to RAM
+ * when the node is evacuated or when their owner moves them
+ * (migratepages(8), move_pages(2)).
+ */
+#define CDM_EMERGENCY_HOLD	HZ
+static unsigned long cdm_emergency_until;
+
+struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
+				   const nodemask_t *nodemask, bool reclaimed)
+{
+	nodemask_t todo, one;
+	int local = numa_node_id();
+
+	if (gfp_migratetype(gfp) != MIGRATE_MOVABLE ||
+	    (gfp & (__GFP_THISNODE | __GFP_NORETRY)) ||
+	    !(gfp & __GFP_DIRECT_RECLAIM) || nodes_empty(cdm_emergency_nodes))
+		return NULL;
+	if (!reclaimed &&
+	    time_after(jiffies, READ_ONCE(cdm_emergency_until)))
+		return NULL;
+	nodes_and(todo, cdm_emergency_nodes, node_states[N_MEMORY]);
+	nodes_andnot(todo, todo, cdm_evacuating_nodes);
+	if (nodemask)
+		nodes_and(todo, todo, *nodemask);
+	gfp = (gfp | __GFP_THISNODE | __GFP_NOWARN) &
+	      ~(__GFP_DIRECT_RECLAIM | __GFP_NOFAIL);
+	while (!nodes_empty(todo)) {
+		int n = cdm_nearest_node(local, &todo);
+		struct page *page;
+
+		node_clear(n, todo);
+		nodes_clear(one);
+		node_set(n, one);
+		page = __alloc_pages_noprof(gfp, order, n, &one);
+		if (page) {
+			if (reclaimed)
+				WRITE_ONCE(cdm_emergency_until,
+					   jiffies + CDM_EMERGENCY_HOLD);
+			count_vm_event(CDM_EMERGENCY_ALLOC);
+			return page;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * A policy whose nodemask names a CDM node that is being evacuated: its
+ * allocations go to the other nodes of the mask that have memory, or, when
+ * there are none, to system RAM - the RAM nodes the evacuating node falls
+ * back to, nearest first - never onto a CDM node the policy did not name.
+ * Nothing is written to the policy: once the node is back, the same policy
+ * allocates there again.
+ */
+nodemask_t *__cdm_policy_evacuating(nodemask_t *mask, int *nid)
+{
+	struct cdm_zonelists *czl;
+	nodemask_t usable;
+	int n;
+
+	nodes_andnot(usable, *mask, cdm_evacuating_nodes);
+	nodes_and(usable, usable, node_states[N_MEMORY]);
+	if (!nodes_empty(usable)) {
+		*nid = cdm_nearest_node(*nid < 0 ? numa_node_id() : *nid,
+					&usable);
+		return mask;
+	}
+	nodes_and(usable, *mask, cdm_evacuating_nodes);
+	n = first_node(usable);
+	czl = READ_ONCE(cdm_zonelists[n]);
+	if (!czl)
+		return mask;
+	*nid = n;
+	return &czl->ram;
+}
+
+/*
+ * cpuset rebinding after memory hotplug remaps a policy's nodes by their
+ * positions in the old and new mems_allowed, so a CDM node coming or
+ * going would shift every policy naming a node with a higher id.  Count
+ * every CDM node as present in both masks: a CDM node's hotplug then
+ * moves no policy at all, and a policy naming it allocates from RAM while
+ * it is gone (it is not in mems_allowed) and from the node once it is back.
+ */
+const nodemask_t *__cdm_rebind_mems(struct mempolicy *pol, nodemask_t *buf,
+				    const nodemask_t *mems)
+{
+	nodes_or(*buf, *mems, node_states[N_COHERENT_DEVICE]);
+	if (!(pol->flags & (MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES)))
+		nodes_or(pol->w.cpuset_mems_allowed, pol->w.cpuset_mems_allowed,
+			 node_states[N_COHERENT_DEVICE]);
+	return buf;
+}
+
+/*
+ * cpuset page cache and slab spreading (cpuset.memory_spread_page and
+ * memory_spread_slab) rotate over the task's mems_allowed and allocate on
+ * the chosen node first.  Skip CDM nodes, unless the cpuset was confined to
+ * CDM nodes only, which is an explicit choice.
+ */
+int __cdm_spread_node(int node, const nodemask_t *mask)
+{
+	nodemask_t sysram;
+
+	nodes_andnot(sysram, *mask, node_states[N_COHERENT_DEVICE]);
+	if (nodes_empty(sysram))
+		return next_node_in(node, *mask);
+	return next_node_in(node, sysram);
+}
+
+/*
+ * khugepaged (and MADV_COLLAPSE) allocates the huge page on the node that
+ * holds most of the small pages, ties included in @alloc_nmask.  Collapse
+ * onto a CDM node only when every small page already is there; otherwise
+ * use the system RAM node holding most of them, or the RAM node nearest to
+ * the CDM node.
+ */
+int __cdm_collapse_target_node(int target, const u32 *node_load,
+			       nodemask_t *alloc_nmask)
+{
+	u32 total = 0, best_load = 0;
+	int nid, best = NUMA_NO_NODE;
+	nodemask_t sysram;
+
+	for (nid = 0; nid < MAX_NUMNODES; nid++)
+		total += node_load[nid];
+	if (node_load[target] == total)
+		return target;
+
+	nodes_andnot(sysram, node_states[N_MEMORY],
+		     node_states[N_COHERENT_DEVICE]);
+	for_each_node_mask(nid, sysram) {
+		if (node_load[nid] > best_load) {
+			best_load = node_load[nid];
+			best = nid;
+		}
+	}
+	if (best == NUMA_NO_NODE)
+		best = cdm_nearest_node(target, &sysram);
+	if (best == NUMA_NO_NODE)
+		return target;
+	nodes_clear(*alloc_nmask);
+	node_set(best, *alloc_nmask);
+	return best;
+}
+
+/*
+ * When cpuset mems change (a CDM node gains or loses its memory, which
+ * changes the root cpuset's mems), mpol_rebind_nodemask() remaps a
+ * policy's nodes by position, which can move a policy from one device to
+ * another, or from a RAM node onto a device, and falls back to all of mems
+ * when nothing is left.  @tmp is the rebound mask, @named the nodes the
+ * policy names, @mems the new mems.  Drop the CDM nodes the policy does not
+ * name; if nothing is left, keep the named nodes still in @mems, else use
+ * the system RAM nodes of @mems.
+ */
+void __cdm_rebind_nodemask(nodemask_t *tmp, const nodemask_t *named,
+			   const nodemask_t *mems)
+{
+	nodemask_t unnamed;
+
+	nodes_and(unnamed, *tmp, node_states[N_COHERENT_DEVICE]);
+	nodes_andnot(unnamed, unnamed, *named);
+	if (nodes_empty(unnamed))
+		return;
+	nodes_andnot(*tmp, *tmp, unnamed);
+	if (nodes_empty(*tmp))
+		nodes_and(*tmp, *named, *mems);
+	if (nodes_empty(*tmp))
+		nodes_andnot(*tmp, *mems, node_states[N_COHERENT_DEVICE]);
+	if (nodes_empty(*tmp))
+		*tmp = *mems;
+}
+
+/* nodeN/cdm/ attributes; the group exists on CDM nodes only. */
+
+static ssize_t owner_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	struct cdm_node *cn = READ_ONCE(cdm_info[dev->id]);
+	struct device *owner = cn ? READ_ONCE(cn->owner) : NULL;
+
+	/*
+	 * No cdm_lock here: the node device is removed, with this attribute,
+	 * before the owner can unregister, and removal waits for readers.
+	 */
+	return sysfs_emit(buf, "%s\n", owner ? dev_name(owner) : "none");
+}
+static DEVICE_ATTR_RO(owner);
+
+static ssize_t emergency_fallback_show(struct device *dev,
+				       struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", node_isset(dev->id, cdm_emergency_nodes));
+}
+
+/* The slow path reads the mask without a lock: a bit flip is atomic. */
+static ssize_t emergency_fallback_store(struct device *dev,
+					struct device_attribute *attr,
+					const char *buf, size_t count)
+{
+	int nid = dev->id;
+	bool on;
+	int ret;
+
+	ret = kstrtobool(buf, &on);
+	if (ret)
+		return ret;
+	mutex_lock(&cdm_lock);
+	if (on != node_isset(nid, cdm_emergency_nodes)) {
+		if (on)
+			node_set(nid, cdm_emergency_nodes);
+		else
+			node_clear(nid, cdm_emergency_nodes);
+		pr_info("node %d: emergency fallback %s\n", nid,
+			on ? "enabled" : "disabled");
+	}
+	mutex_unlock(&cdm_lock);
+	return count;
+}
+static DEVICE_ATTR_RW(emergency_fallback);
+
+static const char * const cdm_evac_state_names[] = {
+	[CDM_EVAC_IDLE] = "idle",
+	[CDM_EVAC_RUNNING] = "running",
+	[CDM_EVAC_FAILED] = "failed",
+};
+
+static ssize_t evacuation_state_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	struct cdm_node *cn = READ_ONCE(cdm_info[dev->id]);
+
+	return sysfs_emit(buf, "%s\n",
+			  cdm_evac_state_names[cn ? READ_ONCE(cn->state) :
+					       CDM_EVAC_IDLE]);
+}
+static DEVICE_ATTR_RO(evacuation_state);
+
+static ssize_t pages_migrated_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	struct cdm_node *cn = READ_ONCE(cdm_info[dev->id]);
+
+	return sysfs_emit(buf, "%ld\n",
+			  cn ? atomic_long_read(&cn->pages_migrated) : 0);
+}
+static DEVICE_ATTR_RO(pages_migrated);
+
+static ssize_t pages_remaining_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	struct cdm_node *cn = READ_ONCE(cdm_info[dev->id]);
+
+	return sysfs_emit(buf, "%lu\n", cn ? cdm_pages_remaining(cn) : 0);
+}
+static DEVICE_ATTR_RO(pages_remaining);
+
+/*
+ * Evacuation of a node no driver owns: memory described by firmware at
+ * boot (cdm_nodes=, device tree, soft-reserved ranges).  A driver-owned
+ * node is evacuated through its driver, which must quiesce the device
+ * first.  The write returns when cdm_evacuate() does: 0 or its error.
+ */
+static ssize_t evacuate_store(struct device *dev, struct device_attribute *attr,
+			      const char *buf, size_t count)
+{
+	struct cdm_node *cn = READ_ONCE(cdm_info[dev->id]);
+	unsigned int timeout_ms;
+	int ret;
+
+	ret = kstrtouint(buf, 0, &timeout_ms);
+	if (ret)
+		return ret;
+	if (cn && READ_ONCE(cn->owner))
+		return -EBUSY;
+	/* Not lock_device_hotplug(): removal of this file may wait for us. */
+	ret = lock_device_hotplug_sysfs();
+	if (ret)
+		return ret;
+	ret = cdm_evacuate(dev->id, timeout_ms, NULL);
+	unlock_device_hotplug();
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_WO(evacuate);
+
+static struct attribute *cdm_node_attrs[] = {
+	&dev_attr_owner.attr,
+	&dev_attr_emergency_fallback.attr,
+	&dev_attr_evacuation_state.attr,
+	&dev_attr_pages_migrated.attr,
+	&dev_attr_pages_remaining.attr,
+	&dev_attr_evacuate.attr,
+	NULL
+};
+
+static umode_t cdm_node_attr_visible(struct kobject *kobj,
+				     struct attribute *attr, int n)
+{
+	return attr->mode;
+}
+
+static bool cdm_node_group_visible(struct kobject *kobj)
+{
+	return node_state(kobj_to_dev(kobj)->id, N_COHERENT_DEVICE);
+}
+
+DEFINE_SYSFS_GROUP_VISIBLE(cdm_node);
+
+const struct attribute_group cdm_node_attr_group = {
+	.name = "cdm",
+	.attrs = cdm_node_attrs,
+	.is_visible = SYSFS_GROUP_VISIBLE(cdm_node),
+};
