@@ -28,6 +28,7 @@
 #include <linux/node.h>
 #include <linux/nodemask.h>
 #include <linux/slab.h>
+#include <linux/swap.h>
 #include <linux/sysfs.h>
 #include <linux/topology.h>
 #include <linux/memory.h>
@@ -968,21 +969,40 @@ struct page *__cdm_alloc_pages_mask(gfp_t gfp, unsigned int order, int nid,
 /*
  * McKenney's "emergency" use of device memory, off by default: called by
  * the page allocator's slow path once direct reclaim and compaction of
- * system RAM failed to give this allocation a page (@reclaimed), so clean
- * page cache and other reclaimable memory are always freed first.  Such a
- * failure arms the fallback for CDM_EMERGENCY_HOLD: until then, movable
- * allocations entering the slow path (RAM below its low watermark) go to
- * the device first, so that they do not eat the reserves between the min
- * and low watermarks that kernel allocations, which can never use device
- * memory, depend on.  Only movable allocations that may leave their node
- * qualify, each emergency node nearest first, within the caller's nodemask
- * (a task bound to RAM never spills), without reclaiming the device.  The
- * pages stay evacuable like any other page of the node; they return to RAM
- * when the node is evacuated or when their owner moves them
- * (migratepages(8), move_pages(2)).
+ * system RAM failed to give this allocation a page (@reclaimed), or, on
+ * entering the slow path (RAM below its low watermark), when RAM holds
+ * nothing reclaim could free: no page cache, and no swap for anonymous
+ * memory.  The second case keeps movable allocations from eating the
+ * reserves between the min and low watermarks that kernel allocations,
+ * which can never use device memory, depend on; the first keeps clean page
+ * cache from spilling while it can be dropped.  Only movable allocations
+ * that may reclaim and leave their node qualify (readahead, which is
+ * __GFP_NORETRY, never does), each emergency node nearest first, within the
+ * caller's nodemask (a task bound to RAM never spills), without reclaiming
+ * the device.  The pages stay evacuable like any other page of the node;
+ * they return to RAM when the node is evacuated or when their owner moves
+ * them (migratepages(8), move_pages(2)).
  */
-#define CDM_EMERGENCY_HOLD	HZ
-static unsigned long cdm_emergency_until;
+/* System RAM holds memory reclaim could free: page cache, or swappable anon. */
+static bool cdm_ram_reclaimable(void)
+{
+	int nid;
+
+	for_each_node_state(nid, N_MEMORY) {
+		pg_data_t *pgdat = NODE_DATA(nid);
+
+		if (node_state(nid, N_COHERENT_DEVICE))
+			continue;
+		if (node_page_state(pgdat, NR_ACTIVE_FILE) ||
+		    node_page_state(pgdat, NR_INACTIVE_FILE))
+			return true;
+		if (get_nr_swap_pages() > 0 &&
+		    (node_page_state(pgdat, NR_ACTIVE_ANON) ||
+		     node_page_state(pgdat, NR_INACTIVE_ANON)))
+			return true;
+	}
+	return false;
+}
 
 struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
 				   const nodemask_t *nodemask, bool reclaimed)
@@ -994,8 +1014,7 @@ struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
 	    (gfp & (__GFP_THISNODE | __GFP_NORETRY)) ||
 	    !(gfp & __GFP_DIRECT_RECLAIM) || nodes_empty(cdm_emergency_nodes))
 		return NULL;
-	if (!reclaimed &&
-	    time_after(jiffies, READ_ONCE(cdm_emergency_until)))
+	if (!reclaimed && cdm_ram_reclaimable())
 		return NULL;
 	nodes_and(todo, cdm_emergency_nodes, node_states[N_MEMORY]);
 	nodes_andnot(todo, todo, cdm_evacuating_nodes);
@@ -1012,9 +1031,6 @@ struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
 		node_set(n, one);
 		page = __alloc_pages_noprof(gfp, order, n, &one);
 		if (page) {
-			if (reclaimed)
-				WRITE_ONCE(cdm_emergency_until,
-					   jiffies + CDM_EMERGENCY_HOLD);
 			count_vm_event(CDM_EMERGENCY_ALLOC);
 			return page;
 		}
