@@ -7,9 +7,15 @@ SHELL      := /bin/bash
 TOP        := $(abspath .)
 B          := $(TOP)/build
 KSRC       := $(B)/linux
-KOBJ       := $(B)/kobj
 NPROC      := $(shell nproc)
 KASAN      ?= 0
+# A KASAN kernel is a flavour of its own: kernel objects, modules and
+# initramfs under build/*-kasan, so switching does not rebuild the other.
+# The scripts read KASAN from the environment to find them.
+export KASAN
+FLAVOUR    := $(if $(filter 1,$(KASAN)),-kasan)
+KOBJ       := $(B)/kobj$(FLAVOUR)
+MODSRC     := $(B)/modsrc$(FLAVOUR)
 V          ?= 0
 export CCACHE_DIR ?= $(B)/ccache
 export CCACHE_MAXSIZE ?= 5G
@@ -17,9 +23,8 @@ export CCACHE_MAXSIZE ?= 5G
 KMAKE      = $(MAKE) -C $(KSRC) O=$(KOBJ) CC="ccache gcc" HOSTCC="ccache gcc" \
 	     -j$(NPROC) $(if $(filter 1,$(V)),V=1,-s)
 LOCK       = flock $(B)/.kernel.lock
-KFRAGS     = $(TOP)/config/cdm.config $(if $(filter 1,$(KASAN)),$(TOP)/config/kasan.config)
 BZIMAGE    = $(KOBJ)/arch/x86/boot/bzImage
-INITRAMFS  = $(B)/initramfs.cpio.gz
+INITRAMFS  = $(B)/initramfs$(FLAVOUR).cpio.gz
 VMRUN      = $(TOP)/scripts/vm-run
 
 .PHONY: all deps kernel modules selftests tools initramfs check run shell \
@@ -39,16 +44,16 @@ deps:
 # regenerated only when a fragment changes; ccache makes rebuilds cheap.
 kernel: deps
 	@mkdir -p $(B)
-	@$(LOCK) $(TOP)/scripts/kernel-build $(KASAN)
+	@$(LOCK) $(TOP)/scripts/kernel-build
 
 modules: kernel
-	@mkdir -p $(B)/modsrc
+	@mkdir -p $(MODSRC)
 	@rsync -a --delete --exclude='*.o' --exclude='*.ko' --exclude='*.mod*' \
 		--exclude='.*.cmd' --exclude='modules.order' --exclude='Module.symvers' \
 		--include='Kbuild' --include='drivers/***' --include='selftests/' \
-		--include='selftests/kmod/***' --exclude='*' $(TOP)/ $(B)/modsrc/
-	@$(LOCK) $(KMAKE) M=$(B)/modsrc modules
-	@echo "modules: $$(cd $(B)/modsrc && find . -name '*.ko' | sort | tr '\n' ' ')"
+		--include='selftests/kmod/***' --exclude='*' $(TOP)/ $(MODSRC)/
+	@$(LOCK) $(KMAKE) M=$(MODSRC) modules
+	@echo "modules: $$(cd $(MODSRC) && find . -name '*.ko' | sort | tr '\n' ' ')"
 
 selftests: deps
 	@$(MAKE) -s -C $(TOP)/selftests O=$(B)/selftests KDIR=$(KSRC)
@@ -113,7 +118,7 @@ kernel-export:
 	@$(TOP)/scripts/kernel-snapshot
 
 clean:
-	rm -rf $(KOBJ) $(B)/modsrc $(B)/selftests $(B)/tools $(B)/initramfs* $(B)/logs
+	rm -rf $(KOBJ) $(MODSRC) $(B)/selftests $(B)/tools $(B)/initramfs* $(B)/logs
 
 distclean:
 	rm -rf $(B)
