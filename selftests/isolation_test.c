@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -153,6 +154,12 @@ static void fill_and_check(struct __test_metadata *_metadata,
 	char first[256];
 	int reports;
 
+	/*
+	 * No watermark boost: after fragmentation events (many on a KASAN
+	 * kernel) it raises node 0's min watermark by tens of MiB, and the
+	 * OOM killer then runs with that much still free.
+	 */
+	set_knob(self, "/proc/sys/vm/watermark_boost_factor", "0");
 	if (!o->max_bytes)
 		o->max_bytes = (size_t)self->ram_total_kb * KiB + 256 * MiB;
 	if (!o->chunk)
@@ -1291,4 +1298,275 @@ int main(int argc, char **argv)
 {
 	set_oom_adj(-1000);
 	return test_harness_run(argc, argv);
+}
+
+/*
+ * The OOM killer chooses by where memory is (issue 12, 3b).  A holder is a
+ * process that keeps @bytes of anonymous memory with a known pattern,
+ * bound to @node (-1: no policy), at oom_score_adj @adj.  It reports the
+ * bytes placed after each chunk; once full it waits for a byte on its
+ * command pipe, then checks the pattern and where the pages are, and exits
+ * 0 only if both hold (all on @node, or none on a CDM node for -1).
+ */
+struct holder {
+	pid_t pid;
+	int rep, cmd;
+	size_t bytes, placed;
+	int status;
+	bool exited;
+};
+
+#define HOLDER_CHUNK (4 * MiB)
+
+static void holder_child(int node, size_t bytes, int adj, int rep, int cmd)
+{
+	char *buf;
+	char c;
+	size_t off;
+
+	set_oom_adj(adj);
+	if (node >= 0 && set_policy_nodes(MPOL_BIND, &node, 1))
+		_exit(2);
+	buf = map_anon(bytes);
+	if (!buf)
+		_exit(2);
+	for (off = 0; off < bytes; off += HOLDER_CHUNK) {
+		size_t done = off + HOLDER_CHUNK;
+
+		fill_pattern(buf + off, HOLDER_CHUNK, off);
+		if (write(rep, &done, sizeof(done)) != sizeof(done))
+			_exit(2);
+	}
+	if (read(cmd, &c, 1) != 1)
+		_exit(3);
+	for (off = 0; off < bytes; off += HOLDER_CHUNK)
+		if (check_pattern(buf + off, HOLDER_CHUNK, off) != (size_t)-1)
+			_exit(4);
+	if (node >= 0 ? pages_on_node(buf, bytes, node) != (long)(bytes / PAGE_SZ) :
+			pages_on_cdm(buf, bytes) != 0)
+		_exit(5);
+	_exit(0);
+}
+
+/* Start a holder and wait until it is full (true) or has died (false). */
+static bool holder_fill(struct holder *h, int node, size_t bytes, int adj)
+{
+	int rp[2], cp[2];
+	size_t done;
+
+	memset(h, 0, sizeof(*h));
+	h->bytes = bytes;
+	if (pipe(rp) || pipe(cp))
+		return false;
+	h->pid = fork_kid();
+	if (h->pid == 0) {
+		close(rp[0]);
+		close(cp[1]);
+		holder_child(node, bytes, adj, rp[1], cp[0]);
+	}
+	close(rp[1]);
+	close(cp[0]);
+	h->rep = rp[0];
+	h->cmd = cp[1];
+	while (h->placed < bytes &&
+	       read(h->rep, &done, sizeof(done)) == sizeof(done))
+		h->placed = done;
+	return h->placed >= bytes;
+}
+
+/* Ask a full holder to check itself; its exit status, or its death. */
+static void holder_finish(struct holder *h, bool check)
+{
+	if (h->pid <= 0 || h->exited)
+		return;
+	signal(SIGPIPE, SIG_IGN);	/* it may have died: EPIPE, not a signal */
+	if (check && write(h->cmd, "c", 1) == 1) {
+		if (wait_child(h->pid, &h->status, 120) == 0) {
+			h->exited = true;
+			goto out;
+		}
+	}
+	kill(h->pid, SIGKILL);
+	if (wait_child(h->pid, &h->status, 120) == 0)
+		h->exited = true;
+out:
+	close(h->rep);
+	close(h->cmd);
+}
+
+#define MAX_HOGS 16
+
+/* Reap a holder whose report pipe hit EOF: it exited, memory freed. */
+static void holder_reap(struct holder *h)
+{
+	if (h->pid <= 0 || h->exited)
+		return;
+	if (wait_child(h->pid, &h->status, 120) == 0)
+		h->exited = true;
+	close(h->rep);
+	close(h->cmd);
+}
+
+static bool holder_killed(const struct holder *h)
+{
+	return h->exited && WIFSIGNALED(h->status) &&
+	       WTERMSIG(h->status) == SIGKILL;
+}
+
+/*
+ * Wait until @kills of the holders have exited (EOF on their report pipe,
+ * which closes after the exiting task has released its memory), at most
+ * @timeout_s; reap them.  Returns how many exited.
+ */
+static int holders_wait_exits(struct holder **hs, int n, long kills,
+			      int timeout_s)
+{
+	uint64_t end = now_ms() + timeout_s * 1000ULL;
+	struct pollfd pfd[MAX_HOGS + 1];
+	int gone = 0;
+	bool eof[MAX_HOGS + 1] = { false };
+
+	while (gone < kills && now_ms() < end) {
+		for (int i = 0; i < n; i++) {
+			pfd[i].fd = eof[i] || hs[i]->exited ? -1 : hs[i]->rep;
+			pfd[i].events = POLLIN;
+			pfd[i].revents = 0;
+		}
+		if (poll(pfd, n, 1000) < 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			size_t done;
+
+			if (!pfd[i].revents)
+				continue;
+			if (read(hs[i]->rep, &done, sizeof(done)) > 0)
+				continue;	/* a late report */
+			eof[i] = true;
+			gone++;
+			holder_reap(hs[i]);
+		}
+	}
+	return gone;
+}
+
+/*
+ * Start hogs of @hog_bytes each (bound to @node, or -1), one after the
+ * other, until the OOM killer has killed something; then wait until as
+ * many holders (@keep and the hogs) have exited as were killed, so their
+ * memory is free before anything is measured.  Returns the hogs started.
+ */
+static int hogs_until_oom(struct holder *hogs, int node, size_t hog_bytes,
+			  struct holder *keep, long oom0)
+{
+	struct holder *all[MAX_HOGS + 1];
+	int n;
+
+	for (n = 0; n < MAX_HOGS && vmstat_val("oom_kill") == oom0; n++)
+		holder_fill(&hogs[n], node, hog_bytes, 500);
+	all[0] = keep;
+	for (int i = 0; i < n; i++)
+		all[i + 1] = &hogs[i];
+	holders_wait_exits(all, n + 1, vmstat_val("oom_kill") - oom0, 120);
+	return n;
+}
+
+/* The largest (@largest) or smallest CDM node by free memory. */
+static int cdm_node_by_free(FIXTURE_DATA(iso) *self, bool largest)
+{
+	int best = self->cdm[0];
+
+	for (int i = 1; i < self->ncdm; i++) {
+		long f = node_meminfo_kb(self->cdm[i], "MemFree");
+		long b = node_meminfo_kb(best, "MemFree");
+
+		if (largest ? f > b : f < b)
+			best = self->cdm[i];
+	}
+	return best;
+}
+
+/*
+ * System RAM runs out because of RAM-only hogs, each smaller than a device
+ * job that holds most of a CDM node and nothing in RAM.  Killing the device
+ * job would free no RAM: a hog must be the victim, the device job must
+ * survive with its data and its pages where they were.
+ */
+TEST_F_TIMEOUT(iso, oom_ram_spares_device_job, 600)
+{
+	int node = cdm_node_by_free(self, true);
+	size_t dev = (size_t)node_meminfo_kb(node, "MemFree") * KiB * 6 / 10;
+	struct holder job, hogs[MAX_HOGS];
+	struct oom_quiet q;
+	char first[256];
+	int n, killed = 0;
+	long oom0;
+
+	dev &= ~(HOLDER_CHUNK - 1);
+	oom_quiet_begin(&q);
+	ASSERT_TRUE(holder_fill(&job, node, dev, 500))
+		TH_LOG("device job could not place %zu MiB on node %d",
+		       dev / MiB, node);
+	oom0 = vmstat_val("oom_kill");
+	n = hogs_until_oom(hogs, -1, dev / 2, &job, oom0);
+	for (int i = 0; i < n; i++)
+		killed += holder_killed(&hogs[i]);
+	holder_finish(&job, true);
+	for (int i = 0; i < n; i++)
+		holder_finish(&hogs[i], false);
+	ASSERT_EQ(0, oom_quiet_end(&q, first, sizeof(first)))
+		TH_LOG("kernel report: %s", first);
+	TH_LOG("device job %zu MiB on node %d; %d RAM hogs of %zu MiB, %d OOM-killed; oom_kill +%ld; device job %s (status 0x%x)",
+	       dev / MiB, node, n, dev / 2 / MiB, killed,
+	       vmstat_val("oom_kill") - oom0,
+	       holder_killed(&job) ? "OOM-killed" : "alive", job.status);
+	ASSERT_LT(oom0, vmstat_val("oom_kill"))
+		TH_LOG("RAM never ran out: the case proves nothing");
+	ASSERT_LE(1, killed);
+	/* alive until asked, data intact, every page still on its node */
+	ASSERT_TRUE(WIFEXITED(job.status));
+	ASSERT_EQ(0, WEXITSTATUS(job.status));
+}
+
+/*
+ * A CDM node runs out under tasks bound to it while a RAM-only bystander
+ * holds more memory than any of them.  Killing the bystander would free
+ * nothing on the node: one of the bound tasks must be the victim, the
+ * bystander must survive with its data.
+ */
+TEST_F_TIMEOUT(iso, oom_cdm_spares_ram_bystander, 600)
+{
+	int node = cdm_node_by_free(self, false);
+	long node_free = node_meminfo_kb(node, "MemFree");
+	size_t hog = (size_t)node_free * KiB * 45 / 100;
+	size_t by = (size_t)node_meminfo_kb(self->ram[0], "MemFree") * KiB * 4 / 10;
+	struct holder bystander, hogs[MAX_HOGS];
+	struct oom_quiet q;
+	char first[256];
+	int n, killed = 0;
+	long oom0;
+
+	hog &= ~(HOLDER_CHUNK - 1);
+	by &= ~(HOLDER_CHUNK - 1);
+	ASSERT_LT(hog, by) TH_LOG("RAM too small for a bystander larger than a hog");
+	oom_quiet_begin(&q);
+	ASSERT_TRUE(holder_fill(&bystander, -1, by, 500));
+	oom0 = vmstat_val("oom_kill");
+	n = hogs_until_oom(hogs, node, hog, &bystander, oom0);
+	for (int i = 0; i < n; i++)
+		killed += holder_killed(&hogs[i]);
+	holder_finish(&bystander, true);
+	for (int i = 0; i < n; i++)
+		holder_finish(&hogs[i], false);
+	ASSERT_EQ(0, oom_quiet_end(&q, first, sizeof(first)))
+		TH_LOG("kernel report: %s", first);
+	TH_LOG("bystander %zu MiB in RAM; %d hogs of %zu MiB bound to node %d (%ld kB free), %d OOM-killed; oom_kill +%ld; bystander %s (status 0x%x)",
+	       by / MiB, n, hog / MiB, node, node_free, killed,
+	       vmstat_val("oom_kill") - oom0,
+	       holder_killed(&bystander) ? "OOM-killed" : "alive",
+	       bystander.status);
+	ASSERT_LT(oom0, vmstat_val("oom_kill"))
+		TH_LOG("node %d never ran out: the case proves nothing", node);
+	ASSERT_LE(1, killed);
+	ASSERT_TRUE(WIFEXITED(bystander.status));
+	ASSERT_EQ(0, WEXITSTATUS(bystander.status));
 }

@@ -22,6 +22,8 @@ struct page;
 struct pglist_data;
 struct zonelist;
 struct mempolicy;
+struct oom_control;
+struct task_struct;
 
 /*
  * Device-tree memory nodes compatible with this are coherent device memory
@@ -92,6 +94,8 @@ struct page *__cdm_alloc_pages_mask(gfp_t gfp, unsigned int order, int nid,
 				    const nodemask_t *mask);
 nodemask_t *__cdm_policy_extra_nodes(nodemask_t *buf, const nodemask_t *mask,
 				     int nid);
+long __cdm_oom_badness(struct task_struct *task, struct oom_control *oc,
+		       long points);
 
 /* Zone a memory block of @nid is onlined to: MMOP_ONLINE_MOVABLE or -EINVAL. */
 static inline int cdm_online_type(int nid, int online_type)
@@ -287,6 +291,15 @@ static inline void cdm_rebind_nodemask(nodemask_t *tmp,
 		__cdm_rebind_nodemask(tmp, named, mems);
 }
 
+/* OOM badness counting only what a kill frees where the OOM is. */
+static inline long cdm_oom_badness(struct task_struct *task,
+				   struct oom_control *oc, long points)
+{
+	if (!cdm_enabled())
+		return points;
+	return __cdm_oom_badness(task, oc, points);
+}
+
 #else /* !CONFIG_COHERENT_DEVICE_MEMORY */
 
 static inline bool cdm_enabled(void)
@@ -465,6 +478,12 @@ static inline void cdm_rebind_nodemask(nodemask_t *tmp,
 				       const nodemask_t *named,
 				       const nodemask_t *mems)
 {
+}
+
+static inline long cdm_oom_badness(struct task_struct *task,
+				   struct oom_control *oc, long points)
+{
+	return points;
 }
 
 #endif /* CONFIG_COHERENT_DEVICE_MEMORY */
