@@ -682,7 +682,12 @@ TEST_F_TIMEOUT(capi, cycles_20_no_leak, 900)
 	free1 = node_meminfo_kb(0, "MemFree");
 	TH_LOG("node 0 MemFree %ld -> %ld kB (%+ld); cdm_evacuations +%ld",
 	       free0, free1, free1 - free0, vmstat_val("cdm_evacuations") - ev0);
-	ASSERT_GE(free1, free0 - free0 / 100);
+	/*
+	 * 1% of node 0 is slack for per-cpu lists and lazily freed vmap
+	 * areas.  A KASAN kernel keeps freed slab objects in its quarantine
+	 * (up to 1/32 of RAM) instead of freeing them: allow that much.
+	 */
+	ASSERT_GE(free1, free0 - free0 / (kernel_has_kasan() ? 32 : 100));
 	if (ev0 >= 0) {
 		ASSERT_EQ(ev0 + 20, vmstat_val("cdm_evacuations"));
 	}

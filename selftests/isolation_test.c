@@ -96,6 +96,13 @@ FIXTURE_SETUP(iso)
 	ASSERT_GE(self->ncdm, 1)
 		TH_LOG("no populated CDM node (is capi_sim loaded?)");
 	ASSERT_GE(self->nram, 1);
+	/*
+	 * No watermark boost: after fragmentation events (many on a KASAN
+	 * kernel) it raises node 0's min watermark by tens of MiB, so the
+	 * OOM killer runs with that much still free, and a fill's measure of
+	 * "RAM ran out" would depend on the boot's history.
+	 */
+	set_knob(self, "/proc/sys/vm/watermark_boost_factor", "0");
 	self->ram_total_kb = 0;
 	for (int i = 0; i < self->nram; i++)
 		self->ram_total_kb += node_meminfo_kb(self->ram[i], "MemTotal");
@@ -154,12 +161,6 @@ static void fill_and_check(struct __test_metadata *_metadata,
 	char first[256];
 	int reports;
 
-	/*
-	 * No watermark boost: after fragmentation events (many on a KASAN
-	 * kernel) it raises node 0's min watermark by tens of MiB, and the
-	 * OOM killer then runs with that much still free.
-	 */
-	set_knob(self, "/proc/sys/vm/watermark_boost_factor", "0");
 	if (!o->max_bytes)
 		o->max_bytes = (size_t)self->ram_total_kb * KiB + 256 * MiB;
 	if (!o->chunk)
@@ -914,6 +915,88 @@ TEST_F_TIMEOUT(iso, ksm_merge_across_nodes, 240)
 	ASSERT_EQ(0, write_str(KSM "/run", "2"));
 }
 
+
+/* Run KSM until @n more full scans are done (at most @ms); the scans done. */
+static long ksm_scans(long n, uint64_t ms)
+{
+	long scans0, scans;
+	uint64_t end = now_ms() + ms;
+
+	if (read_long(KSM "/full_scans", &scans0))
+		return -1;
+	do {
+		usleep(100000);
+		read_long(KSM "/full_scans", &scans);
+	} while (scans < scans0 + n && now_ms() < end);
+	return scans - scans0;
+}
+
+/*
+ * KSM's stable tree keeps a KSM page that was moved onto a CDM node after
+ * it was merged in RAM.  New identical pages of an unbound task must not
+ * be merged into it: that would replace RAM pages by a mapping of device
+ * memory nobody asked for.
+ */
+TEST_F_TIMEOUT(iso, ksm_stable_tree_page_moved_to_cdm, 240)
+{
+	/* fewer sharers than max_page_sharing (256), so b could join */
+	const size_t len = 64 * PAGE_SZ;
+	const long np = len / PAGE_SZ;
+	int cdm = self->cdm[0], status = -1;
+	long sharing, scans;
+	void *first;
+	char *a, *b;
+
+	if (!path_exists(KSM "/run"))
+		SKIP(return, "CONFIG_KSM off");
+	ASSERT_EQ(0, set_knob(self, KSM "/run", "2"));
+	ASSERT_EQ(0, set_knob(self, KSM "/merge_across_nodes", "1"));
+	ASSERT_EQ(0, set_knob(self, KSM "/pages_to_scan", "5000"));
+	ASSERT_EQ(0, set_knob(self, KSM "/sleep_millisecs", "10"));
+	a = map_anon(len);
+	b = map_anon(len);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+
+	/* a: identical pages in RAM, merged into one KSM page */
+	memset(a, 0x5a, len);
+	ASSERT_EQ(np, pages_on_node(a, len, self->ram[0]));
+	ASSERT_EQ(0, madvise(a, len, MADV_MERGEABLE));
+	ASSERT_EQ(0, write_str(KSM "/run", "1"));
+	scans = ksm_scans(3, 60000);
+	read_long(KSM "/pages_sharing", &sharing);
+	ASSERT_GE(scans, 3);
+	ASSERT_GT(sharing, 0) TH_LOG("KSM merged nothing in RAM");
+	ASSERT_EQ(0, write_str(KSM "/run", "0"));
+
+	/* move the shared KSM page onto the CDM node (it is mapped np times) */
+	first = a;
+	ASSERT_EQ(0, move_pages(0, 1, &first, &cdm, &status, MPOL_MF_MOVE_ALL));
+	ASSERT_EQ(cdm, status);
+	ASSERT_EQ(np, pages_on_node(a, len, cdm))
+		TH_LOG("the range is not one KSM page any more");
+
+	/* b: an unbound task's identical pages, offered to KSM */
+	memset(b, 0x5a, len);
+	ASSERT_EQ(np, pages_on_node(b, len, self->ram[0]));
+	ASSERT_EQ(0, madvise(b, len, MADV_MERGEABLE));
+	ASSERT_EQ(0, write_str(KSM "/run", "1"));
+	scans = ksm_scans(4, 120000);
+	TH_LOG("KSM page on node %d (%ld/%ld of a there); after %ld more full scans, b: %ld pages on node %d, %ld on CDM",
+	       cdm, pages_on_node(a, len, cdm), np, scans,
+	       pages_on_node(b, len, self->ram[0]), self->ram[0],
+	       pages_on_cdm(b, len));
+	ASSERT_GE(scans, 4);
+	ASSERT_EQ(0, pages_on_cdm(b, len));
+	ASSERT_EQ(np, pages_on_node(b, len, self->ram[0]));
+	ASSERT_EQ(np, pages_on_node(a, len, cdm));
+	for (size_t i = 0; i < len; i += PAGE_SZ) {
+		ASSERT_EQ(0x5a, a[i]);
+		ASSERT_EQ(0x5a, b[i]);
+	}
+	ASSERT_EQ(0, write_str(KSM "/run", "2"));
+}
+
 /* hinting faults so far: /proc/vmstat, or the task's own count */
 static long hint_faults(void)
 {
@@ -1058,6 +1141,42 @@ static int busiest_blocks(void *p, size_t len, int *blocks, int max)
 	return n;
 }
 
+/*
+ * Does memory block @b hold a reserved page (/proc/kpageflags KPF_RESERVED)?
+ * memblock allocates top-down at boot, also inside movablecore's range (a
+ * KASAN kernel puts its shadow there): such a block can never be offlined,
+ * and trying dumps the page ("page dumped because: unmovable page").
+ */
+static bool block_has_reserved(int b)
+{
+	enum { KPF_RESERVED = 32 };
+	uint64_t flags[512];
+	char buf[64];
+	long bsz, first, n;
+	bool res = false;
+	int fd;
+
+	if (read_str(MEMSYS "/block_size_bytes", buf, sizeof(buf)) < 0)
+		return true;
+	bsz = strtol(buf, NULL, 16);
+	fd = open("/proc/kpageflags", O_RDONLY);
+	if (fd < 0)
+		return false;	/* cannot tell: let offlining decide */
+	first = b * (bsz / PAGE_SZ);
+	for (long pfn = first; !res && pfn < first + bsz / (long)PAGE_SZ; pfn += n) {
+		ssize_t got = pread(fd, flags, sizeof(flags), pfn * 8);
+
+		if (got <= 0)
+			break;
+		n = got / 8;
+		for (long i = 0; i < n; i++)
+			if (flags[i] & (1ULL << KPF_RESERVED))
+				res = true;
+	}
+	close(fd);
+	return res;
+}
+
 static int movable_ram_blocks(int nid)
 {
 	char path[160], z[64];
@@ -1138,6 +1257,11 @@ TEST_F_TIMEOUT(iso, offline_ram_block, 300)
 			 blocks[i]);
 		if (read_str(path, st, sizeof(st)) < 0 || strcmp(st, "Movable"))
 			continue;
+		if (block_has_reserved(blocks[i])) {
+			TH_LOG("memory%d holds boot-time reserved pages: not offlinable",
+			       blocks[i]);
+			continue;
+		}
 		self->offlined_block = blocks[i];
 		r = offline_block(blocks[i], 30);
 		TH_LOG("offline memory%d: %s", blocks[i], r ? strerror(-r) : "ok");

@@ -68,7 +68,8 @@ long vmstat_val(const char *key);	/* /proc/vmstat, -1 if absent */
 long node_nr_hugepages(int nid);	/* 2 MiB pool on node */
 /* sum of a watermark ("min", "low", "high") over a node's zones, kB */
 long node_watermark_kb(int nid, const char *wm);
-/* free and low-watermark kB summed over a node's zones (all, or not Movable) */
+/* free and low-watermark kB summed over a node's zones above ZONE_DMA
+ * (all, or not Movable) */
 int node_zone_free_low(int nid, bool movable, long *free_kb, long *low_kb);
 
 /* ---- pages ---- */
@@ -109,6 +110,8 @@ int run_cmd(char *const argv[], char *out, size_t outlen, int timeout_s);
 /* waitpid with deadline; returns status in *st or -ETIMEDOUT */
 int wait_child(pid_t pid, int *st, int timeout_s);
 uint64_t now_ms(void);
+/* the running kernel has KASAN (its __asan_* symbols are in kallsyms) */
+bool kernel_has_kasan(void);
 
 /*
  * Fill memory in a forked child until @max_bytes or failure, @chunk at a
