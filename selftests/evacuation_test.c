@@ -919,3 +919,79 @@ int main(int argc, char **argv)
 	set_oom_adj(-1000);
 	return test_harness_run(argc, argv);
 }
+
+/*
+ * Evacuation when system RAM cannot take the node's pages (issue 13,
+ * point 5): it fails up front with -ENOMEM, nothing moves, nobody is
+ * killed, the node keeps its memory and the data; once RAM has room the
+ * same evacuation succeeds.
+ */
+TEST_F_TIMEOUT(evac, ram_short_fails_up_front, 300)
+{
+	size_t dev = (size_t)node_meminfo_kb(self->node, "MemFree") * KiB * 6 / 10;
+	long ram_free, oom0, npages;
+	unsigned long long mig = 0, unm = 0;
+	size_t hog_len;
+	uint64_t t0, ms;
+	int pfd[2], st, r;
+	char *p, c;
+	pid_t hog;
+
+	dev &= ~(2 * MiB - 1);
+	npages = dev / PAGE_SZ;
+	p = bound_region(_metadata, self->node, dev, false);
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, dev, 91);
+	ASSERT_EQ(npages, pages_on_node(p, dev, self->node));
+
+	/* a RAM hog leaves node 0 a third of what the node holds */
+	write_str("/proc/sys/vm/drop_caches", "3");
+	ram_free = node_meminfo_kb(0, "MemFree");
+	ASSERT_GT(ram_free * KiB, (long)(dev / 3 + 64 * MiB));
+	hog_len = ram_free * KiB - dev / 3;
+	ASSERT_EQ(0, pipe(pfd));
+	hog = fork_kid();
+	if (!hog) {
+		char *h;
+
+		set_oom_adj(1000);
+		h = map_anon(hog_len);
+		if (h)
+			memset(h, 0x33, hog_len);
+		c = h ? 'y' : 'n';
+		if (write(pfd[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	ASSERT_EQ(1, read(pfd[0], &c, 1));
+	ASSERT_EQ('y', c);
+	oom0 = vmstat_val("oom_kill");
+
+	t0 = now_ms();
+	r = evacuate(self, false, EVAC_MS, &mig, &unm);
+	ms = now_ms() - t0;
+	TH_LOG("node %d holds %zu MiB, node 0 MemFree %ld kB after the hog: evacuate -> %s in %llu ms, %llu pages migrated, %llu left; oom_kill +%ld",
+	       self->node, dev / MiB, node_meminfo_kb(0, "MemFree"),
+	       r ? strerror(-r) : "ok", (unsigned long long)ms, mig, unm,
+	       vmstat_val("oom_kill") - oom0);
+	ASSERT_EQ(-ENOMEM, r);
+	ASSERT_LT(ms, EVAC_MS / 2) TH_LOG("not up front: it ran into the deadline");
+	ASSERT_EQ(oom0, vmstat_val("oom_kill"));
+	ASSERT_EQ(0, waitpid(hog, &st, WNOHANG)) TH_LOG("the hog died");
+	ASSERT_TRUE(node_has_memory(self->node));
+	ASSERT_EQ(npages, pages_on_node(p, dev, self->node));
+	ASSERT_EQ((size_t)-1, check_pattern(p, dev, 91));
+	ASSERT_GE((long long)unm, npages);
+
+	/* room again: the same evacuation goes through */
+	kill(hog, SIGKILL);
+	ASSERT_EQ(0, wait_child(hog, &st, 60));
+	close(pfd[0]);
+	r = evacuate(self, false, EVAC_MS, &mig, &unm);
+	ASSERT_EQ(0, r) TH_LOG("evacuate with room: %s", strerror(-r));
+	ASSERT_EQ(0, pages_on_cdm(p, dev));
+	ASSERT_EQ((size_t)-1, check_pattern(p, dev, 91));
+	check_gone_and_online(_metadata, self);
+}

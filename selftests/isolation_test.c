@@ -21,6 +21,7 @@
 #include <sys/mount.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
@@ -1693,4 +1694,86 @@ TEST_F_TIMEOUT(iso, oom_cdm_spares_ram_bystander, 600)
 	ASSERT_LE(1, killed);
 	ASSERT_TRUE(WIFEXITED(bystander.status));
 	ASSERT_EQ(0, WEXITSTATUS(bystander.status));
+}
+
+/*
+ * What the system's memory totals do with device memory (issue 12, 3c;
+ * the admin guide's "Accounting"): MemTotal and MemFree count it,
+ * MemAvailable and the dirty limits do not (no new application and no
+ * page cache can use it), CommitLimit and tmpfs's default size follow
+ * MemTotal.
+ */
+TEST_F_TIMEOUT(iso, accounting_of_device_memory, 300)
+{
+	int node = cdm_node_by_free(self, true);
+	size_t dev = (size_t)node_meminfo_kb(node, "MemFree") * KiB * 6 / 10;
+	const size_t ram = 96 * MiB;
+	long dev_kb, ram_kb, ratio, nodes_total = 0, hp;
+	long avail0, thr0, free0, avail1, thr1, free1, avail2, thr2;
+	struct holder job, hog;
+	struct statvfs sv;
+	int nodes[CDM_MAX_NODES], n;
+
+	dev &= ~(HOLDER_CHUNK - 1);
+	dev_kb = dev / KiB;
+	ram_kb = ram / KiB;
+	ASSERT_EQ(0, read_long("/proc/sys/vm/dirty_ratio", &ratio));
+	ASSERT_LT(0, ratio) TH_LOG("vm.dirty_bytes is in use");
+
+	/* MemTotal counts every node, device nodes included */
+	n = mem_nodes(nodes, CDM_MAX_NODES);
+	for (int i = 0; i < n; i++)
+		nodes_total += node_meminfo_kb(nodes[i], "MemTotal");
+	TH_LOG("MemTotal %ld kB, nodes' MemTotal summed %ld kB (%d nodes)",
+	       meminfo_kb("MemTotal"), nodes_total, n);
+	ASSERT_LE(labs(meminfo_kb("MemTotal") - nodes_total), DRIFT_KB);
+
+	/* CommitLimit (overcommit_ratio of MemTotal less hugetlb) and
+	 * tmpfs's default size (half of MemTotal) include device memory */
+	hp = meminfo_kb("HugePages_Total") * meminfo_kb("Hugepagesize");
+	{
+		long r, limit;
+
+		ASSERT_EQ(0, read_long("/proc/sys/vm/overcommit_ratio", &r));
+		limit = (meminfo_kb("MemTotal") - hp) * r / 100 +
+			meminfo_kb("SwapTotal");
+		TH_LOG("CommitLimit %ld kB, expected %ld kB", meminfo_kb("CommitLimit"), limit);
+		ASSERT_LE(labs(meminfo_kb("CommitLimit") - limit), limit / 100 + 4);
+	}
+	mkdir(TMPFS_DIR, 0755);
+	ASSERT_EQ(0, mount("tmpfs", TMPFS_DIR, "tmpfs", 0, NULL));
+	self->tmpfs = true;
+	ASSERT_EQ(0, statvfs(TMPFS_DIR, &sv));
+	TH_LOG("tmpfs default size %llu kB, MemTotal/2 %ld kB",
+	       (unsigned long long)sv.f_blocks * sv.f_frsize / KiB,
+	       meminfo_kb("MemTotal") / 2);
+	ASSERT_LE(labs((long)(sv.f_blocks * sv.f_frsize / KiB) -
+		       meminfo_kb("MemTotal") / 2), 8);
+
+	/* a device job: MemFree drops, MemAvailable and the limits do not */
+	write_str("/proc/sys/vm/drop_caches", "3");
+	free0 = meminfo_kb("MemFree");
+	avail0 = meminfo_kb("MemAvailable");
+	thr0 = vmstat_val("nr_dirty_threshold") * 4;
+	ASSERT_TRUE(holder_fill(&job, node, dev, 0));
+	free1 = meminfo_kb("MemFree");
+	avail1 = meminfo_kb("MemAvailable");
+	thr1 = vmstat_val("nr_dirty_threshold") * 4;
+	/* then a RAM job of a third of the size: both must see that */
+	ASSERT_TRUE(holder_fill(&hog, -1, ram, 0));
+	avail2 = meminfo_kb("MemAvailable");
+	thr2 = vmstat_val("nr_dirty_threshold") * 4;
+	holder_finish(&job, true);
+	holder_finish(&hog, true);
+	TH_LOG("device job %ld kB on node %d: MemFree %+ld kB, MemAvailable %+ld kB, dirty threshold %+ld kB (dirty_ratio %ld)",
+	       dev_kb, node, free1 - free0, avail1 - avail0, thr1 - thr0, ratio);
+	TH_LOG("RAM job %ld kB: MemAvailable %+ld kB, dirty threshold %+ld kB",
+	       ram_kb, avail2 - avail1, thr2 - thr1);
+	ASSERT_EQ(0, job.status);
+	ASSERT_EQ(0, hog.status);
+	ASSERT_GE(free0 - free1, dev_kb * 9 / 10);
+	ASSERT_LT(labs(avail1 - avail0), dev_kb / 10);
+	ASSERT_LT(labs(thr1 - thr0), dev_kb * ratio / 100 / 5);
+	ASSERT_GE(avail1 - avail2, ram_kb * 9 / 10);
+	ASSERT_GE(thr1 - thr2, ram_kb * ratio / 100 * 8 / 10);
 }

@@ -17,6 +17,7 @@
 #include <linux/cdm.h>
 #include <linux/cpumask.h>
 #include <linux/device.h>
+#include <linux/hugetlb.h>
 #include <linux/init.h>
 #include <linux/ioport.h>
 #include <linux/memblock.h>
@@ -524,6 +525,28 @@ struct zonelist *__cdm_node_zonelist(struct zonelist *zonelist, int nid,
 	return cdm_explicit_zonelist(nid, gfp, mask) ?: zonelist;
 }
 
+/*
+ * Free and page-cache pages on CDM nodes: memory that no allocation without
+ * explicit placement can get.  MemAvailable estimates what a new
+ * application can use and the dirty limits bound page cache in the memory
+ * it can use, so both leave these out; MemTotal and MemFree keep counting
+ * the node, as /sys/devices/system/node/nodeN/meminfo does.
+ */
+unsigned long __cdm_private_pages(void)
+{
+	unsigned long pages = 0;
+	int nid;
+
+	for_each_node_state(nid, N_COHERENT_DEVICE) {
+		if (!node_state(nid, N_MEMORY))
+			continue;
+		pages += sum_zone_node_page_state(nid, NR_FREE_PAGES);
+		pages += node_page_state(NODE_DATA(nid), NR_ACTIVE_FILE);
+		pages += node_page_state(NODE_DATA(nid), NR_INACTIVE_FILE);
+	}
+	return pages;
+}
+
 /**
  * cdm_alloc_pages - allocate pages on a CDM node for its driver
  * @nid: the node
@@ -579,6 +602,54 @@ static unsigned long cdm_node_used_pages(int nid)
 			used += managed - free;
 	}
 	return used;
+}
+
+/* Pages of @nid an evacuation must migrate: free hugetlb pages dissolve. */
+static unsigned long cdm_pages_to_migrate(int nid)
+{
+	unsigned long used = cdm_node_used_pages(nid);
+#ifdef CONFIG_HUGETLB_PAGE
+	struct hstate *h;
+
+	for_each_hstate(h) {
+		unsigned long pool = READ_ONCE(h->free_huge_pages_node[nid]) *
+				     pages_per_huge_page(h);
+
+		used -= min(used, pool);
+	}
+#endif
+	return used;
+}
+
+/*
+ * Pages system RAM can take without the OOM killer: free pages above the
+ * high watermarks, page cache (reclaim writes back and drops it), and
+ * anonymous memory that fits in free swap.
+ */
+static unsigned long cdm_ram_room(void)
+{
+	unsigned long room = 0, anon = 0;
+	int nid;
+
+	for_each_node_state(nid, N_MEMORY) {
+		pg_data_t *pgdat = NODE_DATA(nid);
+		struct zone *zone;
+
+		if (node_is_cdm(nid))
+			continue;
+		for (zone = pgdat->node_zones;
+		     zone < pgdat->node_zones + MAX_NR_ZONES; zone++) {
+			unsigned long free = zone_page_state(zone, NR_FREE_PAGES);
+
+			if (populated_zone(zone) && free > high_wmark_pages(zone))
+				room += free - high_wmark_pages(zone);
+		}
+		room += node_page_state(pgdat, NR_ACTIVE_FILE) +
+			node_page_state(pgdat, NR_INACTIVE_FILE);
+		anon += node_page_state(pgdat, NR_ACTIVE_ANON) +
+			node_page_state(pgdat, NR_INACTIVE_ANON);
+	}
+	return room + min_t(unsigned long, anon, max(get_nr_swap_pages(), 0L));
 }
 
 static int cdm_online_block(struct memory_block *mem, void *arg)
@@ -788,14 +859,17 @@ static unsigned long cdm_pages_remaining(struct cdm_node *cn)
  * present at boot is left offline.  Any pending signal ends the wait, as
  * for offlining through sysfs.
  *
- * Return: 0 when the node has no memory left; -EBUSY on timeout or when a
- * page cannot be migrated at all; -EINTR on a signal; -EALREADY when the
- * node has no memory; -EINVAL for a non-CDM node.  On failure every block
- * is online again and *@nr_unmoved pages are still in use on the node.
+ * Return: 0 when the node has no memory left; -ENOMEM, before anything
+ * moved, when system RAM cannot take the node's pages (free memory above
+ * the high watermarks, page cache and swap space count); -EBUSY on timeout
+ * or when a page cannot be migrated at all; -EINTR on a signal; -EALREADY
+ * when the node has no memory; -EINVAL for a non-CDM node.  On failure
+ * every block is online again and *@nr_unmoved pages are still in use on
+ * the node.
  */
 int cdm_evacuate(int nid, unsigned int timeout_ms, unsigned long *nr_unmoved)
 {
-	unsigned long start_jiffies = jiffies;
+	unsigned long start_jiffies = jiffies, need, room;
 	struct cdm_node *cn;
 	pg_data_t *pgdat;
 	bool unlock;
@@ -812,6 +886,27 @@ int cdm_evacuate(int nid, unsigned int timeout_ms, unsigned long *nr_unmoved)
 	unlock = cdm_lock_device_hotplug();
 	if (!node_state(nid, N_MEMORY) && !cn->nr_ranges) {
 		ret = -EALREADY;
+		goto out;
+	}
+
+	/*
+	 * Say up front when system RAM cannot take the pages, instead of
+	 * filling it to its min watermark (where unrelated tasks' allocations
+	 * OOM) and then failing at the deadline.  Racy by nature: the
+	 * deadline still covers RAM that fills up meanwhile.
+	 */
+	need = cdm_pages_to_migrate(nid);
+	room = cdm_ram_room();
+	if (need > room) {
+		cn->nr_unmoved = cdm_node_used_pages(nid);
+		WRITE_ONCE(cn->state, CDM_EVAC_FAILED);
+		count_vm_event(CDM_EVACUATIONS_FAILED);
+		if (nr_unmoved)
+			*nr_unmoved = cn->nr_unmoved;
+		pr_info("node %d: evacuation needs %lu MiB of system RAM, %lu MiB can be made free: %lu MiB short, not started\n",
+			nid, need >> (20 - PAGE_SHIFT), room >> (20 - PAGE_SHIFT),
+			(need - room) >> (20 - PAGE_SHIFT));
+		ret = -ENOMEM;
 		goto out;
 	}
 

@@ -96,6 +96,7 @@ nodemask_t *__cdm_policy_extra_nodes(nodemask_t *buf, const nodemask_t *mask,
 				     int nid);
 long __cdm_oom_badness(struct task_struct *task, struct oom_control *oc,
 		       long points);
+unsigned long __cdm_private_pages(void);
 
 /* Zone a memory block of @nid is onlined to: MMOP_ONLINE_MOVABLE or -EINVAL. */
 static inline int cdm_online_type(int nid, int online_type)
@@ -300,6 +301,12 @@ static inline long cdm_oom_badness(struct task_struct *task,
 	return __cdm_oom_badness(task, oc, points);
 }
 
+/* Free and page-cache pages on CDM nodes, see __cdm_private_pages(). */
+static inline unsigned long cdm_private_pages(void)
+{
+	return cdm_enabled() ? __cdm_private_pages() : 0;
+}
+
 #else /* !CONFIG_COHERENT_DEVICE_MEMORY */
 
 static inline bool cdm_enabled(void)
@@ -484,6 +491,11 @@ static inline long cdm_oom_badness(struct task_struct *task,
 				   struct oom_control *oc, long points)
 {
 	return points;
+}
+
+static inline unsigned long cdm_private_pages(void)
+{
+	return 0;
 }
 
 #endif /* CONFIG_COHERENT_DEVICE_MEMORY */
