@@ -995,3 +995,48 @@ TEST_F_TIMEOUT(evac, ram_short_fails_up_front, 300)
 	ASSERT_EQ((size_t)-1, check_pattern(p, dev, 91));
 	check_gone_and_online(_metadata, self);
 }
+
+/*
+ * A long-term pin (FOLL_LONGTERM: RDMA, VFIO, io_uring fixed buffers) on
+ * device pages migrates them to system RAM before pinning, as for any
+ * ZONE_MOVABLE page (issue 13, point 4).  That is what keeps the node
+ * evacuable: the pin holds RAM pages, and the evacuation succeeds while
+ * it is held.
+ */
+TEST_F_TIMEOUT(evac, longterm_pin_moves_pages_to_ram, 180)
+{
+	size_t len = 4 * MiB;
+	char *p = bound_region(_metadata, self->node, len, false);
+	unsigned long long mig = 0, unm = 0;
+	char cmd[64], buf[64];
+	int r, pinned, pin_node = -1;
+	uint64_t sum;
+
+	r = test_kmod_ready();
+	ASSERT_EQ(0, r) TH_LOG("cdm_test_kmod: %s", strerror(-r));
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, len, 27);
+	sum = checksum(p, len);
+	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, self->node));
+	write_str(TEST_DBG "/pin", "unpin");
+	snprintf(cmd, sizeof(cmd), "%lx 16 longterm", (unsigned long)(p + len / 2));
+	ASSERT_EQ(0, write_str(TEST_DBG "/pin", cmd));
+	ASSERT_LT(0, read_str(TEST_DBG "/pin", buf, sizeof(buf)));
+	ASSERT_EQ(2, sscanf(buf, "%d %d", &pinned, &pin_node));
+	TH_LOG("long-term pin of 16 pages bound to node %d: %d pinned, first on node %d; the range: %ld on node %d, %ld in RAM",
+	       self->node, pinned, pin_node,
+	       pages_on_node(p + len / 2, 16 * PAGE_SZ, self->node), self->node,
+	       pages_off_node(p + len / 2, 16 * PAGE_SZ, self->node));
+	ASSERT_EQ(16, pinned);
+	ASSERT_FALSE(node_is_cdm(pin_node));
+	ASSERT_EQ(0, pages_on_cdm(p + len / 2, 16 * PAGE_SZ));
+	ASSERT_EQ(sum, checksum(p, len));
+
+	/* the pin holds RAM pages: the node evacuates while it is held */
+	r = evacuate(self, false, EVAC_MS, &mig, &unm);
+	ASSERT_EQ(0, r) TH_LOG("evacuate: %s, %llu left", strerror(-r), unm);
+	ASSERT_EQ(0, pages_on_cdm(p, len));
+	ASSERT_EQ(sum, checksum(p, len));
+	ASSERT_EQ(0, write_str(TEST_DBG "/pin", "unpin"));
+	check_gone_and_online(_metadata, self);
+}

@@ -17,11 +17,12 @@
  *         page is freed at once.  read: one "<nid> <node of the page>" line
  *         per node of the last run (-1: no page).
  *
- *  pin    write "<addr> <npages>": pin_user_pages_fast(FOLL_WRITE) on the
- *         writer's own pages, held until "unpin" is written (or the module
- *         is unloaded). FOLL_LONGTERM is deliberately not used: it refuses
- *         ZONE_MOVABLE pages by migrating them first, while a plain pin
- *         models an I/O in flight that makes evacuation fail with -EBUSY.
+ *  pin    write "<addr> <npages> [longterm]": pin_user_pages_fast(FOLL_WRITE
+ *         [| FOLL_LONGTERM]) on the writer's own pages, held until "unpin"
+ *         is written (or the module is unloaded).  A plain pin models an
+ *         I/O in flight that makes evacuation fail with -EBUSY; a long-term
+ *         pin (RDMA, VFIO, io_uring fixed buffers) refuses ZONE_MOVABLE
+ *         pages and migrates them to other memory first.
  *         read: "<pages pinned> <node of first pinned page>\n".
  */
 #include <linux/cdm.h>
@@ -199,10 +200,12 @@ static ssize_t implicit_read(struct file *file, char __user *ubuf,
 static ssize_t pin_write(struct file *file, const char __user *ubuf,
 			 size_t len, loff_t *ppos)
 {
+	unsigned int gup = FOLL_WRITE;
 	unsigned long addr;
-	char buf[64];
+	char buf[64], how[16] = "";
 	ssize_t ret;
 	long nr, got;
+	int n;
 
 	ret = get_cmd(ubuf, len, buf, sizeof(buf));
 	if (ret)
@@ -215,10 +218,14 @@ static ssize_t pin_write(struct file *file, const char __user *ubuf,
 		goto out;
 	}
 	ret = -EINVAL;
-	if (sscanf(buf, "%lx %ld", &addr, &nr) != 2 || nr <= 0 ||
-	    nr > CDM_TEST_MAX_PIN || pinned_nr)
+	n = sscanf(buf, "%lx %ld %15s", &addr, &nr, how);
+	if (n < 2 || nr <= 0 || nr > CDM_TEST_MAX_PIN || pinned_nr)
 		goto out;
-	got = pin_user_pages_fast(addr, nr, FOLL_WRITE, pinned);
+	if (n == 3 && strcmp(how, "longterm"))
+		goto out;
+	if (n == 3)
+		gup |= FOLL_LONGTERM;
+	got = pin_user_pages_fast(addr, nr, gup, pinned);
 	if (got < 0) {
 		ret = got;
 		goto out;
