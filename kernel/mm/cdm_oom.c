@@ -53,7 +53,7 @@ static int cdm_oom_pmd_entry(pmd_t *pmd, unsigned long addr,
 {
 	struct cdm_oom_walk *w = walk->private;
 	pte_t *start, *pte;
-	spinlock_t *ptl;
+	spinlock_t *ptl;	/* the page table lock */
 
 	ptl = pmd_trans_huge_lock(pmd, walk->vma);
 	if (ptl) {
