@@ -786,6 +786,32 @@ TEST_F_TIMEOUT(iso, hugetlb_reservation_cdm_pool, 120)
 	ASSERT_EQ(0, write_str(p, "0"));
 }
 
+/* Run KSM until @n more full scans are done (at most @ms); the scans done. */
+static long ksm_scans(long n, uint64_t ms)
+{
+	long scans0, scans;
+	uint64_t end = now_ms() + ms;
+
+	if (read_long(KSM "/full_scans", &scans0))
+		return -1;
+	do {
+		usleep(100000);
+		read_long(KSM "/full_scans", &scans);
+	} while (scans < scans0 + n && now_ms() < end);
+	return scans - scans0;
+}
+
+/* KSM stopped and unmerged, one tree for all nodes, scanning fast */
+static int ksm_prepare(FIXTURE_DATA(iso) *self)
+{
+	if (set_knob(self, KSM "/run", "2") ||
+	    set_knob(self, KSM "/merge_across_nodes", "1") ||
+	    set_knob(self, KSM "/pages_to_scan", "5000") ||
+	    set_knob(self, KSM "/sleep_millisecs", "10"))
+		return -1;
+	return 0;
+}
+
 /*
  * A 2 MiB range whose small pages are split between a CDM node and RAM:
  * collapsing it (MADV_COLLAPSE, or khugepaged) must not put the RAM pages'
@@ -870,17 +896,13 @@ TEST_F_TIMEOUT(iso, ksm_merge_across_nodes, 240)
 {
 	const size_t len = 1 * MiB;
 	const long np = len / PAGE_SZ;
-	long scans0, scans, sharing;
+	long scans, sharing;
 	char *a, *b;
-	uint64_t end;
 	int cdm = self->cdm[0];
 
 	if (!path_exists(KSM "/run"))
 		SKIP(return, "CONFIG_KSM off");
-	ASSERT_EQ(0, set_knob(self, KSM "/run", "2"));
-	ASSERT_EQ(0, set_knob(self, KSM "/merge_across_nodes", "1"));
-	ASSERT_EQ(0, set_knob(self, KSM "/pages_to_scan", "5000"));
-	ASSERT_EQ(0, set_knob(self, KSM "/sleep_millisecs", "10"));
+	ASSERT_EQ(0, ksm_prepare(self));
 	a = map_anon(len);
 	b = map_anon(len);
 	ASSERT_NE(NULL, a);
@@ -892,18 +914,13 @@ TEST_F_TIMEOUT(iso, ksm_merge_across_nodes, 240)
 	ASSERT_EQ(np, pages_on_node(b, len, self->ram[0]));
 	ASSERT_EQ(0, madvise(a, len, MADV_MERGEABLE));
 	ASSERT_EQ(0, madvise(b, len, MADV_MERGEABLE));
-	ASSERT_EQ(0, read_long(KSM "/full_scans", &scans0));
 	ASSERT_EQ(0, write_str(KSM "/run", "1"));
-	end = now_ms() + 150000;
-	do {
-		usleep(100000);
-		read_long(KSM "/full_scans", &scans);
-	} while (scans < scans0 + 8 && now_ms() < end);
+	scans = ksm_scans(8, 150000);
 	read_long(KSM "/pages_sharing", &sharing);
 	TH_LOG("KSM: %ld full scans, pages_sharing %ld; CDM range: %ld/%ld on node %d; RAM range: %ld/%ld on node %d",
-	       scans - scans0, sharing, pages_on_node(a, len, cdm), np, cdm,
+	       scans, sharing, pages_on_node(a, len, cdm), np, cdm,
 	       pages_on_node(b, len, self->ram[0]), np, self->ram[0]);
-	ASSERT_GE(scans, scans0 + 2);
+	ASSERT_GE(scans, 2);
 	/* KSM ran: the RAM range merged within itself */
 	ASSERT_GT(sharing, 0);
 	/* neither side moved to the other */
@@ -916,21 +933,6 @@ TEST_F_TIMEOUT(iso, ksm_merge_across_nodes, 240)
 	ASSERT_EQ(0, write_str(KSM "/run", "2"));
 }
 
-
-/* Run KSM until @n more full scans are done (at most @ms); the scans done. */
-static long ksm_scans(long n, uint64_t ms)
-{
-	long scans0, scans;
-	uint64_t end = now_ms() + ms;
-
-	if (read_long(KSM "/full_scans", &scans0))
-		return -1;
-	do {
-		usleep(100000);
-		read_long(KSM "/full_scans", &scans);
-	} while (scans < scans0 + n && now_ms() < end);
-	return scans - scans0;
-}
 
 /*
  * KSM's stable tree keeps a KSM page that was moved onto a CDM node after
@@ -950,10 +952,7 @@ TEST_F_TIMEOUT(iso, ksm_stable_tree_page_moved_to_cdm, 240)
 
 	if (!path_exists(KSM "/run"))
 		SKIP(return, "CONFIG_KSM off");
-	ASSERT_EQ(0, set_knob(self, KSM "/run", "2"));
-	ASSERT_EQ(0, set_knob(self, KSM "/merge_across_nodes", "1"));
-	ASSERT_EQ(0, set_knob(self, KSM "/pages_to_scan", "5000"));
-	ASSERT_EQ(0, set_knob(self, KSM "/sleep_millisecs", "10"));
+	ASSERT_EQ(0, ksm_prepare(self));
 	a = map_anon(len);
 	b = map_anon(len);
 	ASSERT_NE(NULL, a);
