@@ -35,6 +35,7 @@ help:
 	@echo "make run | check | bench | shell | kernel | modules | selftests | tools | initramfs | deps | clean | distclean"
 	@echo "variables: KASAN=1 (KASAN kernel), V=1 (verbose), VMRUN_ARGS='--cpus 3 ...'"
 	@echo "cross builds: make cross | check-cross (arm64 + ppc64le kernels; arm64 boot test)"
+	@echo "independent tools: make stress [STRESS_MINUTES=10 STRESS_SEED=N] | soak [SOAK_CYCLES=1000]"
 
 deps:
 	@$(TOP)/scripts/deps
@@ -106,6 +107,17 @@ bench: deps
 	@$(LOCK) $(TOP)/scripts/kernel-prepare
 	@$(TOP)/scripts/deps bench
 	@$(TOP)/scripts/bench
+
+# Independent tools against isolation and evacuation, on the KASAN +
+# lockdep kernel (scripts/stress): stress-ng, trinity, an evacuation cycler
+# and checksummed sentinels for STRESS_MINUTES (default 10); make soak
+# evacuates and re-adds each device SOAK_CYCLES times (default 1000).
+# Both print "stress: N passed, M failed" / "soak: ...".
+.PHONY: stress soak
+stress soak:
+	@$(TOP)/scripts/deps stress
+	@$(MAKE) -s --no-print-directory KASAN=1 initramfs
+	@KASAN=1 $(TOP)/scripts/stress $@
 
 run: initramfs
 	@$(VMRUN) $(VMRUN_ARGS) -- /opt/cdm/demo.sh
