@@ -914,6 +914,71 @@ TEST_F_TIMEOUT(evac, trace_events, 180)
 	check_gone_and_online(_metadata, self);
 }
 
+/*
+ * Offlining looks at an evacuation's deadline and at signals only between
+ * passes over a memory block, and a pass used to migrate everything it
+ * found (a whole 128 MiB block): a 10 s timeout returned after 42 s under
+ * make stress.  On a CDM node a pass now ends after 2048 page frames
+ * (CDM_OFFLINE_BATCH_PAGES); cdm_evacuate_progress, traced once per pass,
+ * shows it: no step above 2048 pages, and 64 MiB takes at least 8 steps.
+ */
+TEST_F_TIMEOUT(evac, offline_passes_see_the_deadline, 300)
+{
+	const char *tr = "/sys/kernel/tracing";
+	const size_t len = 64 * MiB, batch = 2048;
+	char *p = bound_region(_metadata, self->node, len, false);
+	unsigned long last = 0, migrated, step, max_step = 0;
+	int fd, r, nid, steps = 0;
+	char path[256], *buf, *line;
+	ssize_t n;
+
+	ASSERT_NE(NULL, p);
+	snprintf(path, sizeof(path), "%s/events", tr);
+	if (!path_exists(path))
+		mount("tracefs", tr, "tracefs", 0, NULL);
+	if (!path_exists(path))
+		SKIP(return, "no tracefs events (CONFIG_EVENT_TRACING off)");
+	snprintf(path, sizeof(path), "%s/events/cdm/cdm_evacuate_progress/enable",
+		 tr);
+	ASSERT_TRUE(path_exists(path)) TH_LOG("no cdm_evacuate_progress event");
+	write_strf("0", "%s/tracing_on", tr);
+	write_strf("", "%s/trace", tr);
+	ASSERT_EQ(0, write_str(path, "1"));
+	write_strf("1", "%s/tracing_on", tr);
+	fill_pattern(p, len, 21);
+	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, self->node));
+	r = capi_evac_ioctl(self->fd, EVAC_MS, NULL, NULL);
+	write_str(path, "0");
+	ASSERT_EQ(0, r);
+	buf = calloc(1, 1 << 20);
+	ASSERT_NE(NULL, buf);
+	snprintf(path, sizeof(path), "%s/trace", tr);
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	n = read(fd, buf, (1 << 20) - 1);
+	close(fd);
+	ASSERT_LT(0, n);
+	for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+		char *ev = strstr(line, "cdm_evacuate_progress: ");
+
+		if (!ev || sscanf(ev, "cdm_evacuate_progress: nid=%d migrated=%lu",
+				  &nid, &migrated) != 2 || nid != self->node)
+			continue;
+		step = migrated - last;
+		last = migrated;
+		max_step = step > max_step ? step : max_step;
+		steps++;
+	}
+	free(buf);
+	TH_LOG("%d passes moved %lu pages, the largest %lu", steps, last,
+	       max_step);
+	ASSERT_GE(last, len / PAGE_SZ);
+	ASSERT_LE(max_step, batch);
+	ASSERT_GE(steps, (int)(len / PAGE_SZ / batch));
+	ASSERT_EQ((size_t)-1, check_pattern(p, len, 21));
+	check_gone_and_online(_metadata, self);
+}
+
 int main(int argc, char **argv)
 {
 	set_oom_adj(-1000);

@@ -987,6 +987,11 @@ int __cdm_offline_expired(int nid)
 	return 0;
 }
 
+bool __cdm_offline_batch_end(unsigned long start_pfn)
+{
+	return node_is_cdm(pfn_to_nid(start_pfn));
+}
+
 /*
  * Mempolicy.  A CDM node is on no other node's zonelist, so an MPOL_BIND
  * or MPOL_PREFERRED_MANY allocation that starts, as stock kernels do, from

@@ -84,6 +84,7 @@ struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
 void __cdm_migration_targets(nodemask_t *nmask);
 void __cdm_offline_migrated(int nid, unsigned int nr_pages);
 int __cdm_offline_expired(int nid);
+bool __cdm_offline_batch_end(unsigned long start_pfn);
 int __cdm_policy_node(const nodemask_t *mask, int nid);
 int __cdm_spread_node(int node, const nodemask_t *mask);
 void __cdm_rebind_nodemask(nodemask_t *tmp, const nodemask_t *named,
@@ -170,6 +171,20 @@ static inline void cdm_offline_migrated(int nid, unsigned int nr_pages)
 static inline int cdm_offline_expired(int nid)
 {
 	return node_is_cdm(nid) ? __cdm_offline_expired(nid) : 0;
+}
+
+/*
+ * Offlining migrates everything it finds in a memory block at once, and
+ * looks at signals and the deadline only between such passes.  On a CDM
+ * node the pass ends after CDM_OFFLINE_BATCH_PAGES page frames, so an
+ * evacuation's timeout and signals are seen within one batch.
+ */
+#define CDM_OFFLINE_BATCH_PAGES	2048
+static inline bool cdm_offline_batch_end(unsigned long start_pfn,
+					 unsigned long pfn)
+{
+	return cdm_enabled() && pfn - start_pfn >= CDM_OFFLINE_BATCH_PAGES &&
+	       __cdm_offline_batch_end(start_pfn);
 }
 
 /*
@@ -428,6 +443,12 @@ static inline void cdm_offline_migrated(int nid, unsigned int nr_pages)
 static inline int cdm_offline_expired(int nid)
 {
 	return 0;
+}
+
+static inline bool cdm_offline_batch_end(unsigned long start_pfn,
+					 unsigned long pfn)
+{
+	return false;
 }
 
 static inline int cdm_policy_node(const nodemask_t *mask, int nid)
