@@ -113,6 +113,16 @@ drop_caches() {
 	for f in /sys/kernel/slab/*/shrink; do echo 1 > "$f"; done 2> /dev/null
 }
 
+# free_kb NODE: MemFree plus the free pages waiting in the node's per-cpu
+# lists (/proc/zoneinfo "count:"), which MemFree leaves out and which can
+# hold tens of MiB after a busy run; user space cannot drain them.
+free_kb() {
+	echo $(($(node_kb "$1" MemFree) + $(awk -v n="$1," '
+		$1 == "Node" { mine = ($2 == n) }
+		mine && $1 == "count:" { s += $2 }
+		END { print s * 4 }' /proc/zoneinfo)))
+}
+
 # held_kb NODE: memory in use on NODE by something: anonymous and file
 # pages, slab, page tables, kernel stacks.  Unlike MemTotal - MemFree it
 # leaves out free pages in per-cpu lists.
