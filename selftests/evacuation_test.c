@@ -871,38 +871,69 @@ TEST_F_TIMEOUT(evac, readd_repeatedly, 300)
 	ASSERT_EQ(st0 + cycles, capi_stat(self->d, "evacuations"));
 }
 
+#define TRACEFS "/sys/kernel/tracing"
+
+/*
+ * Trace @event (a path under events/: "cdm/enable" for all of them) from
+ * an empty buffer.  1: tracing; 0: no tracefs events in this kernel;
+ * -1: no such event.
+ */
+static int trace_begin(const char *event)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/events", TRACEFS);
+	if (!path_exists(path))
+		mount("tracefs", TRACEFS, "tracefs", 0, NULL);
+	if (!path_exists(path))
+		return 0;
+	snprintf(path, sizeof(path), "%s/events/%s", TRACEFS, event);
+	if (!path_exists(path))
+		return -1;
+	write_strf("0", "%s/tracing_on", TRACEFS);
+	write_strf("", "%s/trace", TRACEFS);
+	if (write_str(path, "1"))
+		return -1;
+	write_strf("1", "%s/tracing_on", TRACEFS);
+	return 1;
+}
+
+/* Stop tracing @event; the trace as a string to free(), or NULL. */
+static char *trace_end(const char *event)
+{
+	char *buf = calloc(1, 1 << 20);
+	ssize_t n = -1;
+	int fd;
+
+	write_strf("0", "%s/events/%s", TRACEFS, event);
+	fd = buf ? open(TRACEFS "/trace", O_RDONLY) : -1;
+	if (fd >= 0) {
+		n = read(fd, buf, (1 << 20) - 1);
+		close(fd);
+	}
+	if (n <= 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 TEST_F_TIMEOUT(evac, trace_events, 180)
 {
-	const char *tr = "/sys/kernel/tracing";
-	char path[256], *buf;
 	char *p = bound_region(_metadata, self->node, 4 * MiB, false);
-	int fd, r;
-	ssize_t n;
+	char *buf;
+	int r;
 
 	ASSERT_NE(NULL, p);
-	snprintf(path, sizeof(path), "%s/events", tr);
-	if (!path_exists(path))
-		mount("tracefs", tr, "tracefs", 0, NULL);
-	if (!path_exists(path))
+	r = trace_begin("cdm/enable");
+	if (!r)
 		SKIP(return, "no tracefs events (CONFIG_EVENT_TRACING off)");
-	snprintf(path, sizeof(path), "%s/events/cdm/enable", tr);
-	ASSERT_TRUE(path_exists(path)) TH_LOG("no cdm trace events");
-	write_strf("0", "%s/tracing_on", tr);
-	write_strf("", "%s/trace", tr);
-	ASSERT_EQ(0, write_str(path, "1"));
-	write_strf("1", "%s/tracing_on", tr);
+	ASSERT_EQ(1, r) TH_LOG("no cdm trace events");
 	fill_pattern(p, 4 * MiB, 20);
 	r = capi_evac_ioctl(self->fd, EVAC_MS, NULL, NULL);
-	write_str(path, "0");
+	buf = trace_end("cdm/enable");
 	ASSERT_EQ(0, r);
-	buf = calloc(1, 1 << 20);
 	ASSERT_NE(NULL, buf);
-	snprintf(path, sizeof(path), "%s/trace", tr);
-	fd = open(path, O_RDONLY);
-	ASSERT_LE(0, fd);
-	n = read(fd, buf, (1 << 20) - 1);
-	close(fd);
-	ASSERT_LT(0, n);
 	TH_LOG("trace has start %d progress %d end %d",
 	       !!strstr(buf, "cdm_evacuate_start"),
 	       !!strstr(buf, "cdm_evacuate_progress"),
@@ -924,40 +955,24 @@ TEST_F_TIMEOUT(evac, trace_events, 180)
  */
 TEST_F_TIMEOUT(evac, offline_passes_see_the_deadline, 300)
 {
-	const char *tr = "/sys/kernel/tracing";
+	const char *event = "cdm/cdm_evacuate_progress/enable";
 	const size_t len = 64 * MiB, batch = 2048;
 	char *p = bound_region(_metadata, self->node, len, false);
 	unsigned long last = 0, migrated, step, max_step = 0;
-	int fd, r, nid, steps = 0;
-	char path[256], *buf, *line;
-	ssize_t n;
+	int r, nid, steps = 0;
+	char *buf, *line;
 
 	ASSERT_NE(NULL, p);
-	snprintf(path, sizeof(path), "%s/events", tr);
-	if (!path_exists(path))
-		mount("tracefs", tr, "tracefs", 0, NULL);
-	if (!path_exists(path))
+	r = trace_begin(event);
+	if (!r)
 		SKIP(return, "no tracefs events (CONFIG_EVENT_TRACING off)");
-	snprintf(path, sizeof(path), "%s/events/cdm/cdm_evacuate_progress/enable",
-		 tr);
-	ASSERT_TRUE(path_exists(path)) TH_LOG("no cdm_evacuate_progress event");
-	write_strf("0", "%s/tracing_on", tr);
-	write_strf("", "%s/trace", tr);
-	ASSERT_EQ(0, write_str(path, "1"));
-	write_strf("1", "%s/tracing_on", tr);
+	ASSERT_EQ(1, r) TH_LOG("no cdm_evacuate_progress event");
 	fill_pattern(p, len, 21);
 	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, self->node));
 	r = capi_evac_ioctl(self->fd, EVAC_MS, NULL, NULL);
-	write_str(path, "0");
+	buf = trace_end(event);
 	ASSERT_EQ(0, r);
-	buf = calloc(1, 1 << 20);
 	ASSERT_NE(NULL, buf);
-	snprintf(path, sizeof(path), "%s/trace", tr);
-	fd = open(path, O_RDONLY);
-	ASSERT_LE(0, fd);
-	n = read(fd, buf, (1 << 20) - 1);
-	close(fd);
-	ASSERT_LT(0, n);
 	for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
 		char *ev = strstr(line, "cdm_evacuate_progress: ");
 
