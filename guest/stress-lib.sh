@@ -94,8 +94,8 @@ consistent() {
 
 # wait_rounds FILE N: wait until the sentinel status FILE shows N more
 # rounds than now (each round verifies every word), at most LIMIT s.
-sentinel_rounds() { local r; read -r _ r _ < "$1" 2>/dev/null; echo "${r:-0}"; }
-sentinel_errors() { local e; read -r _ _ _ e < "$1" 2>/dev/null; echo "${e:-0}"; }
+sentinel_rounds() { local r; read -r _ r _ 2> /dev/null < "$1"; echo "${r:-0}"; }
+sentinel_errors() { local e; read -r _ _ _ e 2> /dev/null < "$1"; echo "${e:-0}"; }
 wait_rounds() {
 	local want=$(($(sentinel_rounds "$1") + $2)) limit=$((SECONDS + ${3:-300}))
 	while [ "$(sentinel_rounds "$1")" -lt "$want" ]; do
