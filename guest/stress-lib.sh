@@ -123,11 +123,11 @@ free_kb() {
 		END { print s * 4 }' /proc/zoneinfo)))
 }
 
-# held_kb NODE: memory in use on NODE by something: anonymous and file
-# pages, slab, page tables, kernel stacks.  Unlike MemTotal - MemFree it
-# leaves out free pages in per-cpu lists.
+# held_kb NODE: process memory on NODE: anonymous pages, slab, page
+# tables, kernel stacks (file and shmem pages left out).  Unlike
+# MemTotal - MemFree it also leaves out free pages in per-cpu lists.
 held_kb() {
-	awk -v n="$1" '$1 == "Node" && $2 == n && $3 ~ /^(AnonPages|FilePages|Slab|PageTables|SecPageTables|KernelStack):$/ { s += $4 }
+	awk -v n="$1" '$1 == "Node" && $2 == n && $3 ~ /^(AnonPages|Slab|PageTables|SecPageTables|KernelStack):$/ { s += $4 }
 		END { print s + 0 }' "/sys/devices/system/node/node$1/meminfo"
 }
 
