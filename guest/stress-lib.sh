@@ -45,6 +45,11 @@ run0() {
 	echo 0 > "/proc/$BASHPID/oom_score_adj"
 	exec "$@"
 }
+# "session0 CMD... &" only, like run0: CMD at score 0 in a session of its
+# own, and $! is its pid and session id.
+session0() {
+	exec setsid bash -c 'echo 0 > /proc/$$/oom_score_adj; exec "$@"' session0 "$@"
+}
 
 # evacuate I METHOD TIMEOUT_MS: evacuate device I through "sysfs" (the
 # device's evacuate file) or "cdmctl"; TIMEOUT_MS 0 is the default.  Sets
