@@ -40,12 +40,18 @@ help:
 deps:
 	@$(TOP)/scripts/deps
 
-# The kernel: extract + patch (scripts/kernel-prepare), configure from the
-# checked-in fragments on tinyconfig, build bzImage.  The config is
-# regenerated only when a fragment changes; ccache makes rebuilds cheap.
+# The kernel: extract + patch (scripts/kernel-prepare), then the one kernel
+# builder (scripts/kernel-build, also used by check-upstream, cross and
+# bench) configures from the checked-in fragments on tinyconfig and builds.
+# The config is regenerated only when a fragment or the series changes;
+# ccache makes rebuilds cheap.
+KFRAGS     = $(TOP)/config/cdm.config $(TOP)/config/firmware.config \
+	     $(if $(filter 1,$(KASAN)),$(TOP)/config/kasan.config)
 kernel: deps
 	@mkdir -p $(B)
-	@$(LOCK) $(TOP)/scripts/kernel-build
+	@$(LOCK) $(TOP)/scripts/kernel-prepare
+	@$(LOCK) $(TOP)/scripts/kernel-build --targets "bzImage modules modules_prepare" \
+		$(KSRC) $(KOBJ) x86_64 $(KFRAGS)
 
 modules: kernel
 	@mkdir -p $(MODSRC)
@@ -73,7 +79,9 @@ check: initramfs
 # Software no one here wrote (numactl's tests, kernel selftests, hwloc) on
 # our kernel and on a stock 6.12 from the same fragments (build/kobj-stock).
 check-upstream: initramfs
-	@$(LOCK) $(TOP)/scripts/kernel-build-stock
+	@$(LOCK) $(TOP)/scripts/kernel-prepare --stock
+	@$(LOCK) $(TOP)/scripts/kernel-build --localversion -stock $(B)/linux-stock $(B)/kobj-stock \
+		x86_64 $(TOP)/config/cdm.config $(TOP)/config/stock.config
 	@$(TOP)/scripts/check-upstream $(VMRUN_ARGS)
 
 # Cross builds: the patched kernel for each of CROSS_ARCHS with Debian's
@@ -90,7 +98,8 @@ cross:
 	@$(if $(filter 0,$(PREPARE)),,t=$$(date +%s); $(LOCK) $(TOP)/scripts/kernel-prepare && \
 		echo "cross: build/linux prepared in $$(( $$(date +%s) - t )) s (with any wait for the kernel lock)")
 	@for a in $(CROSS_ARCHS); do \
-		CROSS_QUEUED=$$(date +%s) $(LOCK) $(TOP)/scripts/kernel-build-cross $$a || exit 1; done
+		KERNEL_QUEUED=$$(date +%s) $(LOCK) $(TOP)/scripts/kernel-build $(KSRC) $(B)/kobj-$$a \
+			$$a $(TOP)/config/cross.config $(TOP)/config/$$a.config || exit 1; done
 
 check-cross:
 	@start=$$(date +%s); rc=0; \
