@@ -1,0 +1,61 @@
+# scripts/run-selftests' summary of a make check: reads the collected TAP
+# results (@begin NAME / @t ok|not ok ... / @end NAME RC, one block per test
+# program), prints a line per program, per guest console scan and for the
+# host unit tests, names every program of selftests/tests.list that never
+# ran, and prints "N passed, M failed, K skipped"; exits 1 if anything failed.
+# Variables (awk -v): list, shards, vmrcs, guests, kasan, kasan_off, logs,
+# host_line, host_rc.
+BEGIN {
+	while ((getline l < list) > 0) {
+		split(l, fld, " ")
+		if (fld[1] == "" || substr(fld[1], 1, 1) == "#") continue
+		want[++nwant] = (fld[1] == "main" || fld[1] == "pre") ? fld[2] : fld[1] "-" fld[2]
+	}
+	for (i = 0; i < shards; i++) want[++nwant] = "modules" i
+	want[++nwant] = "modules-boot"
+	want[++nwant] = "modules-soft"
+	split(vmrcs, vmrc, " ")
+	nguests = split(guests, gname, " ")
+}
+/^@begin / { name = $2; seen[name] = 1; p = f = s = 0; next }
+/^@t (ok|not ok) [0-9]+/ {
+	if ($2 == "ok") { if ($0 ~ /# *SKIP/) s++; else p++ } else f++
+	next
+}
+/^@end / {
+	rc = $3
+	if (rc != 0 && f == 0) {
+		f = 1
+		why = (rc == 137) ? " (killed: time limit)" : " (exit " rc ")"
+	} else why = ""
+	if (p + f + s == 0) { f = 1; why = " (no TAP result)" }
+	printf "  %-24s %3d passed, %d failed, %d skipped%s\n", name, p, f, s, why
+	P += p; F += f; S += s
+	next
+}
+END {
+	split(host_line, h, /[ ,]+/)
+	hp = h[1] + 0; hf = h[3] + 0
+	if (host_line == "" || (host_rc != 0 && hf == 0)) hf++
+	printf "  %-24s %3d passed, %d failed, 0 skipped (host)\n", "numactl-ext-unit", hp, hf
+	P += hp; F += hf
+	for (i = 1; i <= nwant; i++) if (!(want[i] in seen)) {
+		printf "  %-24s did not run (guest died? see the console logs)\n", want[i]; F++
+	}
+	for (i = 1; i <= nguests; i++) {
+		name = "console-scan-" gname[i]
+		if (vmrc[i] == 4 || vmrc[i] == 3) {
+			printf "  %-24s FAILED (%s; %s.%s.console.log)\n", name,
+				vmrc[i] == 4 ? "kernel report in the console" : "guest did not finish", logs, gname[i]
+			F++
+		} else { printf "  %-24s ok\n", name; P++ }
+		if (kasan != 1) continue
+		name = "kasan-on-" gname[i]
+		if (index(kasan_off, " " gname[i] " ")) {
+			printf "  %-24s FAILED (no \"KernelAddressSanitizer initialized\" in the console)\n", name
+			F++
+		} else { printf "  %-24s ok\n", name; P++ }
+	}
+	printf "%d passed, %d failed, %d skipped\n", P, F, S
+	exit F > 0
+}
