@@ -31,6 +31,7 @@
 #include <numaif.h>
 
 #include "numacdm.h"
+#include "sysfs.h"
 
 #define VERSION		"1.0"
 #define NODE_DIR	"/sys/devices/system/node"
@@ -65,126 +66,6 @@ static void err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* ---------------------------------------------------------------- files */
-
-static int path_of(char *out, size_t len, const char *rel)
-{
-	int n = snprintf(out, len, "%s%s", numa_cdm_sysfs_root(), rel);
-
-	if (n < 0 || (size_t)n >= len) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	return 0;
-}
-
-static int read_file(const char *rel, char *buf, size_t len)
-{
-	char path[PATH_MAX];
-	size_t off = 0;
-	ssize_t n;
-	int fd, e;
-
-	if (path_of(path, sizeof(path), rel))
-		return -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	while (off + 1 < len) {
-		n = read(fd, buf + off, len - 1 - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			e = errno;
-			close(fd);
-			errno = e;
-			return -1;
-		}
-		if (!n)
-			break;
-		off += (size_t)n;
-	}
-	close(fd);
-	buf[off] = '\0';
-	while (off && isspace((unsigned char)buf[off - 1]))
-		buf[--off] = '\0';
-	return (int)off;
-}
-
-/* read_file() of a path made from a format: the core of the two below. */
-static int vreadf(char *buf, size_t len, const char *fmt, va_list ap)
-	__attribute__((format(printf, 3, 0)));
-static int vreadf(char *buf, size_t len, const char *fmt, va_list ap)
-{
-	char rel[PATH_MAX];
-	int n = vsnprintf(rel, sizeof(rel), fmt, ap);
-
-	if (n < 0 || (size_t)n >= sizeof(rel)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	return read_file(rel, buf, len);
-}
-
-static int readf(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int readf(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = vreadf(buf, len, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-static int read_u64f(uint64_t *v, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static int read_u64f(uint64_t *v, const char *fmt, ...)
-{
-	char buf[64], *end;
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = vreadf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		return -1;
-	errno = 0;
-	*v = strtoull(buf, &end, 10);
-	if (errno || end == buf) {
-		errno = EPROTO;
-		return -1;
-	}
-	return 0;
-}
-
-/* Write @val to a sysfs file below the root; -1 + errno of the write. */
-static int write_file(const char *rel, const char *val)
-{
-	char path[PATH_MAX];
-	ssize_t n;
-	int fd, e;
-
-	if (path_of(path, sizeof(path), rel))
-		return -1;
-	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	do
-		n = write(fd, val, strlen(val));
-	while (n < 0 && errno == EINTR);
-	e = errno;
-	if (close(fd) && n >= 0) {
-		e = errno;
-		n = -1;
-	}
-	errno = e;
-	return n < 0 ? -1 : 0;
-}
-
 /* -------------------------------------------------------------- devices */
 
 struct dev {
@@ -211,14 +92,13 @@ static void scan_devices(void)
 	DIR *d;
 
 	ndevs = 0;
-	if (path_of(path, sizeof(path), CAPI_SIM_DIR))
+	if (cdm_sysfs_path(path, sizeof(path), CAPI_SIM_DIR))
 		return;
 	d = opendir(path);
 	if (!d)
 		return;
 	while ((de = readdir(d)) && ndevs < MAX_DEVS) {
 		struct dev *v = &devs[ndevs];
-		char rel[PATH_MAX];
 		DIR *m;
 
 		if (!strchr(de->d_name, ':') || strlen(de->d_name) >= sizeof(v->bdf))
@@ -226,14 +106,15 @@ static void scan_devices(void)
 		memset(v, 0, sizeof(*v));
 		memcpy(v->bdf, de->d_name, strlen(de->d_name) + 1);
 		v->node = -1;
-		if (readf(buf, sizeof(buf), CAPI_SIM_DIR "/%s/node", v->bdf) > 0)
+		if (cdm_sysfs_read(buf, sizeof(buf), CAPI_SIM_DIR "/%s/node",
+				   v->bdf) > 0)
 			v->node = atoi(buf);
-		read_u64f(&v->size, CAPI_SIM_DIR "/%s/size", v->bdf);
-		if (readf(v->state, sizeof(v->state), CAPI_SIM_DIR "/%s/state",
-			  v->bdf) < 0)
+		cdm_sysfs_read_u64(&v->size, CAPI_SIM_DIR "/%s/size", v->bdf);
+		if (cdm_sysfs_read(v->state, sizeof(v->state),
+				   CAPI_SIM_DIR "/%s/state", v->bdf) < 0)
 			snprintf(v->state, sizeof(v->state), "unknown");
-		snprintf(rel, sizeof(rel), CAPI_SIM_DIR "/%s/misc", v->bdf);
-		if (!path_of(path, sizeof(path), rel) && (m = opendir(path))) {
+		if (!cdm_sysfs_path(path, sizeof(path), CAPI_SIM_DIR "/%s/misc",
+				    v->bdf) && (m = opendir(path))) {
 			struct dirent *me;
 
 			while ((me = readdir(m))) {
@@ -344,12 +225,13 @@ static void read_distances(int node, int *dist)
 
 	for (i = 0; i < MAX_NODES; i++)
 		dist[i] = -1;
-	if (read_file(NODE_DIR "/online", on, sizeof(on)) < 0)
+	if (cdm_sysfs_read(on, sizeof(on), NODE_DIR "/online") < 0)
 		return;
 	online = numa_cdm_parse_nodelist(on);
 	if (!online)
 		return;
-	if (readf(buf, sizeof(buf), NODE_DIR "/node%d/distance", node) < 0) {
+	if (cdm_sysfs_read(buf, sizeof(buf), NODE_DIR "/node%d/distance",
+			   node) < 0) {
 		numa_bitmask_free(online);
 		return;
 	}
@@ -530,8 +412,8 @@ static void json_node(const struct numa_cdm_node_info *in,
 		char buf[2048];
 
 		jopen("stats", '{');
-		if (d && readf(buf, sizeof(buf), CAPI_SIM_DIR "/%s/stats",
-			       d->bdf) >= 0) {
+		if (d && cdm_sysfs_read(buf, sizeof(buf),
+					CAPI_SIM_DIR "/%s/stats", d->bdf) >= 0) {
 			char *save = NULL;
 
 			for (char *l = strtok_r(buf, "\n", &save); l;
@@ -698,7 +580,8 @@ static int cmd_status(const char *arg)
 		}
 	printf("%s\n", ret ? "" : " -");
 	ret = EX_OK;
-	if (d && readf(buf, sizeof(buf), CAPI_SIM_DIR "/%s/stats", d->bdf) >= 0) {
+	if (d && cdm_sysfs_read(buf, sizeof(buf), CAPI_SIM_DIR "/%s/stats",
+				d->bdf) >= 0) {
 		char *save = NULL;
 
 		printf("device stats:\n");
@@ -775,7 +658,7 @@ static void *evac_thread(void *arg)
 {
 	struct evac_job *j = arg;
 
-	j->err = write_file(j->rel, j->val) ? errno : 0;
+	j->err = cdm_sysfs_write(j->val, "%s", j->rel) ? errno : 0;
 	atomic_store(&j->done, 1);
 	return NULL;
 }
@@ -802,8 +685,10 @@ static void progress(int node, double t0, int tty, int final)
 	double el = now_s() - t0, rate, pct;
 	char eta[16];
 
-	if (read_u64f(&done, NODE_DIR "/node%d/cdm/pages_migrated", node) ||
-	    read_u64f(&left, NODE_DIR "/node%d/cdm/pages_remaining", node))
+	if (cdm_sysfs_read_u64(&done, NODE_DIR "/node%d/cdm/pages_migrated",
+			       node) ||
+	    cdm_sysfs_read_u64(&left, NODE_DIR "/node%d/cdm/pages_remaining",
+			       node))
 		return;	/* node already gone: the evacuation is over */
 	total = done + left;
 	rate = el > 0 ? (double)done / el : 0;
@@ -881,12 +766,14 @@ static int cmd_evacuate(const char *arg, unsigned int timeout)
 	switch (job.err) {
 	case 0:
 		if (!d) {
-			read_u64f(&v, NODE_DIR "/node%d/cdm/pages_migrated", node);
+			cdm_sysfs_read_u64(&v, NODE_DIR
+					   "/node%d/cdm/pages_migrated", node);
 		} else {
 			char buf[1024], *p;
 
-			if (readf(buf, sizeof(buf), CAPI_SIM_DIR "/%s/stats",
-				  d->bdf) >= 0) {
+			if (cdm_sysfs_read(buf, sizeof(buf),
+					   CAPI_SIM_DIR "/%s/stats",
+					   d->bdf) >= 0) {
 				p = strstr(buf, "last_evacuated_pages ");
 				if (p)
 					v = strtoull(p + 21, NULL, 10);
@@ -903,7 +790,8 @@ static int cmd_evacuate(const char *arg, unsigned int timeout)
 			       node);
 		return EX_OK;
 	case EBUSY:
-		read_u64f(&v, NODE_DIR "/node%d/cdm/pages_remaining", node);
+		cdm_sysfs_read_u64(&v, NODE_DIR "/node%d/cdm/pages_remaining",
+				   node);
 		err("%s: evacuation of node %d timed out: %" PRIu64
 		    " pages could not be migrated; the memory is back online",
 		    who, node, v);
@@ -939,8 +827,8 @@ static int online_firmware_node(int node)
 	int n = 0, failed = 0, e = 0;
 	DIR *dir;
 
-	snprintf(rel, sizeof(rel), NODE_DIR "/node%d", node);
-	if (path_of(path, sizeof(path), rel) || !(dir = opendir(path))) {
+	if (cdm_sysfs_path(path, sizeof(path), NODE_DIR "/node%d", node) ||
+	    !(dir = opendir(path))) {
 		err("node %d: no memory blocks (%s)", node, strerror(errno));
 		return EX_NODEV;
 	}
@@ -950,9 +838,10 @@ static int online_firmware_node(int node)
 			continue;
 		snprintf(rel, sizeof(rel), "/sys/devices/system/memory/%s/state",
 			 de->d_name);
-		if (read_file(rel, st, sizeof(st)) < 0 || strcmp(st, "offline"))
+		if (cdm_sysfs_read(st, sizeof(st), "%s", rel) < 0 ||
+		    strcmp(st, "offline"))
 			continue;
-		if (write_file(rel, "online\n")) {
+		if (cdm_sysfs_write("online\n", "%s", rel)) {
 			e = errno;
 			failed++;
 			err("node %d: %s: online: %s%s", node, de->d_name,
@@ -991,7 +880,7 @@ static int cmd_online(const char *arg)
 		return EX_NOTHING;
 	}
 	snprintf(rel, sizeof(rel), CAPI_SIM_DIR "/%s/online", d->bdf);
-	if (write_file(rel, "1\n")) {
+	if (cdm_sysfs_write("1\n", "%s", rel)) {
 		int e = errno;
 
 		if (e == EALREADY) {
@@ -1086,12 +975,13 @@ static int cmd_where(const char *pidarg)
 		return EX_USAGE;
 	}
 	snprintf(line, sizeof(line), "/proc/%d/comm", pid);
-	if (read_file(line, comm, sizeof(comm)) < 0) {
+	if (cdm_sysfs_read(comm, sizeof(comm), "%s", line) < 0) {
 		err("process %d: %s", pid, strerror(errno));
 		return errno == ENOENT ? EX_NODEV : errno_exit(errno);
 	}
 	snprintf(line, sizeof(line), "/proc/%d/numa_maps", pid);
-	if (path_of(path, sizeof(path), line) || !(f = fopen(path, "re"))) {
+	if (cdm_sysfs_path(path, sizeof(path), "%s", line) ||
+	    !(f = fopen(path, "re"))) {
 		err("process %d: %s: %s", pid, line, strerror(errno));
 		return errno == ENOENT ? EX_NODEV : errno_exit(errno);
 	}

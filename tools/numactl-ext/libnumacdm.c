@@ -19,6 +19,7 @@
 #include <numaif.h>
 
 #include "numacdm.h"
+#include "sysfs.h"
 
 #define NODE_DIR	"/sys/devices/system/node"
 #define CAPI_SIM_DIR	"/sys/bus/pci/drivers/capi_sim"
@@ -28,93 +29,6 @@ const char *numa_cdm_sysfs_root(void)
 	const char *r = getenv("CDM_SYSFS_ROOT");
 
 	return r ? r : "";
-}
-
-/* Read a whole (small) file below the root prefix; NUL-terminated. */
-static int cdm_read(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int cdm_read(char *buf, size_t len, const char *fmt, ...)
-{
-	char rel[PATH_MAX], path[PATH_MAX];
-	va_list ap;
-	ssize_t n;
-	size_t off = 0;
-	int fd, e;
-
-	va_start(ap, fmt);
-	n = vsnprintf(rel, sizeof(rel), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(rel))
-		goto toolong;
-	n = snprintf(path, sizeof(path), "%s%s", numa_cdm_sysfs_root(), rel);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		goto toolong;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	while (off + 1 < len) {
-		n = read(fd, buf + off, len - 1 - off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			e = errno;
-			close(fd);
-			errno = e;
-			return -1;
-		}
-		if (n == 0)
-			break;
-		off += (size_t)n;
-	}
-	close(fd);
-	buf[off] = '\0';
-	return (int)off;
-toolong:
-	errno = ENAMETOOLONG;
-	return -1;
-}
-
-static void chomp(char *s)
-{
-	size_t n = strlen(s);
-
-	while (n && isspace((unsigned char)s[n - 1]))
-		s[--n] = '\0';
-}
-
-static int parse_u64(const char *s, uint64_t *v)
-{
-	unsigned long long x;
-	char *end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	x = strtoull(s, &end, 10);
-	if (errno)
-		return -1;
-	while (isspace((unsigned char)*end))
-		end++;
-	if (*end)
-		return -1;
-	*v = x;
-	return 0;
-}
-
-static int read_u64(uint64_t *v, const char *fmt, int node, const char *file)
-{
-	char buf[64];
-
-	if (cdm_read(buf, sizeof(buf), fmt, node, file) < 0)
-		return -1;
-	if (parse_u64(buf, v)) {
-		errno = EPROTO;
-		return -1;
-	}
-	return 0;
 }
 
 /* Walk a nodelist; calls fn(node) for each node; -1 + EINVAL on bad syntax. */
@@ -203,7 +117,7 @@ static struct bitmask *read_nodelist(const char *file, int missing_ok)
 {
 	char buf[4096];
 
-	if (cdm_read(buf, sizeof(buf), NODE_DIR "/%s", file) < 0) {
+	if (cdm_sysfs_read(buf, sizeof(buf), NODE_DIR "/%s", file) < 0) {
 		if (!(missing_ok && errno == ENOENT))
 			return NULL;
 		buf[0] = '\0';
@@ -270,7 +184,7 @@ static int read_node_file(int *node, const char *fmt, const char *name)
 	char *end;
 	long v;
 
-	if (cdm_read(buf, sizeof(buf), fmt, name) < 0)
+	if (cdm_sysfs_read(buf, sizeof(buf), fmt, name) < 0)
 		return -1;
 	errno = 0;
 	v = strtol(buf, &end, 10);
@@ -322,16 +236,14 @@ int numa_cdm_node_of_device(const char *name)
 				    name))
 			return node;
 		/* ... or capi_sim/<BDF>/misc/NAME. */
-		snprintf(path, sizeof(path), "%s" CAPI_SIM_DIR,
-			 numa_cdm_sysfs_root());
-		d = opendir(path);
+		d = cdm_sysfs_path(path, sizeof(path), CAPI_SIM_DIR) ? NULL :
+		    opendir(path);
 		while (d && (de = readdir(d))) {
 			if (!strchr(de->d_name, ':'))
 				continue;
-			snprintf(path, sizeof(path), "%s" CAPI_SIM_DIR
-				 "/%s/misc/%s", numa_cdm_sysfs_root(),
-				 de->d_name, name);
-			if (access(path, F_OK))
+			if (cdm_sysfs_path(path, sizeof(path), CAPI_SIM_DIR
+					   "/%s/misc/%s", de->d_name, name) ||
+			    access(path, F_OK))
 				continue;
 			snprintf(bdf, sizeof(bdf), "%s", de->d_name);
 			closedir(d);
@@ -353,10 +265,9 @@ int numa_cdm_node_of_device(const char *name)
 	for (unsigned int i = 0; i < cdm->size; i++) {
 		if (!numa_bitmask_isbitset(cdm, i))
 			continue;
-		if (cdm_read(buf, sizeof(buf), NODE_DIR "/node%u/cdm/owner",
-			     i) < 0)
+		if (cdm_sysfs_read(buf, sizeof(buf),
+				   NODE_DIR "/node%u/cdm/owner", i) < 0)
 			continue;
-		chomp(buf);
 		if (!strcmp(buf, bdf) || !strcmp(buf, name)) {
 			numa_bitmask_free(cdm);
 			return (int)i;
@@ -428,20 +339,20 @@ int numa_cdm_node_info(int node, struct numa_cdm_node_info *info)
 	info->emergency_fallback = -1;
 	snprintf(info->owner, sizeof(info->owner), "none");
 
-	if (cdm_read(buf, sizeof(buf), NODE_DIR "/node%d/cdm/owner", node) < 0) {
+	if (cdm_sysfs_read(buf, sizeof(buf), NODE_DIR "/node%d/cdm/owner",
+			   node) < 0) {
 		if (errno != ENOENT)
 			return -1;
 		return 0;	/* node has no memory: no nodeN/ */
 	}
 	info->present = 1;
-	chomp(buf);
 	buf[sizeof(info->owner) - 1] = '\0';
 	memcpy(info->owner, buf, strlen(buf) + 1);
-	if (!read_u64(&v, NODE_DIR "/node%d/cdm/%s", node, "emergency_fallback"))
+	if (!cdm_sysfs_read_u64(&v, NODE_DIR "/node%d/cdm/emergency_fallback",
+				node))
 		info->emergency_fallback = v != 0;
-	if (cdm_read(buf, sizeof(buf), NODE_DIR "/node%d/cdm/evacuation_state",
-		     node) >= 0) {
-		chomp(buf);
+	if (cdm_sysfs_read(buf, sizeof(buf),
+			   NODE_DIR "/node%d/cdm/evacuation_state", node) >= 0) {
 		if (!strcmp(buf, "idle"))
 			info->evac_state = NUMA_CDM_EVAC_IDLE;
 		else if (!strcmp(buf, "running"))
@@ -449,11 +360,14 @@ int numa_cdm_node_info(int node, struct numa_cdm_node_info *info)
 		else if (!strcmp(buf, "failed"))
 			info->evac_state = NUMA_CDM_EVAC_FAILED;
 	}
-	if (!read_u64(&v, NODE_DIR "/node%d/cdm/%s", node, "pages_migrated"))
+	if (!cdm_sysfs_read_u64(&v, NODE_DIR "/node%d/cdm/pages_migrated",
+				node))
 		info->pages_migrated = v;
-	if (!read_u64(&v, NODE_DIR "/node%d/cdm/%s", node, "pages_remaining"))
+	if (!cdm_sysfs_read_u64(&v, NODE_DIR "/node%d/cdm/pages_remaining",
+				node))
 		info->pages_remaining = v;
-	if (cdm_read(buf, sizeof(buf), NODE_DIR "/node%d/meminfo", node) >= 0)
+	if (cdm_sysfs_read(buf, sizeof(buf), NODE_DIR "/node%d/meminfo",
+			   node) >= 0)
 		parse_meminfo(info, buf);
 	if (!info->mem_used && info->mem_total >= info->mem_free)
 		info->mem_used = info->mem_total - info->mem_free;
