@@ -30,9 +30,9 @@
 
 #include "numacdm.h"
 #include "capi_sim_uapi.h"
+#include "cdm_sysfs.h"
 #include "kselftest_harness.h"
 
-#define NODE_SYS	"/sys/devices/system/node"
 #define CAPI_DRV	"/sys/bus/pci/drivers/capi_sim"
 #define MAXN		64
 #define MAXD		8
@@ -48,54 +48,6 @@ struct gdev {
 static char cdmctl_path[PATH_MAX];
 
 /* ------------------------------------------------------------- helpers */
-
-static int read_text(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	while (n && isspace((unsigned char)buf[n - 1]))
-		buf[--n] = '\0';
-	return (int)n;
-}
-
-static int write_text(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n < 0 ? -1 : 0;
-}
-
-/* nodelist file -> bit mask (nodes < 64) */
-static unsigned long long nodelist(const char *file)
-{
-	char path[256], buf[512];
-	struct bitmask *m;
-	unsigned long long r = 0;
-
-	snprintf(path, sizeof(path), NODE_SYS "/%s", file);
-	if (read_text(path, buf, sizeof(buf)) < 0)
-		return 0;
-	m = numa_cdm_parse_nodelist(buf);
-	for (unsigned int i = 0; m && i < m->size && i < 64; i++)
-		if (numa_bitmask_isbitset(m, i))
-			r |= 1ULL << i;
-	if (m)
-		numa_bitmask_free(m);
-	return r;
-}
 
 static unsigned long long mask_bits(struct bitmask *m)
 {
@@ -125,11 +77,11 @@ static int scan_devs(struct gdev *d, int max)
 		memset(&d[n], 0, sizeof(d[n]));
 		memcpy(d[n].bdf, de->d_name, strlen(de->d_name) + 1);
 		snprintf(path, sizeof(path), CAPI_DRV "/%s/node", d[n].bdf);
-		if (read_text(path, buf, sizeof(buf)) < 0)
+		if (read_str(path, buf, sizeof(buf)) < 0)
 			continue;
 		d[n].node = atoi(buf);
 		snprintf(path, sizeof(path), CAPI_DRV "/%s/size", d[n].bdf);
-		if (read_text(path, buf, sizeof(buf)) >= 0)
+		if (read_str(path, buf, sizeof(buf)) >= 0)
 			d[n].size = strtoull(buf, NULL, 10);
 		snprintf(path, sizeof(path), CAPI_DRV "/%s/misc", d[n].bdf);
 		m = opendir(path);
@@ -153,7 +105,7 @@ static void dev_state(const struct gdev *d, char *buf, size_t len)
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), CAPI_DRV "/%s/state", d->bdf);
-	if (read_text(path, buf, len) < 0)
+	if (read_str(path, buf, len) < 0)
 		snprintf(buf, len, "?");
 }
 
@@ -265,7 +217,7 @@ static int cdm_available(struct gdev *d, int *nd)
 {
 	char buf[64];
 
-	if (read_text(NODE_SYS "/has_coherent_device", buf, sizeof(buf)) < 0)
+	if (read_str(NODE_SYS "/has_coherent_device", buf, sizeof(buf)) < 0)
 		return 0;
 	*nd = scan_devs(d, MAXD);
 	return *nd > 0;
@@ -304,9 +256,9 @@ TEST(lib_node_sets)
 	NEED_CDM(d, nd);
 	cdm = mask_bits(numa_cdm_nodes());
 	ram = mask_bits(numa_sysram_nodes());
-	mem = nodelist("has_memory");
-	cpu = nodelist("has_cpu");
-	hcd = nodelist("has_coherent_device");
+	mem = node_state_mask("has_memory");
+	cpu = node_state_mask("has_cpu");
+	hcd = node_state_mask("has_coherent_device");
 	ASSERT_EQ(cdm, hcd);
 	ASSERT_NE(0ULL, cdm);
 	EXPECT_EQ(0ULL, cdm & cpu) TH_LOG("a CDM node has CPUs");
@@ -529,7 +481,7 @@ FIXTURE_TEARDOWN(evac)
 	if (strcmp(st, "online")) {
 		snprintf(path, sizeof(path), CAPI_DRV "/%s/online",
 			 self->dv->bdf);
-		write_text(path, "1");
+		write_str(path, "1");
 	}
 }
 
@@ -564,7 +516,7 @@ TEST_F_TIMEOUT(evac, evacuate_online_roundtrip, 600)
 	 */
 	EXPECT_EQ(5, cdmctl(out, sizeof(out), "evacuate", node, "--timeout",
 			    "2", NULL));
-	EXPECT_NE(0ULL, nodelist("has_memory") & (1ULL << node_id));
+	EXPECT_NE(0ULL, node_state_mask("has_memory") & (1ULL << node_id));
 	EXPECT_EQ(sum, checksum(p, sz));
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "status", node, "--json", NULL));
 	EXPECT_NE(NULL, strstr(out, "\"memory_online\":true")) TH_LOG("%s", out);
@@ -577,7 +529,7 @@ TEST_F_TIMEOUT(evac, evacuate_online_roundtrip, 600)
 	EXPECT_NE(NULL, strstr(out, "evacuated")) TH_LOG("%s", out);
 	dev_state(self->dv, st, sizeof(st));
 	EXPECT_STREQ("offline", st);
-	EXPECT_EQ(0ULL, nodelist("has_memory") & (1ULL << node_id));
+	EXPECT_EQ(0ULL, node_state_mask("has_memory") & (1ULL << node_id));
 	on = pages_on(p, n, node_id, &other);
 	EXPECT_EQ(0, on);
 	EXPECT_TRUE(other >= 0 && (ram & (1ULL << other)))
@@ -601,7 +553,7 @@ TEST_F_TIMEOUT(evac, evacuate_online_roundtrip, 600)
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "online", self->dv->bdf, NULL));
 	dev_state(self->dv, st, sizeof(st));
 	EXPECT_STREQ("online", st);
-	EXPECT_NE(0ULL, nodelist("has_memory") & (1ULL << node_id));
+	EXPECT_NE(0ULL, node_state_mask("has_memory") & (1ULL << node_id));
 	EXPECT_EQ(6, cdmctl(out, sizeof(out), "online", self->dv->bdf, NULL));
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "status", node, "--json", NULL));
 	EXPECT_NE(NULL, strstr(out, "\"memory_online\":true"));

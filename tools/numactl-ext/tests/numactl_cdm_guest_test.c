@@ -22,55 +22,12 @@
 #include <unistd.h>
 #include <numaif.h>
 
+#include "cdm_sysfs.h"
 #include "kselftest_harness.h"
 
-#define NODE_SYS	"/sys/devices/system/node"
 #define STOCK		"/usr/bin/numactl"
 
 static char patched[PATH_MAX], self_exe[PATH_MAX];
-
-static int read_text(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	return (int)n;
-}
-
-/* nodelist file -> bits (nodes < 64) */
-static unsigned long nodelist(const char *file)
-{
-	char path[256], buf[512], *p, *end;
-	unsigned long r = 0;
-
-	snprintf(path, sizeof(path), NODE_SYS "/%s", file);
-	if (read_text(path, buf, sizeof(buf)) < 0)
-		return 0;
-	p = buf;
-	while (*p >= '0' && *p <= '9') {
-		unsigned long a = strtoul(p, &end, 10), b = a;
-
-		p = end;
-		if (*p == '-') {
-			b = strtoul(p + 1, &end, 10);
-			p = end;
-		}
-		for (unsigned long i = a; i <= b && i < 64; i++)
-			r |= 1UL << i;
-		if (*p++ != ',')
-			break;
-	}
-	return r;
-}
 
 /* Run argv; stdout into out, stderr into err; exit status. */
 static int run(char *out, size_t olen, char *err, size_t elen, ...)
@@ -153,7 +110,7 @@ static int parse_child(const char *out, int *mode, unsigned long *mask)
 
 static unsigned long cdm_mask(void)
 {
-	return nodelist("has_coherent_device");
+	return node_state_mask("has_coherent_device");
 }
 
 #define NEED(cond, why)							\
@@ -164,7 +121,7 @@ static unsigned long cdm_mask(void)
 
 #define NEED_ALL()							\
 	do {								\
-		NEED(cdm_mask() & nodelist("has_memory"),		\
+		NEED(cdm_mask() & node_state_mask("has_memory"),		\
 		     "no CDM node with memory online");			\
 		NEED(!access(STOCK, X_OK), "no stock numactl");		\
 		NEED(!access(patched, X_OK), "no patched numactl");	\
@@ -172,7 +129,7 @@ static unsigned long cdm_mask(void)
 
 static int first_cdm(void)
 {
-	unsigned long m = cdm_mask() & nodelist("has_memory");
+	unsigned long m = cdm_mask() & node_state_mask("has_memory");
 
 	for (int i = 0; i < 64; i++)
 		if (m & (1UL << i))
@@ -187,7 +144,7 @@ TEST(hardware_marks_cdm_nodes)
 	int lines_p = 0, lines_s = 0;
 
 	NEED_ALL();
-	cdm = cdm_mask() & nodelist("has_memory");
+	cdm = cdm_mask() & node_state_mask("has_memory");
 	ASSERT_EQ(0, run(out, sizeof(out), err, sizeof(err), patched,
 			 "--hardware", NULL));
 	ASSERT_EQ(0, run(so, sizeof(so), err, sizeof(err), STOCK, "--hardware",
@@ -198,7 +155,7 @@ TEST(hardware_marks_cdm_nodes)
 		if (!(cdm & (1UL << i)))
 			continue;
 		snprintf(path, sizeof(path), NODE_SYS "/node%d/cdm/owner", i);
-		ASSERT_LT(0, read_text(path, owner, sizeof(owner)));
+		ASSERT_LT(0, read_str(path, owner, sizeof(owner)));
 		snprintf(want, sizeof(want),
 			 "node %d type: coherent device memory (owner %s)\n", i,
 			 owner);
@@ -224,7 +181,7 @@ static void check_all(struct __test_metadata *_metadata, const char *opt,
 	char arg[64];
 	int mode;
 
-	ram = nodelist("has_memory") & ~cdm;
+	ram = node_state_mask("has_memory") & ~cdm;
 	snprintf(arg, sizeof(arg), "--%s=all", opt);
 	ASSERT_EQ(0, run(out, sizeof(out), err, sizeof(err), patched, arg,
 			 self_exe, "--child", "-1", NULL)) TH_LOG("%s", err);
@@ -239,7 +196,7 @@ static void check_all(struct __test_metadata *_metadata, const char *opt,
 			 self_exe, "--child", "-1", NULL)) TH_LOG("%s", err);
 	ASSERT_EQ(0, parse_child(out, &mode, &mask));
 	EXPECT_EQ(want_mode, mode);
-	EXPECT_EQ(ram | (cdm & nodelist("has_memory")), mask)
+	EXPECT_EQ(ram | (cdm & node_state_mask("has_memory")), mask)
 		TH_LOG("stock %s: mask %lx", arg, mask);
 }
 
