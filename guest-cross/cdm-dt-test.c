@@ -42,6 +42,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cdm_sysfs.h"
+
 #define MPOL_DEFAULT	0
 #define MPOL_BIND	2
 #define MPOL_MF_MOVE	(1 << 1)
@@ -49,7 +51,6 @@
 #define NTESTS		12
 #define RAM_NODE	0
 #define MAXNODE		64
-#define MiB		(1024UL * 1024)
 
 static int cdm = 1;		/* the node under test */
 static long page_size;
@@ -101,77 +102,6 @@ static long sys_move_pages(unsigned long count, void **pages,
 	return syscall(SYS_move_pages, 0, count, pages, nodes, status, flags);
 }
 
-/* Read a small file into buf; returns its length or -1 (errno set). */
-static ssize_t read_file(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t len = 0;
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0)
-		len += n;
-	close(fd);
-	buf[len] = '\0';
-	return len;
-}
-
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-	int err;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	err = n < 0 ? -errno : 0;
-	close(fd);
-	return err;
-}
-
-/* Is node in the nodelist ("0-1,3") text? */
-static bool nodelist_has(const char *list, int node)
-{
-	const char *p = list;
-
-	while (*p && *p != '\n') {
-		char *end;
-		long a = strtol(p, &end, 10), b = a;
-
-		if (end == p)
-			return false;
-		if (*end == '-')
-			b = strtol(end + 1, &end, 10);
-		if (node >= a && node <= b)
-			return true;
-		p = *end == ',' ? end + 1 : end;
-	}
-	return false;
-}
-
-/* A field of /sys/devices/system/node/nodeN/meminfo in kB, or -1. */
-static long node_meminfo_kb(int node, const char *field)
-{
-	char path[96], buf[4096], *p;
-	size_t flen = strlen(field);
-
-	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/meminfo", node);
-	if (read_file(path, buf, sizeof(buf)) < 0)
-		return -1;
-	/* "Node 1 MemFree:   123 kB" */
-	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-		char *f = strchr(p, ':');
-
-		if (!f || (size_t)(f - p) < flen || strncmp(f - flen, field, flen) ||
-		    f[-(long)flen - 1] != ' ')
-			continue;
-		return strtol(f + 1, NULL, 10);
-	}
-	return -1;
-}
-
 struct zone_info {
 	char name[16];
 	long free, min, low, present, managed;
@@ -184,7 +114,7 @@ static int node_zones(int node, struct zone_info *z, int max)
 	int n = 0, cur = -1;
 	char *line, *save;
 
-	if (read_file("/proc/zoneinfo", buf, sizeof(buf)) < 0)
+	if (read_str("/proc/zoneinfo", buf, sizeof(buf)) < 0)
 		return -1;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char key[32], name[16];
@@ -302,14 +232,14 @@ static void test_topology(bool *have_node)
 	*have_node = total > 0;
 	tap(*have_node, "node %d is online with memory (MemTotal %ld kB)", cdm, total);
 
-	if (read_file("/sys/devices/system/node/has_coherent_device", buf, sizeof(buf)) < 0)
+	if (read_str("/sys/devices/system/node/has_coherent_device", buf, sizeof(buf)) < 0)
 		tap(false, "node %d in has_coherent_device (cannot read it: %s)", cdm, strerror(errno));
 	else
 		tap(nodelist_has(buf, cdm), "node %d in has_coherent_device (\"%.*s\")",
 		    cdm, (int)strcspn(buf, "\n"), buf);
 
 	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/cpulist", cdm);
-	if (read_file(path, buf, sizeof(buf)) < 0)
+	if (read_str(path, buf, sizeof(buf)) < 0)
 		tap(false, "node %d has no CPUs (cannot read %s: %s)", cdm, path, strerror(errno));
 	else
 		tap(buf[0] == '\n' || buf[0] == '\0', "node %d has no CPUs (cpulist \"%.*s\")",
@@ -649,7 +579,7 @@ static int set_blocks(const int *ids, int n, const char *state, int *done)
 	*done = 0;
 	for (i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "/sys/devices/system/memory/memory%d/state", ids[i]);
-		err = write_file(path, state);
+		err = write_str(path, state);
 		if (err && !first) {
 			diag("%s > %s: %s", state, path, strerror(-err));
 			first = -err;
@@ -728,7 +658,7 @@ static void setup(void)
 		mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
 		mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
 	}
-	if (read_file("/proc/cmdline", cmdline, sizeof(cmdline)) >= 0 &&
+	if (read_str("/proc/cmdline", cmdline, sizeof(cmdline)) >= 0 &&
 	    (s = strstr(cmdline, "cdmtest.node=")))
 		cdm = atoi(s + strlen("cdmtest.node="));
 	page_size = sysconf(_SC_PAGESIZE);

@@ -182,6 +182,16 @@ static int nodelist_file(const char *f, int *nodes, int max)
 	return parse_nodelist(buf, nodes, max);
 }
 
+bool nodelist_has(const char *s, int node)
+{
+	int nodes[CDM_MAX_NODES], n = parse_nodelist(s, nodes, CDM_MAX_NODES);
+
+	for (int i = 0; i < n; i++)
+		if (nodes[i] == node)
+			return true;
+	return false;
+}
+
 uint64_t node_state_mask(const char *state)
 {
 	int nodes[CDM_MAX_NODES], n = nodelist_file(state, nodes, CDM_MAX_NODES);

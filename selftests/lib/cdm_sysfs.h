@@ -32,6 +32,7 @@ int read_choice(const char *path, char *buf, size_t len);
 
 /* ---- nodes ---- */
 int parse_nodelist(const char *s, int *nodes, int max);
+bool nodelist_has(const char *s, int node);	/* "0-1,3" has @node */
 /* NODE_SYS/@state ("has_memory", ...) as a bit mask of nodes 0..63; 0 if absent */
 uint64_t node_state_mask(const char *state);
 int cdm_nodes(int *nodes, int max);	/* has_coherent_device */
