@@ -173,7 +173,8 @@ FIXTURE(boot) {
 	bool tmpfs;
 };
 
-FIXTURE_SETUP(boot)
+static void boot_prepare(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(boot) *self)
 {
 	char v[64];
 
@@ -192,7 +193,12 @@ FIXTURE_SETUP(boot)
 	self->total_kb = node_total_kb(NODE);
 }
 
-FIXTURE_TEARDOWN_PARENT(boot)
+FIXTURE_SETUP(boot)
+{
+	boot_prepare(_metadata, self);
+}
+
+static void boot_cleanup(FIXTURE_DATA(boot) *self)
 {
 	if (self->tmpfs) {
 		umount2(TMPFS_DIR, MNT_DETACH);
@@ -201,6 +207,11 @@ FIXTURE_TEARDOWN_PARENT(boot)
 	if (self->thp_saved[0])
 		write_str(THP_ENABLED, self->thp_saved);
 	online_node_blocks(NODE, "online_movable");
+}
+
+FIXTURE_TEARDOWN_PARENT(boot)
+{
+	boot_cleanup(self);
 }
 
 /* firmware's node: CDM, CPU-less, owned by no driver, the size booted */
@@ -434,14 +445,39 @@ static void evacuate_region(struct __test_metadata *_metadata,
 	ASSERT_EQ((size_t)-1, check_pattern(p, LEN, seed));
 }
 
-TEST_F_TIMEOUT(boot, evacuate_anonymous, 180)
+/* A private and a shared bound region, each evacuated the same way. */
+FIXTURE(boot_region) {
+	FIXTURE_DATA(boot) b;
+};
+
+FIXTURE_VARIANT(boot_region) {
+	bool shared;
+	uint64_t seed;
+};
+
+FIXTURE_VARIANT_ADD(boot_region, anonymous) {
+	.shared = false,
+	.seed = 71,
+};
+
+FIXTURE_VARIANT_ADD(boot_region, shmem) {
+	.shared = true,
+	.seed = 72,
+};
+
+FIXTURE_SETUP(boot_region)
 {
-	evacuate_region(_metadata, self, false, 71);
+	boot_prepare(_metadata, &self->b);
 }
 
-TEST_F_TIMEOUT(boot, evacuate_shmem, 180)
+FIXTURE_TEARDOWN_PARENT(boot_region)
 {
-	evacuate_region(_metadata, self, true, 72);
+	boot_cleanup(&self->b);
+}
+
+TEST_F_TIMEOUT(boot_region, evacuate, 180)
+{
+	evacuate_region(_metadata, &self->b, variant->shared, variant->seed);
 }
 
 TEST_F_TIMEOUT(boot, evacuate_thp, 180)

@@ -34,7 +34,8 @@ FIXTURE(capi) {
 	char unplug_id[16];
 };
 
-FIXTURE_SETUP(capi)
+static void capi_prepare(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(capi) *self)
 {
 	int online = capi_restore_all();
 
@@ -42,6 +43,11 @@ FIXTURE_SETUP(capi)
 	self->ndev = capi_devs(self->dev, CDM_MAX_DEVS);
 	ASSERT_GE(self->ndev, 1) TH_LOG("no device bound to capi_sim");
 	ASSERT_EQ(self->ndev, online);
+}
+
+FIXTURE_SETUP(capi)
+{
+	capi_prepare(_metadata, self);
 }
 
 static int find_dev_by_size(unsigned long long size, struct capi_dev *out,
@@ -109,11 +115,16 @@ static int unplug(const char *id, char *out, size_t len)
 	return run_cmd(path_exists(DEVCTL) ? unp : del, out, len, 180);
 }
 
-FIXTURE_TEARDOWN_PARENT(capi)
+static void capi_cleanup(FIXTURE_DATA(capi) *self)
 {
 	if (self->unplugged)
 		replug(self->unplug_id, self->dev[self->ndev - 1].size);
 	capi_restore_all();
+}
+
+FIXTURE_TEARDOWN_PARENT(capi)
+{
+	capi_cleanup(self);
 }
 
 TEST_F(capi, two_devices_two_cdm_nodes)
@@ -618,29 +629,49 @@ static void evac_under_writer(struct __test_metadata *_metadata,
 	ASSERT_EQ(self->ndev, capi_restore_all());
 }
 
-TEST_F_TIMEOUT(capi, evacuate_sysfs_under_writer, 240)
+/* The same evacuation under a writer, by each way a device can go. */
+FIXTURE(capi_evac) {
+	FIXTURE_DATA(capi) c;
+};
+
+FIXTURE_VARIANT(capi_evac) {
+	enum evac_how how;
+};
+
+FIXTURE_VARIANT_ADD(capi_evac, sysfs) {
+	.how = BY_SYSFS,
+};
+
+FIXTURE_VARIANT_ADD(capi_evac, ioctl) {
+	.how = BY_IOCTL,
+};
+
+FIXTURE_VARIANT_ADD(capi_evac, unbind) {
+	.how = BY_UNBIND,
+};
+
+FIXTURE_VARIANT_ADD(capi_evac, rmmod) {
+	.how = BY_RMMOD,
+};
+
+FIXTURE_VARIANT_ADD(capi_evac, hotunplug) {
+	.how = BY_UNPLUG,
+};
+
+FIXTURE_SETUP(capi_evac)
 {
-	evac_under_writer(_metadata, self, BY_SYSFS);
+	capi_prepare(_metadata, &self->c);
 }
 
-TEST_F_TIMEOUT(capi, evacuate_ioctl_under_writer, 240)
+FIXTURE_TEARDOWN_PARENT(capi_evac)
 {
-	evac_under_writer(_metadata, self, BY_IOCTL);
+	capi_cleanup(&self->c);
 }
 
-TEST_F_TIMEOUT(capi, evacuate_unbind_under_writer, 240)
+/* The limit is hot-unplug's (QEMU's device_del takes longest). */
+TEST_F_TIMEOUT(capi_evac, under_writer, 480)
 {
-	evac_under_writer(_metadata, self, BY_UNBIND);
-}
-
-TEST_F_TIMEOUT(capi, evacuate_rmmod_under_writer, 300)
-{
-	evac_under_writer(_metadata, self, BY_RMMOD);
-}
-
-TEST_F_TIMEOUT(capi, evacuate_hotunplug_under_writer, 480)
-{
-	evac_under_writer(_metadata, self, BY_UNPLUG);
+	evac_under_writer(_metadata, &self->c, variant->how);
 }
 
 TEST_F_TIMEOUT(capi, cycles_20_no_leak, 900)

@@ -39,7 +39,8 @@ FIXTURE(evac) {
 	bool tmpfs;
 };
 
-FIXTURE_SETUP(evac)
+static void evac_prepare(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(evac) *self)
 {
 	int online = capi_restore_all();
 
@@ -59,7 +60,7 @@ FIXTURE_SETUP(evac)
 				      self->node);
 }
 
-FIXTURE_TEARDOWN_PARENT(evac)
+static void evac_cleanup(FIXTURE_DATA(evac) *self)
 {
 	if (path_exists(TEST_DBG "/pin"))
 		write_str(TEST_DBG "/pin", "unpin");
@@ -73,6 +74,46 @@ FIXTURE_TEARDOWN_PARENT(evac)
 		write_str("/sys/kernel/mm/transparent_hugepage/enabled",
 			  self->thp_saved);
 	capi_restore_all();
+}
+
+FIXTURE_SETUP(evac)
+{
+	evac_prepare(_metadata, self);
+}
+
+FIXTURE_TEARDOWN_PARENT(evac)
+{
+	evac_cleanup(self);
+}
+
+/* Cases run once through each interface: sysfs and the ioctl. */
+FIXTURE(evac_via) {
+	FIXTURE_DATA(evac) e;
+};
+
+FIXTURE_VARIANT(evac_via) {
+	bool sysfs;
+	uint64_t seed;
+};
+
+FIXTURE_VARIANT_ADD(evac_via, sysfs) {
+	.sysfs = true,
+	.seed = 11,
+};
+
+FIXTURE_VARIANT_ADD(evac_via, ioctl) {
+	.sysfs = false,
+	.seed = 12,
+};
+
+FIXTURE_SETUP(evac_via)
+{
+	evac_prepare(_metadata, &self->e);
+}
+
+FIXTURE_TEARDOWN_PARENT(evac_via)
+{
+	evac_cleanup(&self->e);
 }
 
 /* evacuate self->d through sysfs or the ioctl; 0 or -errno */
@@ -157,20 +198,12 @@ static void evac_region(struct __test_metadata *_metadata,
 	ASSERT_EQ(sum, checksum(p, len));
 }
 
-TEST_F_TIMEOUT(evac, anonymous_sysfs, 180)
+TEST_F_TIMEOUT(evac_via, anonymous, 180)
 {
-	char *p = bound_region(_metadata, self->node, LEN, false);
+	char *p = bound_region(_metadata, self->e.node, LEN, false);
 
 	ASSERT_NE(NULL, p);
-	evac_region(_metadata, self, p, LEN, 11, true);
-}
-
-TEST_F_TIMEOUT(evac, anonymous_ioctl, 180)
-{
-	char *p = bound_region(_metadata, self->node, LEN, false);
-
-	ASSERT_NE(NULL, p);
-	evac_region(_metadata, self, p, LEN, 12, false);
+	evac_region(_metadata, &self->e, p, LEN, variant->seed, variant->sysfs);
 }
 
 TEST_F_TIMEOUT(evac, shmem, 180)
@@ -477,14 +510,9 @@ static void pin_case(struct __test_metadata *_metadata,
 	check_gone_and_online(_metadata, self);
 }
 
-TEST_F_TIMEOUT(evac, pinned_page_ioctl, 180)
+TEST_F_TIMEOUT(evac_via, pinned_page, 180)
 {
-	pin_case(_metadata, self, false);
-}
-
-TEST_F_TIMEOUT(evac, pinned_page_sysfs, 180)
-{
-	pin_case(_metadata, self, true);
+	pin_case(_metadata, &self->e, variant->sysfs);
 }
 
 /* ---- tasks whose policy named the node ---- */

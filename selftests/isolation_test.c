@@ -87,7 +87,8 @@ static int set_knob(FIXTURE_DATA(iso) *self, const char *path,
 	return write_str(path, val);
 }
 
-FIXTURE_SETUP(iso)
+static void iso_prepare(struct __test_metadata *_metadata,
+			FIXTURE_DATA(iso) *self)
 {
 	self->ncdm = cdm_mem_nodes(self->cdm, CDM_MAX_NODES);
 	self->nram = ram_nodes(self->ram, CDM_MAX_NODES);
@@ -109,7 +110,12 @@ FIXTURE_SETUP(iso)
 		self->ram_total_kb += node_meminfo_kb(self->ram[i], "MemTotal");
 }
 
-FIXTURE_TEARDOWN_PARENT(iso)
+FIXTURE_SETUP(iso)
+{
+	iso_prepare(_metadata, self);
+}
+
+static void iso_cleanup(FIXTURE_DATA(iso) *self)
 {
 	char p[128];
 
@@ -146,6 +152,11 @@ FIXTURE_TEARDOWN_PARENT(iso)
 		}
 	}
 	set_policy_nodes(MPOL_DEFAULT, NULL, 0);
+}
+
+FIXTURE_TEARDOWN_PARENT(iso)
+{
+	iso_cleanup(self);
 }
 
 /*
@@ -193,22 +204,68 @@ static void fill_and_check(struct __test_metadata *_metadata,
 	ASSERT_LE(watch_max_drop(&w), DRIFT_KB);
 }
 
-TEST_F_TIMEOUT(iso, anon_fill_system_ram, 420)
-{
-	struct fill_opts o = { .mode = -1 };
+/*
+ * An unbound or RAM-bound task fills system RAM, by each policy that must
+ * keep its pages off the device nodes.
+ */
+FIXTURE(iso_fill) {
+	FIXTURE_DATA(iso) i;
+};
 
-	fill_and_check(_metadata, self, &o, "anon");
+FIXTURE_VARIANT(iso_fill) {
+	const char *what;
+	int mode;		/* -1: no policy */
+	bool thp;
+	int ram_nodes;		/* policy over the first N RAM nodes (up to 4) */
+};
+
+FIXTURE_VARIANT_ADD(iso_fill, anon) {
+	.what = "anon",
+	.mode = -1,
+};
+
+FIXTURE_VARIANT_ADD(iso_fill, thp_anon) {
+	.what = "THP anon",
+	.mode = -1,
+	.thp = true,
+};
+
+FIXTURE_VARIANT_ADD(iso_fill, interleave_ram_nodes) {
+	.what = "MPOL_INTERLEAVE over RAM nodes",
+	.mode = MPOL_INTERLEAVE,
+	.ram_nodes = 4,
+};
+
+FIXTURE_VARIANT_ADD(iso_fill, preferred_ram_node) {
+	.what = "MPOL_PREFERRED RAM node",
+	.mode = MPOL_PREFERRED,
+	.ram_nodes = 1,
+};
+
+FIXTURE_SETUP(iso_fill)
+{
+	iso_prepare(_metadata, &self->i);
 }
 
-TEST_F_TIMEOUT(iso, thp_anon_fill_system_ram, 420)
+FIXTURE_TEARDOWN_PARENT(iso_fill)
 {
-	struct fill_opts o = { .mode = -1, .thp = true };
+	iso_cleanup(&self->i);
+}
 
-	if (!path_exists(THP "/enabled"))
-		SKIP(return, "CONFIG_TRANSPARENT_HUGEPAGE off");
-	ASSERT_EQ(0, set_knob(self, THP "/enabled", "always"));
-	ASSERT_EQ(0, set_knob(self, THP "/defrag", "madvise"));
-	fill_and_check(_metadata, self, &o, "THP anon");
+TEST_F_TIMEOUT(iso_fill, system_ram, 420)
+{
+	struct fill_opts o = { .mode = variant->mode, .thp = variant->thp };
+
+	o.nnodes = self->i.nram < variant->ram_nodes ? self->i.nram :
+						       variant->ram_nodes;
+	memcpy(o.nodes, self->i.ram, sizeof(int) * o.nnodes);
+	if (variant->thp) {
+		if (!path_exists(THP "/enabled"))
+			SKIP(return, "CONFIG_TRANSPARENT_HUGEPAGE off");
+		ASSERT_EQ(0, set_knob(&self->i, THP "/enabled", "always"));
+		ASSERT_EQ(0, set_knob(&self->i, THP "/defrag", "madvise"));
+	}
+	fill_and_check(_metadata, &self->i, &o, variant->what);
 }
 
 TEST_F_TIMEOUT(iso, tmpfs_fill_system_ram, 420)
@@ -416,23 +473,6 @@ TEST_F(iso, no_kernel_memory_on_cdm)
 			}
 		}
 	}
-}
-
-TEST_F_TIMEOUT(iso, interleave_over_ram_nodes, 420)
-{
-	struct fill_opts o = { .mode = MPOL_INTERLEAVE };
-
-	o.nnodes = self->nram < 4 ? self->nram : 4;
-	memcpy(o.nodes, self->ram, sizeof(int) * o.nnodes);
-	fill_and_check(_metadata, self, &o, "MPOL_INTERLEAVE over RAM nodes");
-}
-
-TEST_F_TIMEOUT(iso, preferred_ram_node, 420)
-{
-	struct fill_opts o = { .mode = MPOL_PREFERRED, .nnodes = 1 };
-
-	o.nodes[0] = self->ram[0];
-	fill_and_check(_metadata, self, &o, "MPOL_PREFERRED RAM node");
 }
 
 static long hp_total_on(const int *nodes, int n)

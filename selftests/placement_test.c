@@ -37,7 +37,8 @@ FIXTURE(place) {
 	int wnode;
 };
 
-FIXTURE_SETUP(place)
+static void place_prepare(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(place) *self)
 {
 	self->ncdm = cdm_mem_nodes(self->cdm, CDM_MAX_NODES);
 	self->nram = ram_nodes(self->ram, CDM_MAX_NODES);
@@ -49,7 +50,7 @@ FIXTURE_SETUP(place)
 	self->wnode = -1;
 }
 
-FIXTURE_TEARDOWN_PARENT(place)
+static void place_cleanup(FIXTURE_DATA(place) *self)
 {
 	set_policy_nodes(MPOL_DEFAULT, NULL, 0);
 	if (path_exists(TEST_DBG "/alloc"))
@@ -65,6 +66,46 @@ FIXTURE_TEARDOWN_PARENT(place)
 	if (path_exists(CG)) {
 		rmdir(CG);
 	}
+}
+
+FIXTURE_SETUP(place)
+{
+	place_prepare(_metadata, self);
+}
+
+FIXTURE_TEARDOWN_PARENT(place)
+{
+	place_cleanup(self);
+}
+
+/* The single-node policies, each placing a mapping on each CDM node. */
+FIXTURE(place_mode) {
+	FIXTURE_DATA(place) p;
+};
+
+FIXTURE_VARIANT(place_mode) {
+	int mode;
+	const char *name;
+};
+
+FIXTURE_VARIANT_ADD(place_mode, bind) {
+	.mode = MPOL_BIND,
+	.name = "MPOL_BIND",
+};
+
+FIXTURE_VARIANT_ADD(place_mode, preferred) {
+	.mode = MPOL_PREFERRED,
+	.name = "MPOL_PREFERRED",
+};
+
+FIXTURE_SETUP(place_mode)
+{
+	place_prepare(_metadata, &self->p);
+}
+
+FIXTURE_TEARDOWN_PARENT(place_mode)
+{
+	place_cleanup(&self->p);
 }
 
 static void log_nodes(struct __test_metadata *_metadata, const char *what,
@@ -99,14 +140,15 @@ static char *mbind_touch(struct __test_metadata *_metadata, int mode,
 	return p;
 }
 
-TEST_F(place, bind_each_cdm_node)
+TEST_F(place_mode, each_cdm_node)
 {
-	for (int i = 0; i < self->ncdm; i++) {
-		char *p = mbind_touch(_metadata, MPOL_BIND, &self->cdm[i], 1);
+	for (int i = 0; i < self->p.ncdm; i++) {
+		char *p = mbind_touch(_metadata, variant->mode,
+				      &self->p.cdm[i], 1);
 
 		ASSERT_NE(NULL, p);
-		log_nodes(_metadata, "MPOL_BIND", p, LEN);
-		ASSERT_EQ(NPAGES, pages_on_node(p, LEN, self->cdm[i]));
+		log_nodes(_metadata, variant->name, p, LEN);
+		ASSERT_EQ(NPAGES, pages_on_node(p, LEN, self->p.cdm[i]));
 		munmap(p, LEN);
 	}
 }
@@ -126,18 +168,6 @@ TEST_F(place, bind_all_cdm_nodes)
 	for (int i = 0; i < self->ncdm; i++)
 		on += c[self->cdm[i]];
 	ASSERT_EQ(NPAGES, on);
-}
-
-TEST_F(place, preferred_each_cdm_node)
-{
-	for (int i = 0; i < self->ncdm; i++) {
-		char *p = mbind_touch(_metadata, MPOL_PREFERRED, &self->cdm[i], 1);
-
-		ASSERT_NE(NULL, p);
-		log_nodes(_metadata, "MPOL_PREFERRED", p, LEN);
-		ASSERT_EQ(NPAGES, pages_on_node(p, LEN, self->cdm[i]));
-		munmap(p, LEN);
-	}
 }
 
 TEST_F(place, preferred_many)
