@@ -202,7 +202,8 @@ static inline int cdm_policy_node(const nodemask_t *mask, int nid)
 	if (nodes_weight(*mask) != 1)
 		return __cdm_policy_node(mask, nid);
 	only = first_node(*mask);
-	return __node_is_cdm(only) && node_state(only, N_MEMORY) ? only : nid;
+	return node_state(only, N_COHERENT_DEVICE) &&
+	       node_state(only, N_MEMORY) ? only : nid;
 }
 
 /*
@@ -250,7 +251,7 @@ static inline struct page *cdm_alloc_pages_mask(gfp_t gfp, unsigned int order,
 				   node_states[N_COHERENT_DEVICE].bits,
 				   MAX_NUMNODES);
 	if (!nr_cdm || (nr_cdm == 1 && nid >= 0 && node_isset(nid, *mask) &&
-			__node_is_cdm(nid)))
+			node_state(nid, N_COHERENT_DEVICE)))
 		return NULL;
 	return __cdm_alloc_pages_mask(gfp, order, nid, mask);
 }
