@@ -28,13 +28,14 @@ INITRAMFS  = $(B)/initramfs$(FLAVOUR).cpio.gz
 VMRUN      = $(TOP)/scripts/vm-run
 
 .PHONY: all deps kernel modules selftests tools initramfs check run shell \
-	kernel-export clean distclean help check-upstream cross check-cross
+	kernel-export clean distclean help check-upstream cross check-cross check-bisect
 all: initramfs
 
 help:
 	@echo "make run | check | bench | shell | kernel | modules | selftests | tools | initramfs | deps | clean | distclean"
 	@echo "variables: KASAN=1 (KASAN kernel), V=1 (verbose), VMRUN_ARGS='--cpus 3 ...'"
 	@echo "cross builds: make cross | check-cross (arm64 + ppc64le kernels; arm64 boot test)"
+	@echo "the series: make check-bisect (each commit passes checkpatch --strict and builds)"
 	@echo "independent tools: make stress [STRESS_MINUTES=10 STRESS_SEED=N] | soak [SOAK_CYCLES=1000]"
 
 deps:
@@ -78,6 +79,11 @@ check: initramfs
 
 # Software no one here wrote (numactl's tests, kernel selftests, hwloc) on
 # our kernel and on a stock 6.12 from the same fragments (build/kobj-stock).
+# Every commit of the series passes checkpatch --strict and builds on its own
+# (scripts/check-bisect; about a minute a commit with a warm ccache).
+check-bisect: kernel
+	@$(LOCK) $(TOP)/scripts/check-bisect
+
 check-upstream: initramfs
 	@$(LOCK) $(TOP)/scripts/kernel-prepare --stock
 	@$(LOCK) $(TOP)/scripts/kernel-build --localversion -stock $(B)/linux-stock $(B)/kobj-stock \
