@@ -143,7 +143,7 @@ static void bench_pci_remove(struct pci_dev *pdev)
 }
 
 static const struct pci_device_id bench_ids[] = {
-	{ PCI_DEVICE(0x1af4, 0x1110) },	/* ivshmem */
+	{ PCI_DEVICE(PCI_VENDOR_ID_REDHAT_QUMRANET, 0x1110) },	/* ivshmem */
 	{ }
 };
 MODULE_DEVICE_TABLE(pci, bench_ids);
