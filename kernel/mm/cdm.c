@@ -14,7 +14,6 @@
 
 #define pr_fmt(fmt) "cdm: " fmt
 
-#include <linux/cdm.h>
 #include <linux/cpumask.h>
 #include <linux/device.h>
 #include <linux/hugetlb.h>
@@ -39,6 +38,7 @@
 #define CREATE_TRACE_POINTS
 #include <trace/events/cdm.h>
 
+#include "cdm.h"
 #include "internal.h"
 
 #define CDM_MAX_RANGES	8

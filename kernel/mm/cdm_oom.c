@@ -16,7 +16,7 @@
  * back to the pool, not to the node) and never sleeps.  It runs only when a
  * CDM node exists and for a global, not a memcg, OOM.
  */
-#include <linux/cdm.h>
+#include "cdm.h"
 #include <linux/mm.h>
 #include <linux/mmzone.h>
 #include <linux/mempolicy.h>

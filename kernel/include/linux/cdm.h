@@ -7,6 +7,9 @@
  * ZONE_MOVABLE only, it is left out of every implicit allocation path and
  * it is reached only by explicit placement (mempolicy, move_pages(2),
  * __GFP_THISNODE).  The owning driver can evacuate it at any time.
+ *
+ * This header is the API for drivers, firmware code and the few callers
+ * outside mm/; the hooks only core mm calls are in mm/cdm.h.
  */
 #ifndef _LINUX_CDM_H
 #define _LINUX_CDM_H
@@ -19,11 +22,6 @@
 struct device;
 struct attribute_group;
 struct page;
-struct pglist_data;
-struct zonelist;
-struct mempolicy;
-struct oom_control;
-struct task_struct;
 
 /*
  * Device-tree memory nodes compatible with this are coherent device memory
@@ -47,12 +45,6 @@ static inline bool node_is_cdm(int nid)
 		node_state(nid, N_COHERENT_DEVICE);
 }
 
-/* For boot code that runs before the static key is enabled. */
-static inline bool __node_is_cdm(int nid)
-{
-	return node_state(nid, N_COHERENT_DEVICE);
-}
-
 int cdm_reserved_node(void);
 int cdm_node_register(int nid, struct device *owner);
 void cdm_node_unregister(int nid);
@@ -60,220 +52,18 @@ int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name);
 int cdm_evacuate(int nid, unsigned int timeout_ms, unsigned long *nr_unmoved);
 struct page *cdm_alloc_pages(int nid, gfp_t gfp, unsigned int order);
 
-/* Hooks for core mm, see mm/cdm.c. */
+/* For firmware code, drivers/base and cpuset, see mm/cdm.c. */
 extern const struct attribute_group cdm_node_attr_group;
-void __init cdm_init_possible_nodes(void);
 void __init cdm_mark_boot_node(int nid);
 void __init cdm_early_device_memory(u64 base, u64 size);
-bool cdm_memblock_skip(int nid);
-void __init cdm_boot_zone_movable(unsigned long *zone_movable_pfn);
 int __cdm_online_type(int nid, int online_type);
-void cdm_build_zonelist_mask(int local_node, nodemask_t *used_mask);
-bool cdm_build_zonelists(struct pglist_data *pgdat);
-bool __cdm_open_zonelist(struct zonelist **zonelist, int nid, gfp_t gfp,
-			 const nodemask_t *mask);
-nodemask_t *__cdm_named_nodemask(int nid);
-extern nodemask_t cdm_evacuating_nodes;
-nodemask_t *__cdm_policy_evacuating(nodemask_t *mask, int *nid);
-const nodemask_t *__cdm_rebind_mems(struct mempolicy *pol, nodemask_t *buf,
-				    const nodemask_t *mems);
-struct zonelist *__cdm_node_zonelist(struct zonelist *zonelist, int nid,
-				     gfp_t gfp, const nodemask_t *mask);
-struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
-				   const nodemask_t *nodemask, bool reclaimed);
-void __cdm_migration_targets(nodemask_t *nmask);
-void __cdm_offline_migrated(int nid, unsigned int nr_pages);
-int __cdm_offline_expired(int nid);
-bool __cdm_offline_batch_end(unsigned long start_pfn);
-int __cdm_policy_node(const nodemask_t *mask, int nid);
 int __cdm_spread_node(int node, const nodemask_t *mask);
-void __cdm_rebind_nodemask(nodemask_t *tmp, const nodemask_t *named,
-			   const nodemask_t *mems);
-int __cdm_collapse_target_node(int target, const u32 *node_load,
-			       nodemask_t *alloc_nmask);
-struct page *__cdm_alloc_pages_mask(gfp_t gfp, unsigned int order, int nid,
-				    const nodemask_t *mask);
-nodemask_t *__cdm_policy_extra_nodes(nodemask_t *buf, const nodemask_t *mask,
-				     int nid);
-long __cdm_oom_badness(struct task_struct *task, struct oom_control *oc,
-		       long points);
-unsigned long __cdm_private_pages(void);
 
 /* Zone a memory block of @nid is onlined to: MMOP_ONLINE_MOVABLE or -EINVAL. */
 static inline int cdm_online_type(int nid, int online_type)
 {
 	return node_is_cdm(nid) ? __cdm_online_type(nid, online_type) :
 				  online_type;
-}
-
-/*
- * The page allocator's gate.  An allocation that prefers a CDM node walks
- * the node's explicit zonelist only if @mask names the node; otherwise it
- * keeps the node's own zonelist, which holds system RAM only.  False: the
- * allocation is refused (__GFP_THISNODE without a mask naming the node).
- */
-static inline bool cdm_open_zonelist(struct zonelist **zonelist, int nid,
-				     gfp_t gfp, const nodemask_t *mask)
-{
-	if (!cdm_enabled() || !__node_is_cdm(nid))
-		return true;
-	return __cdm_open_zonelist(zonelist, nid, gfp, mask);
-}
-
-/*
- * The nodemask that opens CDM node @nid to a policy naming it without one
- * (MPOL_PREFERRED, interleave): the node and the RAM nodes it falls back
- * to.  NULL for any other node.
- */
-static inline nodemask_t *cdm_named_nodemask(int nid)
-{
-	return node_is_cdm(nid) ? __cdm_named_nodemask(nid) : NULL;
-}
-
-/*
- * The allocator's slow path: a movable allocation may take a page from a
- * CDM node whose emergency_fallback knob is on once direct reclaim and
- * compaction of system RAM failed for it (@reclaimed), or on entering the
- * slow path when RAM holds nothing reclaim could free.
- */
-static inline struct page *
-cdm_alloc_emergency(gfp_t gfp, unsigned int order, const nodemask_t *nodemask,
-		    bool reclaimed)
-{
-	if (!cdm_enabled())
-		return NULL;
-	return __cdm_alloc_emergency(gfp, order, nodemask, reclaimed);
-}
-
-/* hugetlb's pool search walks the zonelist the page allocator would. */
-static inline struct zonelist *cdm_node_zonelist(struct zonelist *zonelist,
-						 int nid, gfp_t gfp,
-						 const nodemask_t *mask)
-{
-	return node_is_cdm(nid) ? __cdm_node_zonelist(zonelist, nid, gfp, mask) :
-				  zonelist;
-}
-
-/* Memory offlining never migrates pages onto a CDM node. */
-static inline void cdm_migration_targets(nodemask_t *nmask)
-{
-	if (cdm_enabled())
-		__cdm_migration_targets(nmask);
-}
-
-static inline void cdm_offline_migrated(int nid, unsigned int nr_pages)
-{
-	if (node_is_cdm(nid))
-		__cdm_offline_migrated(nid, nr_pages);
-}
-
-/* -ETIMEDOUT once the deadline of a running cdm_evacuate() has passed. */
-static inline int cdm_offline_expired(int nid)
-{
-	return node_is_cdm(nid) ? __cdm_offline_expired(nid) : 0;
-}
-
-/*
- * Offlining migrates everything it finds in a memory block at once, and
- * looks at signals and the deadline only between such passes.  On a CDM
- * node the pass ends after CDM_OFFLINE_BATCH_PAGES page frames, so an
- * evacuation's timeout and signals are seen within one batch.
- */
-#define CDM_OFFLINE_BATCH_PAGES	2048
-static inline bool cdm_offline_batch_end(unsigned long start_pfn,
-					 unsigned long pfn)
-{
-	return cdm_enabled() && pfn - start_pfn >= CDM_OFFLINE_BATCH_PAGES &&
-	       __cdm_offline_batch_end(start_pfn);
-}
-
-/*
- * An MPOL_BIND or MPOL_PREFERRED_MANY mask holding CDM nodes starts from
- * the mask node nearest to @nid when @nid is outside the mask.  This runs
- * on every page fault of a bound task, so the bind to a single node
- * ("numactl --membind=N") is answered here, without a distance search.
- */
-static inline int cdm_policy_node(const nodemask_t *mask, int nid)
-{
-	int only;
-
-	if (!cdm_enabled() || (nid >= 0 && node_isset(nid, *mask)))
-		return nid;
-	if (nodes_weight(*mask) != 1)
-		return __cdm_policy_node(mask, nid);
-	only = first_node(*mask);
-	return node_state(only, N_COHERENT_DEVICE) &&
-	       node_state(only, N_MEMORY) ? only : nid;
-}
-
-/*
- * The end of policy_nodemask(): a mask holding CDM nodes starts inside the
- * mask; a CDM node the policy names without a mask (MPOL_PREFERRED,
- * interleave) is opened by its own mask; a CDM node being evacuated is
- * allocated around.
- */
-static inline nodemask_t *cdm_policy_nodemask(nodemask_t *mask, int home,
-					      int *nid)
-{
-	if (!cdm_enabled())
-		return mask;
-	if (!mask)
-		return cdm_named_nodemask(*nid);
-	if (unlikely(nodes_intersects(*mask, cdm_evacuating_nodes)))
-		return __cdm_policy_evacuating(mask, nid);
-	if (home == NUMA_NO_NODE)
-		*nid = cdm_policy_node(mask, *nid);
-	return mask;
-}
-
-/* mpol_rebind_nodemask(): the mems a policy is remapped between. */
-static inline const nodemask_t *cdm_rebind_mems(struct mempolicy *pol,
-						nodemask_t *buf,
-						const nodemask_t *mems)
-{
-	return cdm_enabled() ? __cdm_rebind_mems(pol, buf, mems) : mems;
-}
-
-/*
- * First pass of a policy allocation whose mask holds CDM nodes missing
- * from @nid's zonelist: each mask node in distance order, no reclaim.
- * There is none when @nid is the only CDM node of the mask, as in every
- * bind to one device; that test is inline because it runs on each fault.
- */
-static inline struct page *cdm_alloc_pages_mask(gfp_t gfp, unsigned int order,
-						int nid, const nodemask_t *mask)
-{
-	unsigned long nr_cdm;
-
-	if (!cdm_enabled() || !mask)
-		return NULL;
-	nr_cdm = bitmap_weight_and(mask->bits,
-				   node_states[N_COHERENT_DEVICE].bits,
-				   MAX_NUMNODES);
-	if (!nr_cdm || (nr_cdm == 1 && nid >= 0 && node_isset(nid, *mask) &&
-			node_state(nid, N_COHERENT_DEVICE)))
-		return NULL;
-	return __cdm_alloc_pages_mask(gfp, order, nid, mask);
-}
-
-/* Set @buf to the CDM nodes of @mask other than @nid. */
-static inline void cdm_policy_extra_nodes(nodemask_t *buf,
-					  const nodemask_t *mask, int nid)
-{
-	if (cdm_enabled() && mask)
-		__cdm_policy_extra_nodes(buf, mask, nid);
-	else
-		nodes_clear(*buf);
-}
-
-/* N_MEMORY without the CDM nodes, for paths that spread over all nodes. */
-static inline nodemask_t *cdm_sysram_nodes(nodemask_t *buf)
-{
-	if (!cdm_enabled())
-		return &node_states[N_MEMORY];
-	nodes_andnot(*buf, node_states[N_MEMORY],
-		     node_states[N_COHERENT_DEVICE]);
-	return buf;
 }
 
 /* next_node_in() for page cache and slab spreading over cpuset mems. */
@@ -284,45 +74,6 @@ static inline int cdm_spread_node(int node, const nodemask_t *mask)
 	return next_node_in(node, *mask);
 }
 
-/* NUMA balancing never moves a page onto a CDM node nor off one. */
-static inline bool cdm_numa_migrate_denied(int from, int to)
-{
-	return node_is_cdm(from) || node_is_cdm(to);
-}
-
-/* khugepaged and MADV_COLLAPSE: the node to allocate the huge page on. */
-static inline int cdm_collapse_target_node(int target, const u32 *node_load,
-					   nodemask_t *alloc_nmask)
-{
-	if (!node_is_cdm(target))
-		return target;
-	return __cdm_collapse_target_node(target, node_load, alloc_nmask);
-}
-
-/* cpuset rebinding of a mempolicy nodemask: see mm/cdm.c. */
-static inline void cdm_rebind_nodemask(nodemask_t *tmp,
-				       const nodemask_t *named,
-				       const nodemask_t *mems)
-{
-	if (cdm_enabled())
-		__cdm_rebind_nodemask(tmp, named, mems);
-}
-
-/* OOM badness counting only what a kill frees where the OOM is. */
-static inline long cdm_oom_badness(struct task_struct *task,
-				   struct oom_control *oc, long points)
-{
-	if (!cdm_enabled())
-		return points;
-	return __cdm_oom_badness(task, oc, points);
-}
-
-/* Free and page-cache pages on CDM nodes, see __cdm_private_pages(). */
-static inline unsigned long cdm_private_pages(void)
-{
-	return cdm_enabled() ? __cdm_private_pages() : 0;
-}
-
 #else /* !CONFIG_COHERENT_DEVICE_MEMORY */
 
 static inline bool cdm_enabled(void)
@@ -331,11 +82,6 @@ static inline bool cdm_enabled(void)
 }
 
 static inline bool node_is_cdm(int nid)
-{
-	return false;
-}
-
-static inline bool __node_is_cdm(int nid)
 {
 	return false;
 }
@@ -366,10 +112,6 @@ static inline int cdm_evacuate(int nid, unsigned int timeout_ms,
 	return -EOPNOTSUPP;
 }
 
-static inline void cdm_init_possible_nodes(void)
-{
-}
-
 static inline void cdm_mark_boot_node(int nid)
 {
 }
@@ -378,46 +120,9 @@ static inline void cdm_early_device_memory(u64 base, u64 size)
 {
 }
 
-static inline bool cdm_memblock_skip(int nid)
-{
-	return false;
-}
-
-static inline void cdm_boot_zone_movable(unsigned long *zone_movable_pfn)
-{
-}
-
 static inline int cdm_online_type(int nid, int online_type)
 {
 	return online_type;
-}
-
-static inline void cdm_build_zonelist_mask(int local_node,
-					   nodemask_t *used_mask)
-{
-}
-
-static inline bool cdm_build_zonelists(struct pglist_data *pgdat)
-{
-	return false;
-}
-
-static inline bool cdm_open_zonelist(struct zonelist **zonelist, int nid,
-				     gfp_t gfp, const nodemask_t *mask)
-{
-	return true;
-}
-
-static inline nodemask_t *cdm_named_nodemask(int nid)
-{
-	return NULL;
-}
-
-static inline struct zonelist *cdm_node_zonelist(struct zonelist *zonelist,
-						 int nid, gfp_t gfp,
-						 const nodemask_t *mask)
-{
-	return zonelist;
 }
 
 static inline struct page *cdm_alloc_pages(int nid, gfp_t gfp,
@@ -426,98 +131,9 @@ static inline struct page *cdm_alloc_pages(int nid, gfp_t gfp,
 	return NULL;
 }
 
-static inline struct page *
-cdm_alloc_emergency(gfp_t gfp, unsigned int order, const nodemask_t *nodemask,
-		    bool reclaimed)
-{
-	return NULL;
-}
-
-static inline void cdm_migration_targets(nodemask_t *nmask)
-{
-}
-
-static inline void cdm_offline_migrated(int nid, unsigned int nr_pages)
-{
-}
-
-static inline int cdm_offline_expired(int nid)
-{
-	return 0;
-}
-
-static inline bool cdm_offline_batch_end(unsigned long start_pfn,
-					 unsigned long pfn)
-{
-	return false;
-}
-
-static inline int cdm_policy_node(const nodemask_t *mask, int nid)
-{
-	return nid;
-}
-
-static inline nodemask_t *cdm_policy_nodemask(nodemask_t *mask, int home,
-					      int *nid)
-{
-	return mask;
-}
-
-static inline const nodemask_t *cdm_rebind_mems(struct mempolicy *pol,
-						nodemask_t *buf,
-						const nodemask_t *mems)
-{
-	return mems;
-}
-
-static inline struct page *cdm_alloc_pages_mask(gfp_t gfp, unsigned int order,
-						int nid, const nodemask_t *mask)
-{
-	return NULL;
-}
-
-static inline void cdm_policy_extra_nodes(nodemask_t *buf,
-					  const nodemask_t *mask, int nid)
-{
-	nodes_clear(*buf);
-}
-
-static inline nodemask_t *cdm_sysram_nodes(nodemask_t *buf)
-{
-	return &node_states[N_MEMORY];
-}
-
 static inline int cdm_spread_node(int node, const nodemask_t *mask)
 {
 	return next_node_in(node, *mask);
-}
-
-static inline bool cdm_numa_migrate_denied(int from, int to)
-{
-	return false;
-}
-
-static inline int cdm_collapse_target_node(int target, const u32 *node_load,
-					   nodemask_t *alloc_nmask)
-{
-	return target;
-}
-
-static inline void cdm_rebind_nodemask(nodemask_t *tmp,
-				       const nodemask_t *named,
-				       const nodemask_t *mems)
-{
-}
-
-static inline long cdm_oom_badness(struct task_struct *task,
-				   struct oom_control *oc, long points)
-{
-	return points;
-}
-
-static inline unsigned long cdm_private_pages(void)
-{
-	return 0;
 }
 
 #endif /* CONFIG_COHERENT_DEVICE_MEMORY */
