@@ -5,7 +5,7 @@
  *   cdmctl list [--json]
  *   cdmctl status <dev|node> [--json]
  *   cdmctl evacuate <dev|node> [--timeout MS]
- *   cdmctl online <dev|node>
+ *   cdmctl online <dev|node> [--restore]
  *   cdmctl run --node N [--preferred] -- CMD [ARGS...]
  *   cdmctl where <pid> [--json]
  *
@@ -863,16 +863,12 @@ static int online_firmware_node(int node)
 	return EX_OK;
 }
 
-static int cmd_online(const char *arg)
+/* Bring @node's memory back; EX_NOTHING if it is online already. */
+static int online_node(int node, struct dev *d)
 {
 	struct numa_cdm_node_info in;
 	char rel[PATH_MAX], a[32];
-	struct dev *d;
-	int node, ret;
 
-	ret = resolve_evac_target(arg, &node, &d);
-	if (ret)
-		return ret;
 	if (!d)
 		return online_firmware_node(node);
 	if (!strcmp(d->state, "online")) {
@@ -897,6 +893,307 @@ static int cmd_online(const char *arg)
 	else
 		printf("node %d (%s) online\n", node, d->bdf);
 	return EX_OK;
+}
+
+/* -------------------------------------------------------------- restore */
+
+/*
+ * After an evacuation, pages that left a node belong back there if their
+ * VMA's policy (or the task's, which numa_maps shows for VMAs without one)
+ * still names it: CDM hotplug never rewrites a policy, so a task bound to
+ * the node keeps "bind:N" through the evacuation and the re-add.  Restore
+ * moves back the pages of MPOL_BIND, MPOL_PREFERRED and
+ * MPOL_PREFERRED_MANY VMAs naming the node that sit on a node outside the
+ * policy.  Interleave policies are left alone: which of their pages were
+ * on the node is not known.  move_pages(MPOL_MF_MOVE) moves only pages
+ * that one process maps, so page cache and memory shared with other
+ * processes stay where they are; they are counted as "shared".
+ */
+struct restore_vma {
+	int pid;
+	unsigned long start, end, pagesize;
+	unsigned long nr_away;		/* pages on nodes outside the policy */
+	struct bitmask *allowed;
+};
+
+struct restore {
+	int node;
+	struct restore_vma *v;
+	size_t nr, cap;
+	uint64_t bytes_total, bytes_moved;
+	unsigned long moved, shared, failed, denied, denied_procs;
+	int last_err;
+	int shown;		/* a progress frame was printed */
+};
+
+/*
+ * The policy of a numa_maps line, after its address: "bind:1-2",
+ * "prefer=static:1", "prefer (many):1,3", ...  Returns its node list if the
+ * mode keeps pages on the node and the list holds @node, else NULL.
+ */
+static struct bitmask *policy_keeps(const char *pol, int node)
+{
+	static const char *const modes[] = { "bind", "prefer (many)", "prefer" };
+	char list[256];
+	struct bitmask *m;
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		size_t l = strlen(modes[i]);
+		const char *c;
+
+		if (strncmp(pol, modes[i], l) || (pol[l] != ':' && pol[l] != '='))
+			continue;
+		c = strchr(pol + l, ':');
+		if (!c)
+			return NULL;
+		n = strcspn(c + 1, " \n");
+		if (!n || n >= sizeof(list))
+			return NULL;
+		memcpy(list, c + 1, n);
+		list[n] = '\0';
+		m = numa_cdm_parse_nodelist(list);
+		if (m && ((unsigned int)node >= m->size ||
+			  !numa_bitmask_isbitset(m, (unsigned int)node))) {
+			numa_bitmask_free(m);
+			m = NULL;
+		}
+		return m;
+	}
+	return NULL;
+}
+
+/* End of the VMA that starts at @start in /proc/PID/maps, 0 if none. */
+static unsigned long vma_end(FILE *maps, unsigned long start)
+{
+	char line[512];
+	unsigned long a, b;
+
+	rewind(maps);
+	while (fgets(line, sizeof(line), maps))
+		if (sscanf(line, "%lx-%lx", &a, &b) == 2 && a == start)
+			return b;
+	return 0;
+}
+
+static int restore_add(struct restore *r, const struct restore_vma *v)
+{
+	if (r->nr == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 64;
+		struct restore_vma *n = realloc(r->v, cap * sizeof(*n));
+
+		if (!n)
+			return -1;
+		r->v = n;
+		r->cap = cap;
+	}
+	r->v[r->nr++] = *v;
+	r->bytes_total += (uint64_t)v->nr_away * v->pagesize;
+	return 0;
+}
+
+/* The VMAs of process @pid whose pages belong on r->node. */
+static void restore_scan_pid(struct restore *r, int pid)
+{
+	char rel[64], path[PATH_MAX], line[8192];
+	FILE *nm, *maps;
+
+	snprintf(rel, sizeof(rel), "/proc/%d/numa_maps", pid);
+	if (cdm_sysfs_path(path, sizeof(path), "%s", rel) ||
+	    !(nm = fopen(path, "re"))) {
+		if (errno == EACCES || errno == EPERM)
+			r->denied_procs++;
+		return;		/* gone, or not ours to read */
+	}
+	snprintf(rel, sizeof(rel), "/proc/%d/maps", pid);
+	if (cdm_sysfs_path(path, sizeof(path), "%s", rel) ||
+	    !(maps = fopen(path, "re"))) {
+		fclose(nm);
+		return;
+	}
+	while (fgets(line, sizeof(line), nm)) {
+		struct restore_vma v = { .pid = pid, .pagesize = 4096 };
+		char *pol = strchr(line, ' '), *t, *save = NULL;
+
+		if (!pol || sscanf(line, "%lx", &v.start) != 1)
+			continue;
+		v.allowed = policy_keeps(pol + 1, r->node);
+		if (!v.allowed)
+			continue;
+		for (t = strtok_r(pol + 1, " \n", &save); t;
+		     t = strtok_r(NULL, " \n", &save)) {
+			unsigned long long cnt;
+			unsigned int nd;
+
+			if (sscanf(t, "N%u=%llu", &nd, &cnt) == 2 &&
+			    (nd >= v.allowed->size ||
+			     !numa_bitmask_isbitset(v.allowed, nd)))
+				v.nr_away += cnt;
+			else if (sscanf(t, "kernelpagesize_kB=%llu", &cnt) == 1)
+				v.pagesize = cnt * 1024;
+		}
+		v.end = v.nr_away ? vma_end(maps, v.start) : 0;
+		if (!v.end || restore_add(r, &v))
+			numa_bitmask_free(v.allowed);
+	}
+	fclose(maps);
+	fclose(nm);
+}
+
+static void restore_progress(const struct restore *r, double t0, int tty)
+{
+	double el = now_s() - t0, rate = el > 0 ? r->bytes_moved / el : 0;
+	double pct = r->bytes_total ? 100.0 * r->bytes_moved / r->bytes_total : 100;
+	char a[32], b[32], eta[16];
+
+	fmt_eta(rate > 0 ? (r->bytes_total - r->bytes_moved) / rate : -1, eta,
+		sizeof(eta));
+	human(r->bytes_moved, a, sizeof(a));
+	human(r->bytes_total, b, sizeof(b));
+	if (tty)
+		fprintf(stderr, "\rrestore: node %d: %s of %s (%5.1f%%), %.1f MiB/s, ETA %s ",
+			r->node, a, b, pct, rate / 1048576, eta);
+	else
+		fprintf(stderr, "restore: node %d: %s of %s (%.1f%%), %.1f MiB/s, ETA %s\n",
+			r->node, a, b, pct, rate / 1048576, eta);
+}
+
+#define RESTORE_BATCH	512
+
+/* Move the pages of one VMA that sit outside its policy onto r->node. */
+static void restore_vma(struct restore *r, const struct restore_vma *v,
+			double t0, int tty, double *last)
+{
+	void *pages[RESTORE_BATCH];
+	int nodes[RESTORE_BATCH], status[RESTORE_BATCH];
+	unsigned long addr = v->start;
+
+	while (addr < v->end) {
+		unsigned long n = 0, k = 0;
+
+		for (; addr < v->end && n < RESTORE_BATCH; addr += v->pagesize)
+			pages[n++] = (void *)addr;
+		if (move_pages(v->pid, n, pages, NULL, status, 0)) {
+			if (errno == EPERM || errno == EACCES)
+				r->denied += v->nr_away;
+			else if (errno != ESRCH)
+				r->last_err = errno;
+			return;
+		}
+		/* Keep the pages resident outside the policy's nodes. */
+		for (unsigned long i = 0; i < n; i++)
+			if (status[i] >= 0 &&
+			    ((unsigned int)status[i] >= v->allowed->size ||
+			     !numa_bitmask_isbitset(v->allowed,
+						    (unsigned int)status[i])))
+				pages[k++] = pages[i];
+		if (!k)
+			continue;
+		for (unsigned long i = 0; i < k; i++)
+			nodes[i] = r->node;
+		if (move_pages(v->pid, k, pages, nodes, status, MPOL_MF_MOVE) < 0) {
+			if (errno == EPERM || errno == EACCES)
+				r->denied += k;
+			else if (errno != ESRCH) {
+				r->last_err = errno;
+				r->failed += k;
+			}
+			return;
+		}
+		for (unsigned long i = 0; i < k; i++) {
+			if (status[i] == r->node) {
+				r->moved++;
+				r->bytes_moved += v->pagesize;
+			} else if (status[i] == -EACCES) {
+				r->shared++;
+			} else {
+				r->failed++;
+				if (status[i] < 0)
+					r->last_err = -status[i];
+			}
+		}
+		if (tty || now_s() - *last >= 1.0) {
+			if (now_s() - t0 >= 0.2) {
+				restore_progress(r, t0, tty);
+				r->shown = 1;
+			}
+			*last = now_s();
+		}
+	}
+}
+
+/*
+ * cdmctl online --restore: move back onto @node the pages whose policy
+ * names it (see struct restore_vma above).
+ */
+static int restore_node(int node)
+{
+	struct restore r = { .node = node };
+	char path[PATH_MAX], a[32];
+	int tty = isatty(STDERR_FILENO), ret = EX_OK;
+	double t0 = now_s(), last = 0;
+	struct dirent *de;
+	DIR *dir;
+
+	if (cdm_sysfs_path(path, sizeof(path), "/proc") ||
+	    !(dir = opendir(path))) {
+		err("restore: /proc: %s", strerror(errno));
+		return EX_FAIL;
+	}
+	while ((de = readdir(dir)))
+		if (is_number(de->d_name) && atoi(de->d_name) != (int)getpid())
+			restore_scan_pid(&r, atoi(de->d_name));
+	closedir(dir);
+
+	for (size_t i = 0; i < r.nr; i++) {
+		restore_vma(&r, &r.v[i], t0, tty, &last);
+		numa_bitmask_free(r.v[i].allowed);
+	}
+	free(r.v);
+	if (r.shown) {
+		restore_progress(&r, t0, tty);	/* the last frame */
+		if (tty)
+			fputc('\n', stderr);
+	}
+
+	printf("node %d: restored %" PRIu64 " pages (%s) in %.2f s\n", node,
+	       (uint64_t)r.moved, human(r.bytes_moved, a, sizeof(a)),
+	       now_s() - t0);
+	if (r.shared)
+		printf("node %d: %lu pages mapped by several processes stay where they are\n",
+		       node, r.shared);
+	if (r.failed) {
+		err("node %d: %lu pages could not move back (%s)", node,
+		    r.failed, strerror(r.last_err ? r.last_err : EBUSY));
+		ret = EX_EVAC;
+	}
+	if (r.denied || r.denied_procs) {
+		err("node %d: other users' processes were left alone (%lu not readable, %lu pages not movable; needs root)",
+		    node, r.denied_procs, r.denied);
+		if (ret == EX_OK)
+			ret = EX_PERM;
+	}
+	return ret;
+}
+
+/*
+ * cdmctl online [--restore]: with --restore, a node already online is not
+ * an error; its pages come back either way.
+ */
+static int cmd_online(const char *arg, int restore)
+{
+	struct dev *d;
+	int node, ret;
+
+	ret = resolve_evac_target(arg, &node, &d);
+	if (ret)
+		return ret;
+	if (restore && node_online_bytes(node))
+		return restore_node(node);
+	ret = online_node(node, d);
+	if (ret || !restore)
+		return ret;
+	return restore_node(node);
 }
 
 /* ------------------------------------------------------------------ run */
@@ -1065,7 +1362,8 @@ static void usage(FILE *f)
 	      "  status <dev|node>             details of one CDM node and its device\n"
 	      "  evacuate <dev|node> [--timeout MS]\n"
 	      "                                migrate everything off the node, remove its memory\n"
-	      "  online <dev|node>             add the device memory back\n"
+	      "  online <dev|node> [--restore] add the device memory back; --restore also moves\n"
+	      "                                back the pages whose policy names the node\n"
 	      "  run --node N [--preferred] -- CMD [ARGS...]\n"
 	      "                                run CMD with its memory bound to (or preferring) node N\n"
 	      "  where <pid|self>              per-node memory residency of a process\n"
@@ -1079,7 +1377,7 @@ int main(int argc, char **argv)
 	char *args[8];
 	const char *cmd = NULL;
 	unsigned long timeout = 0;
-	int nargs = 0, node = -1, preferred = 0, i;
+	int nargs = 0, node = -1, preferred = 0, restore = 0, i;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -1097,6 +1395,8 @@ int main(int argc, char **argv)
 			return EX_OK;
 		} else if (!strcmp(a, "--preferred")) {
 			preferred = 1;
+		} else if (!strcmp(a, "--restore")) {
+			restore = 1;
 		} else if (!strcmp(a, "--node") || !strcmp(a, "-n") ||
 			   !strcmp(a, "--timeout") || !strcmp(a, "-t")) {
 			char *end;
@@ -1134,6 +1434,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
+	if (restore && strcmp(cmd, "online")) {
+		err("--restore is only used with 'online'");
+		return EX_USAGE;
+	}
 	if (strcmp(cmd, "run") && i < argc) {
 		err("'--' is only used with 'run'");
 		return EX_USAGE;
@@ -1159,7 +1463,7 @@ int main(int argc, char **argv)
 			return EX_USAGE;
 		}
 		if (!strcmp(cmd, "online"))
-			return cmd_online(args[0]);
+			return cmd_online(args[0], restore);
 		if (timeout > EVAC_MAX_MS) {
 			err("--timeout: at most %u ms", EVAC_MAX_MS);
 			return EX_USAGE;

@@ -567,6 +567,80 @@ TEST_F_TIMEOUT(evac, evacuate_online_roundtrip, 600)
 	numa_free_cdm(p, sz);
 }
 
+/*
+ * An evacuation sends a bound mapping's pages to system RAM and leaves its
+ * policy alone; "online --restore" moves back exactly the pages whose
+ * policy names the node: not those of an unbound mapping, nor those of a
+ * mapping bound to a RAM node.
+ */
+TEST_F_TIMEOUT(evac, online_restore_moves_bound_pages_back, 600)
+{
+	static char out[16384];
+	size_t sz = 8UL << 20;
+	long n = (long)(sz / PG), free_on0;
+	unsigned long node0 = 1;
+	unsigned char *p, *q, *b;
+	char node[16];
+	uint64_t sum;
+	int other, nid = self->dv->node;
+
+	snprintf(node, sizeof(node), "%d", nid);
+	p = numa_alloc_cdm(sz, nid);
+	ASSERT_NE(NULL, p);
+	for (size_t i = 0; i < sz; i++)
+		p[i] = (unsigned char)(i * 37 + i / 4096);
+	sum = checksum(p, sz);
+	ASSERT_EQ(n, pages_on(p, n, nid, &other));
+	q = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	b = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	ASSERT_NE(MAP_FAILED, q);
+	ASSERT_NE(MAP_FAILED, b);
+	ASSERT_EQ(0, mbind(b, sz, MPOL_BIND, &node0, 64, 0));
+	memset(q, 5, sz);
+	memset(b, 6, sz);
+	ASSERT_EQ(n, pages_on(b, n, 0, &other));
+	EXPECT_EQ(0, pages_on(q, n, nid, &other));
+	free_on0 = pages_on(q, n, 0, &other);
+
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "evacuate", node, "--timeout",
+			    "120000", NULL)) TH_LOG("%s", out);
+	ASSERT_EQ(0, pages_on(p, n, nid, &other));
+
+	/* Onlining alone moves nothing back. */
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "online", node, NULL))
+		TH_LOG("%s", out);
+	EXPECT_EQ(0, pages_on(p, n, nid, &other));
+
+	/* Not root: our pages stay in RAM, exit 4. */
+	EXPECT_EQ(4, cdmctl_as(65534, out, sizeof(out), "online", "--restore",
+			       node, NULL)) TH_LOG("%s", out);
+	EXPECT_EQ(0, pages_on(p, n, nid, &other));
+
+	/* --restore on the node, online already: every page of p is back. */
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "online", "--restore", node,
+			    NULL)) TH_LOG("%s", out);
+	EXPECT_EQ(n, pages_on(p, n, nid, &other)) TH_LOG("%s", out);
+	EXPECT_EQ(sum, checksum(p, sz));
+	EXPECT_NE(NULL, strstr(out, "restored ")) TH_LOG("%s", out);
+	/* The unbound and the RAM-bound mappings did not move. */
+	EXPECT_EQ(n, pages_on(b, n, 0, &other));
+	EXPECT_EQ(0, pages_on(q, n, nid, &other));
+	EXPECT_EQ(free_on0, pages_on(q, n, 0, &other));
+
+	/* Nothing is left to restore. */
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "online", "--restore", node,
+			    NULL)) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "restored 0 pages")) TH_LOG("%s", out);
+	/* --restore belongs to online only. */
+	EXPECT_EQ(2, cdmctl(out, sizeof(out), "status", "--restore", node,
+			    NULL));
+	munmap(q, sz);
+	munmap(b, sz);
+	numa_free_cdm(p, sz);
+}
+
 static void find_cdmctl(const char *argv0)
 {
 	const char *env = getenv("CDMCTL");
