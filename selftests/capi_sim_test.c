@@ -2,7 +2,8 @@
 /*
  * capi_sim_test - acceptance of the capi_sim driver (issue 4): device nodes,
  * the compute engine's residency report, evacuation by sysfs, ioctl, unbind,
- * rmmod and PCI hot-unplug under a writing process, re-online cycles without
+ * rmmod (refused until every device is evacuated) and PCI hot-unplug under a
+ * writing process, re-online cycles without
  * leaks, privilege checks and a seeded fuzz of the ioctl and sysfs ABI.
  */
 #define _GNU_SOURCE
@@ -19,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
@@ -554,7 +556,21 @@ static void evac_under_writer(struct __test_metadata *_metadata,
 		r = write_str(CAPI_DRV "/unbind", d.bdf);
 		break;
 	case BY_RMMOD:
-		r = unload_module("capi_sim");
+		/*
+		 * Refused at once while device memory is online: no wait in
+		 * .remove on pages that might stay pinned.
+		 */
+		errno = 0;
+		ASSERT_EQ(-1, syscall(SYS_delete_module, "capi_sim",
+				      O_NONBLOCK));
+		ASSERT_EQ(EWOULDBLOCK, errno);
+		ASSERT_TRUE(module_loaded("capi_sim"));
+		ASSERT_TRUE(node_has_memory(d.node));
+		/* Evacuated device by device, the module unloads. */
+		for (int i = 0; i < self->ndev && !r; i++)
+			r = capi_write(&self->dev[i], "evacuate", "60000");
+		if (!r)
+			r = unload_module("capi_sim");
 		break;
 	case BY_UNPLUG: {
 		snprintf(self->unplug_id, sizeof(self->unplug_id), "1");

@@ -101,6 +101,7 @@ struct capi_sim {
 	wait_queue_head_t wq;		/* busy cleared or dead set */
 	bool busy;			/* an evacuation or online is running */
 	bool dead;			/* being removed */
+	bool pins_module;		/* memory online: rmmod is refused */
 	enum capi_sim_state state;	/* written under lock, read locklessly */
 	u64 evacuations;
 	u64 evacuations_failed;
@@ -158,6 +159,25 @@ static void capi_sim_set_state(struct capi_sim *cs, enum capi_sim_state state)
 {
 	mutex_lock(&cs->lock);
 	WRITE_ONCE(cs->state, state);
+	mutex_unlock(&cs->lock);
+}
+
+/*
+ * While a device's memory is online the module cannot be unloaded: rmmod
+ * fails with EWOULDBLOCK ("in use") at once, rather than waiting in
+ * .remove for every page of every device to move, without a deadline, for
+ * as long as one of them stays pinned.  Evacuate first (sysfs, ioctl,
+ * cdmctl), then unload.  Unbind and PCI hot-unplug cannot be refused and
+ * still evacuate in .remove.
+ */
+static void capi_sim_pin_module(struct capi_sim *cs, bool online)
+{
+	mutex_lock(&cs->lock);
+	if (online && !cs->pins_module)
+		__module_get(THIS_MODULE);
+	else if (!online && cs->pins_module)
+		module_put(THIS_MODULE);
+	cs->pins_module = online;
 	mutex_unlock(&cs->lock);
 }
 
@@ -239,6 +259,7 @@ static int capi_sim_evacuate(struct capi_sim *cs, unsigned int timeout_ms,
 	}
 	mutex_unlock(&cs->lock);
 
+	capi_sim_pin_module(cs, node_state(cs->nid, N_MEMORY));
 	if (rc)
 		dev_info(&cs->pdev->dev,
 			 "evacuation of node %d failed (%d): %lu pages could not move\n",
@@ -264,11 +285,14 @@ static int capi_sim_online(struct capi_sim *cs)
 			"adding %#llx-%#llx to node %d failed: %d\n",
 			cs->start, cs->start + cs->size - 1, cs->nid, rc);
 		/* Added but not onlined, and not undone: evacuate to retry. */
-		if (node_state(cs->nid, N_MEMORY))
+		if (node_state(cs->nid, N_MEMORY)) {
 			capi_sim_set_state(cs, CAPI_SIM_STATE_FAILED);
+			capi_sim_pin_module(cs, true);
+		}
 		return rc;
 	}
 	capi_sim_set_state(cs, CAPI_SIM_STATE_ONLINE);
+	capi_sim_pin_module(cs, true);
 	return 0;
 }
 
