@@ -741,6 +741,96 @@ TEST_F_TIMEOUT(capi, cycles_20_no_leak, 900)
 	close(fd);
 }
 
+/* Evacuate every device, unload, drop caches; node 0's MemFree in kB. */
+static long capi_unload_all(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(capi) *self)
+{
+	for (int i = 0; i < self->ndev; i++) {
+		int r = capi_write(&self->dev[i], "evacuate", "60000");
+
+		EXPECT_TRUE(!r || r == -EALREADY) TH_LOG("%s: %s",
+			self->dev[i].bdf, strerror(-r));
+	}
+	EXPECT_EQ(0, unload_module("capi_sim"));
+	write_str("/proc/sys/vm/drop_caches", "3");
+	return node_meminfo_kb(0, "MemFree");
+}
+
+/* Load capi_sim with @params; node 0's MemFree in kB once all are online. */
+static long capi_load_all(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(capi) *self, const char *params)
+{
+	EXPECT_EQ(0, load_module(CAPI_KO, params));
+	EXPECT_EQ(self->ndev, capi_restore_all());
+	write_str("/proc/sys/vm/drop_caches", "3");
+	return node_meminfo_kb(0, "MemFree");
+}
+
+/*
+ * memmap_on_device=1: each memory block carries its own struct pages.
+ * Adding the devices costs node 0 at most 1 MiB per GiB (plus 1 MiB for
+ * the module itself) where the default costs 16 MiB per GiB; each device
+ * node's MemTotal is exactly 1/64 smaller; a fill, evacuation and re-add
+ * keep the data.
+ */
+TEST_F_TIMEOUT(capi, memmap_on_device, 600)
+{
+	struct capi_dev *d = &self->dev[self->ndev - 1];
+	long before, lost_default, lost_memmap, total_kb = 0;
+	size_t len = 16 * MiB;
+	char param[8] = "";
+	char *p;
+
+	read_str("/sys/module/memory_hotplug/parameters/memmap_on_memory",
+		 param, sizeof(param));
+	ASSERT_STREQ("Y", param) TH_LOG("boot with memory_hotplug.memmap_on_memory=1");
+	for (int i = 0; i < self->ndev; i++)
+		total_kb += (long)(self->dev[i].size / KiB);
+
+	before = capi_unload_all(_metadata, self);
+	lost_default = before - capi_load_all(_metadata, self, "");
+	before = capi_unload_all(_metadata, self);
+	lost_memmap = before - capi_load_all(_metadata, self,
+					     "memmap_on_device=1");
+	TH_LOG("node 0 MemFree spent on %ld MiB of device memory: %ld kB by default, %ld kB with memmap_on_device",
+	       total_kb / 1024, lost_default, lost_memmap);
+	/* 64 bytes of struct page per 4 KiB page, less 10% for noise */
+	EXPECT_GE(lost_default, total_kb / 64 * 9 / 10);
+	EXPECT_LE(lost_memmap, total_kb / 1024 + 1024);
+
+	ASSERT_EQ(self->ndev, capi_devs(self->dev, CDM_MAX_DEVS));
+	for (int i = 0; i < self->ndev; i++) {
+		long size_kb = (long)(self->dev[i].size / KiB);
+
+		EXPECT_EQ(size_kb - size_kb / 64,
+			  node_meminfo_kb(self->dev[i].node, "MemTotal"));
+	}
+
+	/* Data survives an evacuation and a re-add with the memmap there. */
+	p = map_anon(len);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &d->node, 1, 0));
+	fill_pattern(p, len, 77);
+	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, d->node));
+	ASSERT_EQ(0, capi_write(d, "evacuate", "60000"));
+	ASSERT_FALSE(node_has_memory(d->node));
+	EXPECT_EQ(0, pages_on_cdm(p, len));
+	EXPECT_EQ((size_t)-1, check_pattern(p, len, 77));
+	ASSERT_EQ(0, capi_write(d, "online", "1"));
+	ASSERT_EQ(0, wait_node_usable(d->node, 10000));
+	EXPECT_EQ((long)(d->size / KiB) - (long)(d->size / KiB) / 64,
+		  node_meminfo_kb(d->node, "MemTotal"));
+	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &d->node, 1,
+				 MPOL_MF_MOVE));
+	EXPECT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, d->node));
+	EXPECT_EQ((size_t)-1, check_pattern(p, len, 77));
+	munmap(p, len);
+
+	/* Back to the default module for the next tests. */
+	capi_unload_all(_metadata, self);
+	capi_load_all(_metadata, self, "");
+}
+
 TEST_F(capi, unprivileged_evacuate_online_eperm)
 {
 	struct capi_dev *d = &self->dev[self->ndev - 1];

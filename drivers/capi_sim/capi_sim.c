@@ -83,6 +83,11 @@ module_param(link_penalty_ns, uint, 0644);
 MODULE_PARM_DESC(link_penalty_ns,
 		 "Simulated extra link time per page in system RAM, in ns (default 900)");
 
+static bool memmap_on_device;
+module_param(memmap_on_device, bool, 0444);
+MODULE_PARM_DESC(memmap_on_device,
+		 "Keep the struct pages of device memory on the device: no system RAM spent on them, device latency for them (needs memory_hotplug.memmap_on_memory=1; default off)");
+
 static DEFINE_IDA(capi_sim_ida);
 /* Serializes node selection and registration between probes. */
 static DEFINE_MUTEX(capi_sim_probe_lock);
@@ -279,7 +284,11 @@ static int capi_sim_online(struct capi_sim *cs)
 	if (cs->state != CAPI_SIM_STATE_OFFLINE)
 		return -EALREADY;
 
-	rc = cdm_add_memory(cs->nid, cs->start, cs->size, CAPI_SIM_RES_NAME);
+	rc = cdm_add_memory(cs->nid, cs->start, cs->size, CAPI_SIM_RES_NAME,
+			    memmap_on_device ? CDM_MEMMAP_ON_DEVICE : 0);
+	if (rc == -EOPNOTSUPP && memmap_on_device)
+		dev_err(&cs->pdev->dev,
+			"memmap_on_device=1 needs memory_hotplug.memmap_on_memory=1 on the kernel command line\n");
 	if (rc) {
 		dev_err(&cs->pdev->dev,
 			"adding %#llx-%#llx to node %d failed: %d\n",

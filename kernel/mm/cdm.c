@@ -732,7 +732,7 @@ static int cdm_offline_range(int nid, u64 start, u64 size)
  * probe run from an ACPI hot-add holds it already.
  */
 static int cdm_add_memory_resource(int mgid, u64 start, u64 size,
-				   const char *name)
+				   const char *name, mhp_t mhp_flags)
 {
 	struct resource *res;
 	int ret;
@@ -744,7 +744,7 @@ static int cdm_add_memory_resource(int mgid, u64 start, u64 size,
 			       IORESOURCE_SYSRAM_DRIVER_MANAGED);
 	if (!res)
 		return -EEXIST;
-	ret = add_memory_resource(mgid, res, MHP_NID_IS_MGID);
+	ret = add_memory_resource(mgid, res, MHP_NID_IS_MGID | mhp_flags);
 	if (ret) {
 		release_resource(res);
 		kfree(res);
@@ -758,16 +758,25 @@ static int cdm_add_memory_resource(int mgid, u64 start, u64 size,
  * @start: physical start, memory block aligned
  * @size: size in bytes, memory block aligned
  * @resource_name: "System RAM (<driver>)", as for add_memory_driver_managed()
+ * @flags: CDM_MEMMAP_ON_DEVICE or 0
  *
  * Registers a static memory group for the range, adds it as driver-managed
  * System RAM and onlines every memory block into ZONE_MOVABLE.  All or
  * nothing: on failure no part of the range stays added.
  *
- * Return: 0 on success, -EINVAL for a bad node or range, -ENOSPC when the
- * node already holds CDM_MAX_RANGES ranges, or the error of the hot-add or
- * of onlining.
+ * With CDM_MEMMAP_ON_DEVICE the struct pages of each memory block live at
+ * the start of the block itself (the memmap_on_memory mechanism), so adding
+ * device memory costs system RAM almost nothing instead of 16 MiB per GiB;
+ * the price is that the kernel reads and writes those struct pages at the
+ * device's latency.  They leave with the block when it is removed.
+ *
+ * Return: 0 on success, -EINVAL for a bad node, range or flag, -EOPNOTSUPP
+ * for CDM_MEMMAP_ON_DEVICE when memory_hotplug.memmap_on_memory is off (or
+ * the architecture cannot), -ENOSPC when the node already holds
+ * CDM_MAX_RANGES ranges, or the error of the hot-add or of onlining.
  */
-int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name)
+int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name,
+		   unsigned int flags)
 {
 	struct cdm_node *cn;
 	struct cdm_range *r;
@@ -775,8 +784,11 @@ int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name)
 	char *name;
 	int mgid, ret;
 
-	if (nid < 0 || nid >= MAX_NUMNODES || !node_is_cdm(nid))
+	if (nid < 0 || nid >= MAX_NUMNODES || !node_is_cdm(nid) ||
+	    (flags & ~CDM_MEMMAP_ON_DEVICE))
 		return -EINVAL;
+	if ((flags & CDM_MEMMAP_ON_DEVICE) && !mhp_supports_memmap_on_memory())
+		return -EOPNOTSUPP;
 	cn = READ_ONCE(cdm_info[nid]);
 	if (!cn || !size || !IS_ALIGNED(start | size, memory_block_size_bytes()))
 		return -EINVAL;
@@ -799,7 +811,9 @@ int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name)
 		ret = mgid;
 		goto out;
 	}
-	ret = cdm_add_memory_resource(mgid, start, size, name);
+	ret = cdm_add_memory_resource(mgid, start, size, name,
+				      flags & CDM_MEMMAP_ON_DEVICE ?
+				      MHP_MEMMAP_ON_MEMORY : MHP_NONE);
 	if (ret)
 		goto out_group;
 

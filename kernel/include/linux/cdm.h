@@ -29,6 +29,9 @@ struct page;
  */
 #define CDM_DT_COMPATIBLE "ibm,coherent-device-memory"
 
+/* cdm_add_memory(): the range's struct pages live on the device memory. */
+#define CDM_MEMMAP_ON_DEVICE	0x1
+
 #ifdef CONFIG_COHERENT_DEVICE_MEMORY
 
 DECLARE_STATIC_KEY_FALSE(cdm_key);
@@ -48,7 +51,8 @@ static inline bool node_is_cdm(int nid)
 int cdm_reserved_node(void);
 int cdm_node_register(int nid, struct device *owner);
 void cdm_node_unregister(int nid);
-int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name);
+int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name,
+		   unsigned int flags);
 int cdm_evacuate(int nid, unsigned int timeout_ms, unsigned long *nr_unmoved);
 struct page *cdm_alloc_pages(int nid, gfp_t gfp, unsigned int order);
 
@@ -101,7 +105,7 @@ static inline void cdm_node_unregister(int nid)
 }
 
 static inline int cdm_add_memory(int nid, u64 start, u64 size,
-				 const char *resource_name)
+				 const char *resource_name, unsigned int flags)
 {
 	return -EOPNOTSUPP;
 }
