@@ -4,10 +4,11 @@
  *
  *   cdmctl list [--json]
  *   cdmctl status <dev|node> [--json]
- *   cdmctl evacuate <dev|node> [--timeout MS]
+ *   cdmctl evacuate <dev|node> [--timeout MS] [--dry-run [--json]]
  *   cdmctl online <dev|node> [--restore]
  *   cdmctl run --node N [--preferred] -- CMD [ARGS...]
  *   cdmctl where <pid> [--json]
+ *   cdmctl users <dev|node> [--json]
  *
  * See cdmctl.8 for the exit codes.  All /sys and /proc paths are read below
  * $CDM_SYSFS_ROOT (tests point it at a fake tree).
@@ -280,18 +281,65 @@ static void jsep(void)
 	jfirst[jdepth] = 0;
 }
 
-static void jstring(const char *s)
+/*
+ * Length of the valid UTF-8 sequence at @s (1 to 4), or 0 if the bytes
+ * there are not one: overlong forms, surrogates and code points above
+ * U+10FFFF included.  Never reads past a NUL.
+ */
+static int utf8_seq_len(const unsigned char *s)
 {
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	uint32_t cp;
+	int n;
 
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (int i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * A JSON string.  Names come from the system (process names, cgroup
+ * paths) and may hold any bytes: what is not valid UTF-8 becomes U+FFFD,
+ * so the output always parses.
+ */
+static void jstring(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	putchar('"');
+	while (*s) {
+		int n = utf8_seq_len(s);
+
+		if (!n) {
+			fputs("\\ufffd", stdout);
+			s++;
+		} else if (*s == '"' || *s == '\\') {
+			printf("\\%c", *s++);
+		} else if (*s < 0x20 || *s == 0x7f) {
+			printf("\\u%04x", *s++);
+		} else {
+			fwrite(s, 1, (size_t)n, stdout);
+			s += n;
+		}
 	}
 	putchar('"');
 }
@@ -706,6 +754,95 @@ static void progress(int node, double t0, int tty, int final)
 			" pages (%.1f%%), %.0f pages/s, ETA %s\n", node, done,
 			total, pct, rate, eta);
 	}
+}
+
+/* MemAvailable of /proc/meminfo in bytes (system RAM only on a CDM kernel). */
+static int ram_available(uint64_t *bytes)
+{
+	char buf[4096], *p;
+
+	if (cdm_sysfs_read(buf, sizeof(buf), "/proc/meminfo") < 0)
+		return -1;
+	p = strstr(buf, "MemAvailable:");
+	if (!p)
+		return -1;
+	*bytes = strtoull(p + 13, NULL, 10) * 1024;
+	return 0;
+}
+
+/*
+ * cdmctl evacuate --dry-run: what an evacuation would move, whether system
+ * RAM can take it, and how long it would take at the rate of the device's
+ * last evacuation.  Reads only; exit 1 when RAM cannot take it (what the
+ * evacuation itself would return), 0 otherwise.
+ */
+static int evacuate_dry_run(const char *arg)
+{
+	struct numa_cdm_node_info in;
+	uint64_t avail = 0, pages = 0, us = 0;
+	double est = -1;
+	char a[32], b[32];
+	struct dev *d;
+	int node, ret, fits;
+
+	ret = resolve_evac_target(arg, &node, &d);
+	if (ret)
+		return ret;
+	if (numa_cdm_node_info(node, &in) || !in.present) {
+		err("node %d has no memory online (already evacuated?)", node);
+		return EX_NOTHING;
+	}
+	if (ram_available(&avail)) {
+		err("/proc/meminfo: %s", strerror(errno));
+		return EX_FAIL;
+	}
+	fits = in.mem_used <= avail;
+	if (d) {
+		char buf[1024], *p;
+
+		if (cdm_sysfs_read(buf, sizeof(buf), CAPI_SIM_DIR "/%s/stats",
+				   d->bdf) >= 0) {
+			p = strstr(buf, "last_evacuated_pages ");
+			if (p)
+				pages = strtoull(p + 21, NULL, 10);
+			p = strstr(buf, "last_evacuation_us ");
+			if (p)
+				us = strtoull(p + 19, NULL, 10);
+		}
+	}
+	if (pages && us)
+		est = (double)in.mem_used / (double)(pages * 4096) *
+		      (double)us / 1e6;
+	if (json) {
+		jopen(NULL, '{');
+		jnum("node", node);
+		jstr("owner", in.owner);
+		ju64("in_use_bytes", in.mem_used);
+		ju64("ram_available_bytes", avail);
+		jbool("fits", fits);
+		if (est >= 0) {
+			jkey("estimated_seconds");
+			printf("%.2f", est);
+		} else {
+			jnull("estimated_seconds");
+		}
+		jclose('}');
+		jend();
+	} else {
+		printf("node %d (%s): %s in use would move to system RAM\n",
+		       node, d ? d->bdf : in.owner,
+		       human(in.mem_used, a, sizeof(a)));
+		printf("system RAM available: %s: %s\n",
+		       human(avail, b, sizeof(b)),
+		       fits ? "fits" : "does NOT fit");
+		if (est >= 0)
+			printf("estimated time: %.1f s (at the rate of the last evacuation, %.1f MiB/s)\n",
+			       est, (double)(pages * 4096) / 1048576.0 /
+			       ((double)us / 1e6));
+		else
+			printf("estimated time: unknown (no earlier evacuation of this device)\n");
+	}
+	return fits ? EX_OK : EX_FAIL;
 }
 
 static int cmd_evacuate(const char *arg, unsigned int timeout)
@@ -1196,6 +1333,161 @@ static int cmd_online(const char *arg, int restore)
 	return restore_node(node);
 }
 
+/* ---------------------------------------------------------------- users */
+
+struct node_user {
+	int pid;
+	char comm[64];
+	char cgroup[256];
+	uint64_t bytes;
+};
+
+/*
+ * Bytes process @pid has resident on @node, from numa_maps: the sum over
+ * its mappings, so a page several processes map counts for each of them.
+ * -1 if the process is gone or not ours to read (errno says which).
+ */
+static int64_t pid_node_bytes(int pid, int node)
+{
+	char rel[64], path[PATH_MAX], line[8192];
+	uint64_t bytes = 0;
+	FILE *f;
+
+	snprintf(rel, sizeof(rel), "/proc/%d/numa_maps", pid);
+	if (cdm_sysfs_path(path, sizeof(path), "%s", rel) ||
+	    !(f = fopen(path, "re")))
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long cnt = 0, kps = 4, v;
+		char *save = NULL;
+
+		for (char *t = strtok_r(line, " \n", &save); t;
+		     t = strtok_r(NULL, " \n", &save)) {
+			int nd;
+
+			if (sscanf(t, "N%d=%llu", &nd, &v) == 2 && nd == node)
+				cnt = v;
+			else if (sscanf(t, "kernelpagesize_kB=%llu", &v) == 1)
+				kps = v;
+		}
+		bytes += cnt * kps * 1024;
+	}
+	fclose(f);
+	return (int64_t)bytes;
+}
+
+static int cmp_user(const void *a, const void *b)
+{
+	const struct node_user *x = a, *y = b;
+
+	if (x->bytes != y->bytes)
+		return x->bytes < y->bytes ? 1 : -1;
+	return x->pid - y->pid;
+}
+
+/* cdmctl users: the processes with memory on a CDM node, largest first. */
+static int cmd_users(const char *arg)
+{
+	struct node_user *u = NULL;
+	size_t n = 0, cap = 0;
+	unsigned long unreadable = 0;
+	char path[PATH_MAX], a[32];
+	uint64_t total = 0;
+	struct dirent *de;
+	struct dev *d;
+	int node, ret;
+	DIR *dir;
+
+	ret = resolve(arg, &node, &d);
+	if (ret)
+		return ret;
+	if (cdm_sysfs_path(path, sizeof(path), "/proc") ||
+	    !(dir = opendir(path))) {
+		err("users: /proc: %s", strerror(errno));
+		return EX_FAIL;
+	}
+	while ((de = readdir(dir))) {
+		char rel[64], cg[300];
+		int64_t b;
+		int pid;
+
+		if (!is_number(de->d_name))
+			continue;
+		pid = atoi(de->d_name);
+		b = pid_node_bytes(pid, node);
+		if (b < 0) {
+			if (errno == EACCES || errno == EPERM)
+				unreadable++;
+			continue;
+		}
+		if (!b)
+			continue;
+		if (n == cap) {
+			struct node_user *nu;
+
+			cap = cap ? 2 * cap : 32;
+			nu = realloc(u, cap * sizeof(*u));
+			if (!nu) {
+				err("out of memory");
+				free(u);
+				closedir(dir);
+				return EX_FAIL;
+			}
+			u = nu;
+		}
+		memset(&u[n], 0, sizeof(u[n]));
+		u[n].pid = pid;
+		u[n].bytes = (uint64_t)b;
+		snprintf(rel, sizeof(rel), "/proc/%d/comm", pid);
+		if (cdm_sysfs_read(u[n].comm, sizeof(u[n].comm), "%s", rel) < 0)
+			snprintf(u[n].comm, sizeof(u[n].comm), "?");
+		/* cgroup v2: one line "0::/path" */
+		snprintf(rel, sizeof(rel), "/proc/%d/cgroup", pid);
+		if (cdm_sysfs_read(cg, sizeof(cg), "%s", rel) >= 0 &&
+		    !strncmp(cg, "0::", 3))
+			snprintf(u[n].cgroup, sizeof(u[n].cgroup), "%.*s",
+				 (int)strcspn(cg + 3, "\n"), cg + 3);
+		total += u[n].bytes;
+		n++;
+	}
+	closedir(dir);
+	if (n)
+		qsort(u, n, sizeof(*u), cmp_user);
+
+	if (json) {
+		jopen(NULL, '{');
+		jnum("node", node);
+		ju64("total_bytes", total);
+		ju64("unreadable_processes", unreadable);
+		jopen("processes", '[');
+		for (size_t i = 0; i < n; i++) {
+			jopen(NULL, '{');
+			jnum("pid", u[i].pid);
+			jstr("command", u[i].comm);
+			jstr("cgroup", u[i].cgroup);
+			ju64("bytes", u[i].bytes);
+			jclose('}');
+		}
+		jclose(']');
+		jclose('}');
+		jend();
+	} else {
+		printf("%-8s %-16s %10s  %s\n", "PID", "COMMAND", "SIZE",
+		       "CGROUP");
+		for (size_t i = 0; i < n; i++)
+			printf("%-8d %-16s %10s  %s\n", u[i].pid, u[i].comm,
+			       human(u[i].bytes, a, sizeof(a)),
+			       u[i].cgroup[0] ? u[i].cgroup : "-");
+		if (!n)
+			printf("(no process has memory on node %d)\n", node);
+	}
+	if (unreadable)
+		fprintf(stderr, "cdmctl: %lu processes of other users were not looked at (needs root)\n",
+			unreadable);
+	free(u);
+	return EX_OK;
+}
+
 /* ------------------------------------------------------------------ run */
 
 static int cmd_run(int node, int preferred, char **argv)
@@ -1360,15 +1652,18 @@ static void usage(FILE *f)
 	fputs("usage: cdmctl [--json] COMMAND [ARGS]\n"
 	      "  list                          every CDM node: device, size, use, state, distances\n"
 	      "  status <dev|node>             details of one CDM node and its device\n"
-	      "  evacuate <dev|node> [--timeout MS]\n"
-	      "                                migrate everything off the node, remove its memory\n"
+	      "  evacuate <dev|node> [--timeout MS] [--dry-run]\n"
+	      "                                migrate everything off the node, remove its memory;\n"
+	      "                                --dry-run: what would move, whether RAM has room, how long\n"
 	      "  online <dev|node> [--restore] add the device memory back; --restore also moves\n"
 	      "                                back the pages whose policy names the node\n"
 	      "  run --node N [--preferred] -- CMD [ARGS...]\n"
 	      "                                run CMD with its memory bound to (or preferring) node N\n"
 	      "  where <pid|self>              per-node memory residency of a process\n"
+	      "  users <dev|node>              processes with memory on the node, largest first\n"
 	      "<dev> is a PCI address (0000:00:03.0) or a device name (capi_sim0).\n"
-	      "--json (list, status, where): machine-readable output.  See cdmctl(8).\n",
+	      "--json (list, status, where, users, evacuate --dry-run): machine-readable output.\n"
+	      "See cdmctl(8).\n",
 	      f);
 }
 
@@ -1377,7 +1672,7 @@ int main(int argc, char **argv)
 	char *args[8];
 	const char *cmd = NULL;
 	unsigned long timeout = 0;
-	int nargs = 0, node = -1, preferred = 0, restore = 0, i;
+	int nargs = 0, node = -1, preferred = 0, restore = 0, dry_run = 0, i;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -1397,6 +1692,8 @@ int main(int argc, char **argv)
 			preferred = 1;
 		} else if (!strcmp(a, "--restore")) {
 			restore = 1;
+		} else if (!strcmp(a, "--dry-run")) {
+			dry_run = 1;
 		} else if (!strcmp(a, "--node") || !strcmp(a, "-n") ||
 			   !strcmp(a, "--timeout") || !strcmp(a, "-t")) {
 			char *end;
@@ -1438,6 +1735,10 @@ int main(int argc, char **argv)
 		err("--restore is only used with 'online'");
 		return EX_USAGE;
 	}
+	if (dry_run && strcmp(cmd, "evacuate")) {
+		err("--dry-run is only used with 'evacuate'");
+		return EX_USAGE;
+	}
 	if (strcmp(cmd, "run") && i < argc) {
 		err("'--' is only used with 'run'");
 		return EX_USAGE;
@@ -1449,7 +1750,8 @@ int main(int argc, char **argv)
 		return cmd_list();
 	}
 	if (!strcmp(cmd, "status") || !strcmp(cmd, "evacuate") ||
-	    !strcmp(cmd, "online") || !strcmp(cmd, "where")) {
+	    !strcmp(cmd, "online") || !strcmp(cmd, "where") ||
+	    !strcmp(cmd, "users")) {
 		if (nargs != 1) {
 			err("%s needs exactly one argument", cmd);
 			return EX_USAGE;
@@ -1458,8 +1760,12 @@ int main(int argc, char **argv)
 			return cmd_status(args[0]);
 		if (!strcmp(cmd, "where"))
 			return cmd_where(args[0]);
+		if (!strcmp(cmd, "users"))
+			return cmd_users(args[0]);
+		if (dry_run)
+			return evacuate_dry_run(args[0]);
 		if (json) {
-			err("--json is for list, status and where");
+			err("--json is for list, status, where, users and evacuate --dry-run");
 			return EX_USAGE;
 		}
 		if (!strcmp(cmd, "online"))

@@ -453,6 +453,52 @@ TEST(cdmctl_where)
 	numa_free_cdm(p, sz);
 }
 
+/*
+ * cdmctl users finds this process and its bytes on the node; evacuate
+ * --dry-run counts them as in use, says RAM can take them, and moves
+ * nothing.
+ */
+TEST(cdmctl_users_and_dry_run)
+{
+	struct gdev d[MAXD], *dv;
+	static char out[65536];
+	char node[16], want[64], *s;
+	size_t sz = 6UL << 20;
+	unsigned long long bytes;
+	int nd, other;
+	char *p;
+
+	NEED_CDM(d, nd);
+	dv = online_dev(d, nd);
+	if (!dv)
+		SKIP(return, "no device online");
+	snprintf(node, sizeof(node), "%d", dv->node);
+	p = numa_alloc_cdm(sz, dv->node);
+	ASSERT_NE(NULL, p);
+	memset(p, 9, sz);
+
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "users", node, "--json", NULL));
+	snprintf(want, sizeof(want), "{\"pid\":%d,", getpid());
+	s = strstr(out, want);
+	ASSERT_NE(NULL, s) TH_LOG("%s", out);
+	s = strstr(s, "\"bytes\":");
+	ASSERT_NE(NULL, s);
+	bytes = strtoull(s + 8, NULL, 10);
+	EXPECT_LE(sz, bytes) TH_LOG("%s", out);
+	EXPECT_GE(sz + (2UL << 20), bytes) TH_LOG("%s", out);
+
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "evacuate", node, "--dry-run",
+			    "--json", NULL)) TH_LOG("%s", out);
+	s = strstr(out, "\"in_use_bytes\":");
+	ASSERT_NE(NULL, s) TH_LOG("%s", out);
+	EXPECT_LE(sz, strtoull(s + 15, NULL, 10));
+	EXPECT_NE(NULL, strstr(out, "\"fits\":true")) TH_LOG("%s", out);
+	EXPECT_EQ((long)(sz / PG), pages_on(p, (long)(sz / PG), dv->node,
+					    &other));
+	EXPECT_NE(0ULL, node_state_mask("has_memory") & (1ULL << dv->node));
+	numa_free_cdm(p, sz);
+}
+
 FIXTURE(evac)
 {
 	struct gdev d[MAXD];

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <locale.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -220,6 +221,15 @@ static void make_tree(const char *root)
 	    "7f1000000000 default anon=10 dirty=10 N0=7 N1=3 kernelpagesize_kB=4\n"
 	    "7f2000000000 bind:1 anon=1 dirty=1 N1=1 kernelpagesize_kB=2048\n"
 	    "7ffc00000000 default stack anon=2 dirty=2 N0=2 kernelpagesize_kB=4\n");
+	put(root, "/proc/1234/cgroup", "0::/\n");
+	/* A process name that is not UTF-8 and holds a quote. */
+	put(root, "/proc/1235/comm", "bad\xff\"q\n");
+	put(root, "/proc/1235/numa_maps",
+	    "7f0000000000 bind:1 anon=512 dirty=512 N1=512 kernelpagesize_kB=4\n");
+	put(root, "/proc/1235/cgroup", "0::/jobs/gpu\n");
+	put(root, "/proc/meminfo",
+	    "MemTotal:        1048576 kB\nMemFree:          524288 kB\n"
+	    "MemAvailable:     600000 kB\n");
 }
 
 /* Tree where the host's own node 0 poses as a CDM node (real mbind works). */
@@ -324,11 +334,17 @@ static const char *jv(const char *p)
 	return NULL;
 }
 
+/* JSON text must be UTF-8 (RFC 8259): glibc's decoder says if it is. */
+static int utf8_valid(const char *s)
+{
+	return mbstowcs(NULL, s, 0) != (size_t)-1;
+}
+
 static int json_valid(const char *s)
 {
 	const char *p = jv(s);
 
-	return p && !*jws(p);
+	return p && !*jws(p) && utf8_valid(s);
 }
 
 /* --------------------------------------------------------------- runner */
@@ -590,6 +606,45 @@ static void test_cdmctl(void)
 	CHECK(r == 0 && json_valid(out) && has("\"nodes\":[]"),
 	      "where --json with no resident pages");
 
+	r = run(tree, "where", "1235", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && has("\"comm\":\"bad\\ufffd\\\"q\""),
+	      "where --json: a name that is not UTF-8 comes out valid, quote escaped");
+
+	r = run(tree, "users", "1", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) &&
+	      has("{\"pid\":1234,\"command\":\"worker\",\"cgroup\":\"/\",\"bytes\":3158016}") &&
+	      has("{\"pid\":1235,\"command\":\"bad\\ufffd\\\"q\",\"cgroup\":\"/jobs/gpu\",\"bytes\":2097152}") &&
+	      has("\"total_bytes\":5255168") &&
+	      strstr(out, "\"pid\":1234") < strstr(out, "\"pid\":1235"),
+	      "users --json: processes on node 1, largest first, with cgroup and bytes");
+	r = run(tree, "users", "capi_sim0", NULL);
+	CHECK(r == 0 && has("worker") && has("/jobs/gpu") && has("3.0 MiB"),
+	      "users by device name: text");
+	r = run(tree, "users", "2", NULL);
+	CHECK(r == 0 && has("no process has memory on node 2"),
+	      "users of an evacuated node: none");
+	r = run(tree, "users", "0", NULL);
+	CHECK(r == 3, "users of a system-RAM node: exit 3");
+
+	r = run(tree, "evacuate", "1", "--dry-run", "--json", NULL);
+	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	CHECK(r == 0 && json_valid(out) && !buf[0] &&
+	      has("\"in_use_bytes\":4194304") &&
+	      has("\"ram_available_bytes\":614400000") && has("\"fits\":true") &&
+	      has("\"estimated_seconds\":0.36"),
+	      "evacuate --dry-run --json: in use, room, estimate from the last rate; nothing written");
+	r = run(tree, "evacuate", "capi_sim0", "--dry-run", NULL);
+	CHECK(r == 0 && has("4.0 MiB in use") && has("fits") &&
+	      has("estimated time: 0.4 s"), "evacuate --dry-run: text");
+	put(tree, "/proc/meminfo", "MemTotal: 1048576 kB\nMemAvailable: 1000 kB\n");
+	r = run(tree, "evacuate", "1", "--dry-run", NULL);
+	CHECK(r == 1 && has("does NOT fit"), "evacuate --dry-run without room: exit 1");
+	put(tree, "/proc/meminfo", "MemTotal: 1048576 kB\nMemAvailable: 600000 kB\n");
+	r = run(tree, "evacuate", "3", "--dry-run", NULL);
+	CHECK(r == 3, "evacuate --dry-run of another driver's node: exit 3");
+	r = run(tree, "status", "1", "--dry-run", NULL);
+	CHECK(r == 2, "--dry-run with status: exit 2");
+
 	r = run(tree, "evacuate", "capi_sim1", NULL);
 	CHECK(r == 6 && has_err("already evacuated"), "evacuate offline device: exit 6");
 	r = run(tree, "online", "0000:00:03.0", NULL);
@@ -694,6 +749,10 @@ int main(int argc, char **argv)
 	}
 	cdmctl = argv[1];
 	o = argv[2];
+	if (!setlocale(LC_CTYPE, "C.UTF-8")) {
+		fprintf(stderr, "unit_test: no C.UTF-8 locale\n");
+		return 2;
+	}
 	xfmt(tree, sizeof(tree), "%s/tests/fake", o);
 	xfmt(tree0, sizeof(tree0), "%s/tests/fake0", o);
 	xfmt(notree, sizeof(notree), "%s/tests/fakenone", o);
