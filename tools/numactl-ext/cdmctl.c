@@ -9,6 +9,7 @@
  *   cdmctl run --node N [--preferred] -- CMD [ARGS...]
  *   cdmctl where <pid> [--json]
  *   cdmctl users <dev|node> [--json]
+ *   cdmctl unspill <dev|node>
  *
  * See cdmctl.8 for the exit codes.  All /sys and /proc paths are read below
  * $CDM_SYSFS_ROOT (tests point it at a fake tree).
@@ -1032,30 +1033,45 @@ static int online_node(int node, struct dev *d)
 	return EX_OK;
 }
 
-/* -------------------------------------------------------------- restore */
+/* ------------------------------------------------------ restore, unspill */
 
 /*
- * After an evacuation, pages that left a node belong back there if their
- * VMA's policy (or the task's, which numa_maps shows for VMAs without one)
- * still names it: CDM hotplug never rewrites a policy, so a task bound to
- * the node keeps "bind:N" through the evacuation and the re-add.  Restore
- * moves back the pages of MPOL_BIND, MPOL_PREFERRED and
- * MPOL_PREFERRED_MANY VMAs naming the node that sit on a node outside the
- * policy.  Interleave policies are left alone: which of their pages were
- * on the node is not known.  move_pages(MPOL_MF_MOVE) moves only pages
- * that one process maps, so page cache and memory shared with other
- * processes stay where they are; they are counted as "shared".
+ * Two ways of putting pages where their policy says they belong, both
+ * read from numa_maps, which shows each VMA's policy (or its task's):
+ *
+ * restore (online --restore): after an evacuation, pages that left a node
+ * belong back there if their policy still names it - CDM hotplug never
+ * rewrites a policy, so a task bound to the node keeps "bind:N" through
+ * the evacuation and the re-add.  The pages of MPOL_BIND, MPOL_PREFERRED
+ * and MPOL_PREFERRED_MANY VMAs naming the node that sit outside the
+ * policy's nodes move onto the node.  Interleave policies are left alone:
+ * which of their pages were on the node is not known.
+ *
+ * unspill: pages on the node whose policy does not name it at all - they
+ * got there through the emergency fallback, or by hand - move to system
+ * RAM once it has room again: to the policy's first system-RAM node, or
+ * to the RAM node nearest to the device node.
+ *
+ * move_pages(MPOL_MF_MOVE) moves only pages that one process maps, so page
+ * cache and memory shared with other processes stay where they are; they
+ * are counted as "shared".
  */
-struct restore_vma {
+enum page_fix { PF_RESTORE, PF_UNSPILL };
+
+struct fix_vma {
 	int pid;
 	unsigned long start, end, pagesize;
-	unsigned long nr_away;		/* pages on nodes outside the policy */
-	struct bitmask *allowed;
+	unsigned long nr_misplaced;	/* pages to move, from numa_maps */
+	struct bitmask *policy;		/* the policy's nodes, or NULL */
+	int target;			/* node the pages move to */
 };
 
-struct restore {
-	int node;
-	struct restore_vma *v;
+struct page_fixer {
+	enum page_fix how;
+	int node;			/* the CDM node */
+	int ram_node;			/* nearest system-RAM node to it */
+	struct bitmask *cdm;		/* every CDM node */
+	struct fix_vma *v;
 	size_t nr, cap;
 	uint64_t bytes_total, bytes_moved;
 	unsigned long moved, shared, failed, denied, denied_procs;
@@ -1063,23 +1079,34 @@ struct restore {
 	int shown;		/* a progress frame was printed */
 };
 
-/*
- * The policy of a numa_maps line, after its address: "bind:1-2",
- * "prefer=static:1", "prefer (many):1,3", ...  Returns its node list if the
- * mode keeps pages on the node and the list holds @node, else NULL.
- */
-static struct bitmask *policy_keeps(const char *pol, int node)
+static int mask_has(const struct bitmask *m, int node)
 {
-	static const char *const modes[] = { "bind", "prefer (many)", "prefer" };
+	return m && node >= 0 && (unsigned int)node < m->size &&
+	       numa_bitmask_isbitset(m, (unsigned int)node);
+}
+
+/*
+ * The policy of a numa_maps line, after its address: "default", "local",
+ * "bind:1-2", "prefer=static:1", "prefer (many):1,3", "interleave:0-1",
+ * "weighted interleave:0-1".  Returns its node list (NULL for none) and
+ * sets *@keeps if the mode keeps pages on its nodes (bind, preferred).
+ */
+static struct bitmask *policy_nodes(const char *pol, int *keeps)
+{
+	static const struct { const char *name; int keeps; } modes[] = {
+		{ "bind", 1 }, { "prefer (many)", 1 }, { "prefer", 1 },
+		{ "weighted interleave", 0 }, { "interleave", 0 },
+	};
 	char list[256];
-	struct bitmask *m;
 	size_t n;
 
+	*keeps = 0;
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-		size_t l = strlen(modes[i]);
+		size_t l = strlen(modes[i].name);
 		const char *c;
 
-		if (strncmp(pol, modes[i], l) || (pol[l] != ':' && pol[l] != '='))
+		if (strncmp(pol, modes[i].name, l) ||
+		    (pol[l] != ':' && pol[l] != '='))
 			continue;
 		c = strchr(pol + l, ':');
 		if (!c)
@@ -1089,13 +1116,8 @@ static struct bitmask *policy_keeps(const char *pol, int node)
 			return NULL;
 		memcpy(list, c + 1, n);
 		list[n] = '\0';
-		m = numa_cdm_parse_nodelist(list);
-		if (m && ((unsigned int)node >= m->size ||
-			  !numa_bitmask_isbitset(m, (unsigned int)node))) {
-			numa_bitmask_free(m);
-			m = NULL;
-		}
-		return m;
+		*keeps = modes[i].keeps;
+		return numa_cdm_parse_nodelist(list);
 	}
 	return NULL;
 }
@@ -1113,24 +1135,78 @@ static unsigned long vma_end(FILE *maps, unsigned long start)
 	return 0;
 }
 
-static int restore_add(struct restore *r, const struct restore_vma *v)
+/* Does page on @nid (a move_pages status) have to move? */
+static int misplaced(const struct page_fixer *f, const struct fix_vma *v,
+		     int nid)
 {
-	if (r->nr == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 64;
-		struct restore_vma *n = realloc(r->v, cap * sizeof(*n));
+	if (nid < 0)
+		return 0;	/* not resident */
+	if (f->how == PF_RESTORE)
+		return !mask_has(v->policy, nid);
+	return nid == f->node;
+}
 
-		if (!n)
-			return -1;
-		r->v = n;
-		r->cap = cap;
+/* Which VMAs of a numa_maps line need fixing; fills @v, 0 if none. */
+static int fix_candidate(const struct page_fixer *f, char *pol,
+			 struct fix_vma *v)
+{
+	char *t, *save = NULL;
+	int keeps;
+
+	v->policy = policy_nodes(pol, &keeps);
+	if (f->how == PF_RESTORE) {
+		if (!keeps || !mask_has(v->policy, f->node))
+			goto none;
+		v->target = f->node;
+	} else {
+		if (mask_has(v->policy, f->node))
+			goto none;
+		v->target = f->ram_node;
+		for (unsigned int i = 0; v->policy && i < v->policy->size; i++)
+			if (numa_bitmask_isbitset(v->policy, i) &&
+			    !mask_has(f->cdm, (int)i)) {
+				v->target = (int)i;
+				break;
+			}
 	}
-	r->v[r->nr++] = *v;
-	r->bytes_total += (uint64_t)v->nr_away * v->pagesize;
+	for (t = strtok_r(pol, " \n", &save); t;
+	     t = strtok_r(NULL, " \n", &save)) {
+		unsigned long long cnt;
+		int nd;
+
+		if (sscanf(t, "N%d=%llu", &nd, &cnt) == 2 &&
+		    misplaced(f, v, nd))
+			v->nr_misplaced += cnt;
+		else if (sscanf(t, "kernelpagesize_kB=%llu", &cnt) == 1)
+			v->pagesize = cnt * 1024;
+	}
+	if (v->nr_misplaced && v->target >= 0)
+		return 1;
+none:
+	if (v->policy)
+		numa_bitmask_free(v->policy);
+	v->policy = NULL;
 	return 0;
 }
 
-/* The VMAs of process @pid whose pages belong on r->node. */
-static void restore_scan_pid(struct restore *r, int pid)
+static int fixer_add(struct page_fixer *f, const struct fix_vma *v)
+{
+	if (f->nr == f->cap) {
+		size_t cap = f->cap ? 2 * f->cap : 64;
+		struct fix_vma *n = realloc(f->v, cap * sizeof(*n));
+
+		if (!n)
+			return -1;
+		f->v = n;
+		f->cap = cap;
+	}
+	f->v[f->nr++] = *v;
+	f->bytes_total += (uint64_t)v->nr_misplaced * v->pagesize;
+	return 0;
+}
+
+/* The VMAs of process @pid with pages to move. */
+static void fixer_scan_pid(struct page_fixer *f, int pid)
 {
 	char rel[64], path[PATH_MAX], line[8192];
 	FILE *nm, *maps;
@@ -1139,7 +1215,7 @@ static void restore_scan_pid(struct restore *r, int pid)
 	if (cdm_sysfs_path(path, sizeof(path), "%s", rel) ||
 	    !(nm = fopen(path, "re"))) {
 		if (errno == EACCES || errno == EPERM)
-			r->denied_procs++;
+			f->denied_procs++;
 		return;		/* gone, or not ours to read */
 	}
 	snprintf(rel, sizeof(rel), "/proc/%d/maps", pid);
@@ -1149,164 +1225,175 @@ static void restore_scan_pid(struct restore *r, int pid)
 		return;
 	}
 	while (fgets(line, sizeof(line), nm)) {
-		struct restore_vma v = { .pid = pid, .pagesize = 4096 };
-		char *pol = strchr(line, ' '), *t, *save = NULL;
+		struct fix_vma v = { .pid = pid, .pagesize = 4096 };
+		char *pol = strchr(line, ' ');
 
-		if (!pol || sscanf(line, "%lx", &v.start) != 1)
+		if (!pol || sscanf(line, "%lx", &v.start) != 1 ||
+		    !fix_candidate(f, pol + 1, &v))
 			continue;
-		v.allowed = policy_keeps(pol + 1, r->node);
-		if (!v.allowed)
-			continue;
-		for (t = strtok_r(pol + 1, " \n", &save); t;
-		     t = strtok_r(NULL, " \n", &save)) {
-			unsigned long long cnt;
-			unsigned int nd;
-
-			if (sscanf(t, "N%u=%llu", &nd, &cnt) == 2 &&
-			    (nd >= v.allowed->size ||
-			     !numa_bitmask_isbitset(v.allowed, nd)))
-				v.nr_away += cnt;
-			else if (sscanf(t, "kernelpagesize_kB=%llu", &cnt) == 1)
-				v.pagesize = cnt * 1024;
-		}
-		v.end = v.nr_away ? vma_end(maps, v.start) : 0;
-		if (!v.end || restore_add(r, &v))
-			numa_bitmask_free(v.allowed);
+		v.end = vma_end(maps, v.start);
+		if (!v.end || fixer_add(f, &v))
+			numa_bitmask_free(v.policy);
 	}
 	fclose(maps);
 	fclose(nm);
 }
 
-static void restore_progress(const struct restore *r, double t0, int tty)
+static void fixer_progress(const struct page_fixer *f, double t0, int tty)
 {
-	double el = now_s() - t0, rate = el > 0 ? r->bytes_moved / el : 0;
-	double pct = r->bytes_total ? 100.0 * r->bytes_moved / r->bytes_total : 100;
+	const char *what = f->how == PF_RESTORE ? "restore" : "unspill";
+	double el = now_s() - t0, rate = el > 0 ? f->bytes_moved / el : 0;
+	double pct = f->bytes_total ? 100.0 * f->bytes_moved / f->bytes_total : 100;
 	char a[32], b[32], eta[16];
 
-	fmt_eta(rate > 0 ? (r->bytes_total - r->bytes_moved) / rate : -1, eta,
+	fmt_eta(rate > 0 ? (f->bytes_total - f->bytes_moved) / rate : -1, eta,
 		sizeof(eta));
-	human(r->bytes_moved, a, sizeof(a));
-	human(r->bytes_total, b, sizeof(b));
+	human(f->bytes_moved, a, sizeof(a));
+	human(f->bytes_total, b, sizeof(b));
 	if (tty)
-		fprintf(stderr, "\rrestore: node %d: %s of %s (%5.1f%%), %.1f MiB/s, ETA %s ",
-			r->node, a, b, pct, rate / 1048576, eta);
+		fprintf(stderr, "\r%s: node %d: %s of %s (%5.1f%%), %.1f MiB/s, ETA %s ",
+			what, f->node, a, b, pct, rate / 1048576, eta);
 	else
-		fprintf(stderr, "restore: node %d: %s of %s (%.1f%%), %.1f MiB/s, ETA %s\n",
-			r->node, a, b, pct, rate / 1048576, eta);
+		fprintf(stderr, "%s: node %d: %s of %s (%.1f%%), %.1f MiB/s, ETA %s\n",
+			what, f->node, a, b, pct, rate / 1048576, eta);
 }
 
-#define RESTORE_BATCH	512
+#define FIX_BATCH	512
 
-/* Move the pages of one VMA that sit outside its policy onto r->node. */
-static void restore_vma(struct restore *r, const struct restore_vma *v,
-			double t0, int tty, double *last)
+/* Move the misplaced pages of one VMA to its target node. */
+static void fix_vma(struct page_fixer *f, const struct fix_vma *v, double t0,
+		    int tty, double *last)
 {
-	void *pages[RESTORE_BATCH];
-	int nodes[RESTORE_BATCH], status[RESTORE_BATCH];
+	void *pages[FIX_BATCH];
+	int nodes[FIX_BATCH], status[FIX_BATCH];
 	unsigned long addr = v->start;
 
 	while (addr < v->end) {
 		unsigned long n = 0, k = 0;
 
-		for (; addr < v->end && n < RESTORE_BATCH; addr += v->pagesize)
+		for (; addr < v->end && n < FIX_BATCH; addr += v->pagesize)
 			pages[n++] = (void *)addr;
 		if (move_pages(v->pid, n, pages, NULL, status, 0)) {
 			if (errno == EPERM || errno == EACCES)
-				r->denied += v->nr_away;
+				f->denied += v->nr_misplaced;
 			else if (errno != ESRCH)
-				r->last_err = errno;
+				f->last_err = errno;
 			return;
 		}
-		/* Keep the pages resident outside the policy's nodes. */
 		for (unsigned long i = 0; i < n; i++)
-			if (status[i] >= 0 &&
-			    ((unsigned int)status[i] >= v->allowed->size ||
-			     !numa_bitmask_isbitset(v->allowed,
-						    (unsigned int)status[i])))
+			if (misplaced(f, v, status[i]))
 				pages[k++] = pages[i];
 		if (!k)
 			continue;
 		for (unsigned long i = 0; i < k; i++)
-			nodes[i] = r->node;
+			nodes[i] = v->target;
 		if (move_pages(v->pid, k, pages, nodes, status, MPOL_MF_MOVE) < 0) {
-			if (errno == EPERM || errno == EACCES)
-				r->denied += k;
-			else if (errno != ESRCH) {
-				r->last_err = errno;
-				r->failed += k;
+			if (errno == EPERM || errno == EACCES) {
+				f->denied += k;
+			} else if (errno != ESRCH) {
+				f->last_err = errno;
+				f->failed += k;
 			}
 			return;
 		}
 		for (unsigned long i = 0; i < k; i++) {
-			if (status[i] == r->node) {
-				r->moved++;
-				r->bytes_moved += v->pagesize;
+			if (status[i] == v->target) {
+				f->moved++;
+				f->bytes_moved += v->pagesize;
 			} else if (status[i] == -EACCES) {
-				r->shared++;
+				f->shared++;
 			} else {
-				r->failed++;
+				f->failed++;
 				if (status[i] < 0)
-					r->last_err = -status[i];
+					f->last_err = -status[i];
 			}
 		}
 		if (tty || now_s() - *last >= 1.0) {
 			if (now_s() - t0 >= 0.2) {
-				restore_progress(r, t0, tty);
-				r->shown = 1;
+				fixer_progress(f, t0, tty);
+				f->shown = 1;
 			}
 			*last = now_s();
 		}
 	}
 }
 
-/*
- * cdmctl online --restore: move back onto @node the pages whose policy
- * names it (see struct restore_vma above).
- */
-static int restore_node(int node)
+/* The system-RAM node nearest to @node, -1 if none. */
+static int nearest_ram_node(int node, const struct bitmask *cdm)
 {
-	struct restore r = { .node = node };
+	static int dist[MAX_NODES];
+	int best = -1;
+
+	read_distances(node, dist);
+	for (int i = 0; i < MAX_NODES; i++)
+		if (dist[i] >= 0 && i != node && !mask_has(cdm, i) &&
+		    (best < 0 || dist[i] < dist[best]))
+			best = i;
+	return best;
+}
+
+/*
+ * cdmctl online --restore (PF_RESTORE) and cdmctl unspill (PF_UNSPILL):
+ * see the comment at the top of this section.
+ */
+static int fix_pages(int node, enum page_fix how)
+{
+	struct page_fixer f = { .how = how, .node = node };
+	const char *done = how == PF_RESTORE ? "restored" : "returned to system RAM";
 	char path[PATH_MAX], a[32];
 	int tty = isatty(STDERR_FILENO), ret = EX_OK;
 	double t0 = now_s(), last = 0;
 	struct dirent *de;
 	DIR *dir;
 
+	f.cdm = numa_cdm_nodes();
+	if (!f.cdm) {
+		err("cannot read CDM nodes: %s", strerror(errno));
+		return EX_FAIL;
+	}
+	f.ram_node = nearest_ram_node(node, f.cdm);
+	if (how == PF_UNSPILL && f.ram_node < 0) {
+		err("node %d: no system-RAM node to return pages to", node);
+		numa_bitmask_free(f.cdm);
+		return EX_FAIL;
+	}
 	if (cdm_sysfs_path(path, sizeof(path), "/proc") ||
 	    !(dir = opendir(path))) {
-		err("restore: /proc: %s", strerror(errno));
+		err("/proc: %s", strerror(errno));
+		numa_bitmask_free(f.cdm);
 		return EX_FAIL;
 	}
 	while ((de = readdir(dir)))
 		if (is_number(de->d_name) && atoi(de->d_name) != (int)getpid())
-			restore_scan_pid(&r, atoi(de->d_name));
+			fixer_scan_pid(&f, atoi(de->d_name));
 	closedir(dir);
 
-	for (size_t i = 0; i < r.nr; i++) {
-		restore_vma(&r, &r.v[i], t0, tty, &last);
-		numa_bitmask_free(r.v[i].allowed);
+	for (size_t i = 0; i < f.nr; i++) {
+		fix_vma(&f, &f.v[i], t0, tty, &last);
+		numa_bitmask_free(f.v[i].policy);
 	}
-	free(r.v);
-	if (r.shown) {
-		restore_progress(&r, t0, tty);	/* the last frame */
+	free(f.v);
+	numa_bitmask_free(f.cdm);
+	if (f.shown) {
+		fixer_progress(&f, t0, tty);	/* the last frame */
 		if (tty)
 			fputc('\n', stderr);
 	}
 
-	printf("node %d: restored %" PRIu64 " pages (%s) in %.2f s\n", node,
-	       (uint64_t)r.moved, human(r.bytes_moved, a, sizeof(a)),
+	printf("node %d: %s %" PRIu64 " pages (%s) in %.2f s\n", node, done,
+	       (uint64_t)f.moved, human(f.bytes_moved, a, sizeof(a)),
 	       now_s() - t0);
-	if (r.shared)
+	if (f.shared)
 		printf("node %d: %lu pages mapped by several processes stay where they are\n",
-		       node, r.shared);
-	if (r.failed) {
-		err("node %d: %lu pages could not move back (%s)", node,
-		    r.failed, strerror(r.last_err ? r.last_err : EBUSY));
+		       node, f.shared);
+	if (f.failed) {
+		err("node %d: %lu pages could not move (%s)", node, f.failed,
+		    strerror(f.last_err ? f.last_err : EBUSY));
 		ret = EX_EVAC;
 	}
-	if (r.denied || r.denied_procs) {
+	if (f.denied || f.denied_procs) {
 		err("node %d: other users' processes were left alone (%lu not readable, %lu pages not movable; needs root)",
-		    node, r.denied_procs, r.denied);
+		    node, f.denied_procs, f.denied);
 		if (ret == EX_OK)
 			ret = EX_PERM;
 	}
@@ -1326,11 +1413,30 @@ static int cmd_online(const char *arg, int restore)
 	if (ret)
 		return ret;
 	if (restore && node_online_bytes(node))
-		return restore_node(node);
+		return fix_pages(node, PF_RESTORE);
 	ret = online_node(node, d);
 	if (ret || !restore)
 		return ret;
-	return restore_node(node);
+	return fix_pages(node, PF_RESTORE);
+}
+
+/*
+ * cdmctl unspill: pages on the node that no policy put there go back to
+ * system RAM.
+ */
+static int cmd_unspill(const char *arg)
+{
+	struct dev *d;
+	int node, ret;
+
+	ret = resolve(arg, &node, &d);
+	if (ret)
+		return ret;
+	if (!node_online_bytes(node)) {
+		err("node %d has no memory online", node);
+		return EX_NOTHING;
+	}
+	return fix_pages(node, PF_UNSPILL);
 }
 
 /* ---------------------------------------------------------------- users */
@@ -1661,6 +1767,8 @@ static void usage(FILE *f)
 	      "                                run CMD with its memory bound to (or preferring) node N\n"
 	      "  where <pid|self>              per-node memory residency of a process\n"
 	      "  users <dev|node>              processes with memory on the node, largest first\n"
+	      "  unspill <dev|node>            move pages no policy put on the node (emergency\n"
+	      "                                fallback) back to system RAM\n"
 	      "<dev> is a PCI address (0000:00:03.0) or a device name (capi_sim0).\n"
 	      "--json (list, status, where, users, evacuate --dry-run): machine-readable output.\n"
 	      "See cdmctl(8).\n",
@@ -1751,7 +1859,7 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "status") || !strcmp(cmd, "evacuate") ||
 	    !strcmp(cmd, "online") || !strcmp(cmd, "where") ||
-	    !strcmp(cmd, "users")) {
+	    !strcmp(cmd, "users") || !strcmp(cmd, "unspill")) {
 		if (nargs != 1) {
 			err("%s needs exactly one argument", cmd);
 			return EX_USAGE;
@@ -1762,6 +1870,8 @@ int main(int argc, char **argv)
 			return cmd_where(args[0]);
 		if (!strcmp(cmd, "users"))
 			return cmd_users(args[0]);
+		if (!strcmp(cmd, "unspill") && !json)
+			return cmd_unspill(args[0]);
 		if (dry_run)
 			return evacuate_dry_run(args[0]);
 		if (json) {

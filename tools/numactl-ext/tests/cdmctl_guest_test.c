@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -685,6 +686,160 @@ TEST_F_TIMEOUT(evac, online_restore_moves_bound_pages_back, 600)
 	munmap(q, sz);
 	munmap(b, sz);
 	numa_free_cdm(p, sz);
+}
+
+/*
+ * Emergency fallback, then unspill: a child fills system RAM with the
+ * device node's emergency_fallback on until pages spill onto the node,
+ * frees its RAM-only chunks (RAM has room again) and keeps the rest;
+ * "cdmctl unspill" moves the spilled pages, whose policy never named the
+ * node, back to system RAM, and the child finds its data intact there.
+ */
+FIXTURE(spill)
+{
+	struct gdev d[MAXD];
+	struct gdev *dv;
+	int nd;
+	char knob[128];
+	pid_t child;
+};
+
+FIXTURE_SETUP(spill)
+{
+	self->dv = NULL;
+	self->child = 0;
+	if (!cdm_available(self->d, &self->nd))
+		SKIP(return, "no CDM support or no capi_sim device");
+	self->dv = online_dev(self->d, self->nd);
+	if (!self->dv)
+		SKIP(return, "no device online");
+	snprintf(self->knob, sizeof(self->knob),
+		 NODE_SYS "/node%d/cdm/emergency_fallback", self->dv->node);
+}
+
+FIXTURE_TEARDOWN(spill)
+{
+	if (self->child > 0) {
+		kill(self->child, SIGKILL);
+		waitpid(self->child, NULL, 0);
+	}
+	if (self->dv)
+		write_str(self->knob, "0");
+}
+
+#define SPILL_CHUNK	(8UL << 20)
+#define SPILL_MAX	512
+
+/*
+ * Child of unspill_returns_spilled_pages: fill, report the pages on
+ * @node through @w, wait for a byte on @r, then check every kept page is
+ * off @node with its pattern.  Exit 0 when so.
+ */
+static int spill_child(int node, long max_chunks, int r, int w)
+{
+	static char *chunk[SPILL_MAX];
+	static long on_node[SPILL_MAX];
+	long n = 0, spilled = 0;
+	size_t len = (size_t)max_chunks * SPILL_CHUNK;
+	char go, *base;
+	int other;
+
+	write_str("/proc/self/oom_score_adj", "1000");
+	base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED)
+		return 10;
+	madvise(base, len, MADV_NOHUGEPAGE);
+	/*
+	 * Page tables first, one page each 2 MiB, while RAM has room: once
+	 * RAM is full only movable data pages are asked for, and those may
+	 * spill; a page table never can.
+	 */
+	for (size_t off = 0; off < len; off += 2UL << 20)
+		base[off] = 1;
+	while (n < max_chunks && spilled < (long)(24UL << 20) / (long)PG) {
+		chunk[n] = base + (size_t)n * SPILL_CHUNK;
+		for (size_t i = 0; i < SPILL_CHUNK; i += PG)
+			memset(chunk[n] + i, (int)(n + i / PG), PG);
+		on_node[n] = pages_on(chunk[n], (long)(SPILL_CHUNK / PG), node,
+				      &other);
+		spilled += on_node[n];
+		n++;
+	}
+	if (!spilled)
+		return 11;
+	/* RAM has room again: drop the chunks that stayed in RAM. */
+	for (long i = 0; i < n; i++)
+		if (!on_node[i]) {
+			munmap(chunk[i], SPILL_CHUNK);
+			chunk[i] = NULL;
+		}
+	if (write(w, &spilled, sizeof(spilled)) != sizeof(spilled))
+		return 12;
+	if (read(r, &go, 1) != 1)
+		return 13;
+	for (long i = 0; i < n; i++) {
+		if (!chunk[i])
+			continue;
+		if (pages_on(chunk[i], (long)(SPILL_CHUNK / PG), node, &other))
+			return 14;
+		for (size_t j = 0; j < SPILL_CHUNK; j += PG)
+			if (chunk[i][j] != (char)(i + j / PG) ||
+			    chunk[i][j + PG - 1] != (char)(i + j / PG))
+				return 15;
+	}
+	return 0;
+}
+
+TEST_F_TIMEOUT(spill, unspill_returns_spilled_pages, 600)
+{
+	static char out[16384];
+	long ram_kb = node_meminfo_kb(0, "MemTotal"), spilled = 0;
+	int to_child[2], from_child[2], st, node = self->dv->node;
+	char nodearg[16], *s;
+	long max_chunks;
+
+	ASSERT_LT(0, ram_kb);
+	max_chunks = (ram_kb * 1024L) / (long)SPILL_CHUNK + 16;
+	ASSERT_GE(SPILL_MAX, max_chunks);
+	snprintf(nodearg, sizeof(nodearg), "%d", node);
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(from_child));
+	ASSERT_EQ(0, write_str(self->knob, "1"));
+
+	self->child = fork();
+	ASSERT_LE(0, self->child);
+	if (!self->child) {
+		close(to_child[1]);
+		close(from_child[0]);
+		_exit(spill_child(node, max_chunks, to_child[0],
+				  from_child[1]));
+	}
+	close(to_child[0]);
+	close(from_child[1]);
+	ASSERT_EQ(sizeof(spilled), read(from_child[0], &spilled,
+					sizeof(spilled)))
+		TH_LOG("the filling child died before spilling");
+	ASSERT_LT(0, spilled);
+	/* No new spills from here on; RAM has room for what spilled. */
+	ASSERT_EQ(0, write_str(self->knob, "0"));
+
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "unspill", nodearg, NULL))
+		TH_LOG("%s", out);
+	s = strstr(out, "returned to system RAM ");
+	ASSERT_NE(NULL, s) TH_LOG("%s", out);
+	EXPECT_LE(spilled, strtol(s + 23, NULL, 10)) TH_LOG("%s", out);
+	TH_LOG("%ld pages spilled onto node %d; %s", spilled, node, out);
+
+	ASSERT_EQ(1, write(to_child[1], "g", 1));
+	ASSERT_EQ(self->child, waitpid(self->child, &st, 0));
+	self->child = 0;
+	ASSERT_TRUE(WIFEXITED(st)) TH_LOG("child status 0x%x", st);
+	EXPECT_EQ(0, WEXITSTATUS(st));
+	/* Nothing left to return. */
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "unspill", nodearg, NULL));
+	close(to_child[1]);
+	close(from_child[0]);
 }
 
 static void find_cdmctl(const char *argv0)
