@@ -757,6 +757,24 @@ static void progress(int node, double t0, int tty, int final)
 	}
 }
 
+/* Pages and microseconds of the device's last evacuation (0 if unknown). */
+static void last_evacuation(const struct dev *d, uint64_t *pages, uint64_t *us)
+{
+	char buf[1024], *p;
+
+	*pages = 0;
+	*us = 0;
+	if (cdm_sysfs_read(buf, sizeof(buf), CAPI_SIM_DIR "/%s/stats",
+			   d->bdf) < 0)
+		return;
+	p = strstr(buf, "last_evacuated_pages ");
+	if (p)
+		*pages = strtoull(p + 21, NULL, 10);
+	p = strstr(buf, "last_evacuation_us ");
+	if (p)
+		*us = strtoull(p + 19, NULL, 10);
+}
+
 /* MemAvailable of /proc/meminfo in bytes (system RAM only on a CDM kernel). */
 static int ram_available(uint64_t *bytes)
 {
@@ -798,19 +816,8 @@ static int evacuate_dry_run(const char *arg)
 		return EX_FAIL;
 	}
 	fits = in.mem_used <= avail;
-	if (d) {
-		char buf[1024], *p;
-
-		if (cdm_sysfs_read(buf, sizeof(buf), CAPI_SIM_DIR "/%s/stats",
-				   d->bdf) >= 0) {
-			p = strstr(buf, "last_evacuated_pages ");
-			if (p)
-				pages = strtoull(p + 21, NULL, 10);
-			p = strstr(buf, "last_evacuation_us ");
-			if (p)
-				us = strtoull(p + 19, NULL, 10);
-		}
-	}
+	if (d)
+		last_evacuation(d, &pages, &us);
 	if (pages && us)
 		est = (double)in.mem_used / (double)(pages * 4096) *
 		      (double)us / 1e6;
@@ -907,18 +914,7 @@ static int cmd_evacuate(const char *arg, unsigned int timeout)
 			cdm_sysfs_read_u64(&v, NODE_DIR
 					   "/node%d/cdm/pages_migrated", node);
 		} else {
-			char buf[1024], *p;
-
-			if (cdm_sysfs_read(buf, sizeof(buf),
-					   CAPI_SIM_DIR "/%s/stats",
-					   d->bdf) >= 0) {
-				p = strstr(buf, "last_evacuated_pages ");
-				if (p)
-					v = strtoull(p + 21, NULL, 10);
-				p = strstr(buf, "last_evacuation_us ");
-				if (p)
-					us = strtoull(p + 19, NULL, 10);
-			}
+			last_evacuation(d, &v, &us);
 		}
 		printf("node %d (%s) evacuated: %" PRIu64
 		       " pages migrated in %.2f s\n", node, who, v,
