@@ -501,20 +501,37 @@ static int get_masks(struct bitmask **cdm, struct bitmask **sysram)
 	return EX_OK;
 }
 
+/*
+ * A kernel without CDM support is not a kernel without CDM nodes: list
+ * says which (exit 3 and a message for the first, an empty list and exit 0
+ * for the second).
+ */
 static int cmd_list(void)
 {
 	struct bitmask *cdm, *sysram;
 	char a[32], b[32], c[32];
-	int count = 0, ret;
+	int count = 0, ret, supported = numa_cdm_available();
 
+	if (supported < 0) {
+		err("cannot read the node topology: %s", strerror(errno));
+		return EX_FAIL;
+	}
 	ret = get_masks(&cdm, &sysram);
 	if (ret)
 		return ret;
+	if (!supported)
+		err("this kernel has no coherent device memory support (no %s)",
+		    NODE_DIR "/has_coherent_device");
 	scan_devices();
 	if (json) {
 		jopen(NULL, '{');
+		jbool("cdm_supported", supported);
 		json_nodelist("sysram_nodes", sysram);
 		jopen("cdm_nodes", '[');
+	} else if (!supported) {
+		numa_bitmask_free(cdm);
+		numa_bitmask_free(sysram);
+		return EX_NODEV;
 	} else {
 		printf("%-4s %-14s %-10s %-11s %-10s %-8s %-10s %-7s %s\n",
 		       "NODE", "DEVICE", "MISC", "STATE", "SIZE", "USED",
@@ -569,7 +586,7 @@ static int cmd_list(void)
 	}
 	numa_bitmask_free(cdm);
 	numa_bitmask_free(sysram);
-	return EX_OK;
+	return supported ? EX_OK : EX_NODEV;
 }
 
 static int cmd_status(const char *arg)

@@ -26,9 +26,19 @@
 
 const char *numa_cdm_sysfs_root(void)
 {
-	const char *r = getenv("CDM_SYSFS_ROOT");
+	/* A test hook: never honoured in a set-uid or file-capability program. */
+	const char *r = secure_getenv("CDM_SYSFS_ROOT");
 
 	return r ? r : "";
+}
+
+int numa_cdm_available(void)
+{
+	char buf[16];
+
+	if (cdm_sysfs_read(buf, sizeof(buf), NODE_DIR "/has_coherent_device") >= 0)
+		return 1;
+	return errno == ENOENT ? 0 : -1;
 }
 
 /* Walk a nodelist; calls fn(node) for each node; -1 + EINVAL on bad syntax. */

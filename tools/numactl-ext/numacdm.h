@@ -31,6 +31,12 @@ extern "C" {
 #define NUMACDM_VERSION_MINOR	0
 
 /*
+ * numa_cdm_available - 1 if the kernel supports CDM nodes (whether or not
+ * one exists), 0 if it does not, -1 + errno if that cannot be read.
+ */
+int numa_cdm_available(void);
+
+/*
  * numa_cdm_nodes - every CDM node, whether its memory is online or not.
  * Returns an empty mask (not an error) on a kernel without CDM support.
  */
@@ -95,7 +101,10 @@ int numa_cdm_node_info(int node, struct numa_cdm_node_info *info);
 /* Name of an evacuation state: "idle", "running", "failed", "unknown". */
 const char *numa_cdm_evac_state_name(enum numa_cdm_evac_state s);
 
-/* The prefix in front of /sys and /proc (CDM_SYSFS_ROOT, or ""). */
+/*
+ * The prefix in front of /sys and /proc: $CDM_SYSFS_ROOT (read with
+ * secure_getenv(), for tests), or "".
+ */
 const char *numa_cdm_sysfs_root(void);
 
 /*

@@ -108,6 +108,14 @@ static void put(const char *root, const char *rel, const char *fmt, ...)
 	fclose(f);
 }
 
+static void unlink_tree_file(const char *root, const char *rel)
+{
+	char path[8192];
+
+	xfmt(path, sizeof(path), "%s%s", root, rel);
+	unlink(path);
+}
+
 static int get(const char *root, const char *rel, char *buf, size_t len)
 {
 	char path[4096];
@@ -412,6 +420,7 @@ static void test_lib(void)
 	int r;
 
 	setenv("CDM_SYSFS_ROOT", tree, 1);
+	CHECK(numa_cdm_available() == 1, "numa_cdm_available() 1 with CDM support");
 	CHECK(!strcmp(numa_cdm_sysfs_root(), tree), "sysfs root from CDM_SYSFS_ROOT");
 	CHECK(mask_is(numa_cdm_nodes(), "1,2,3"), "numa_cdm_nodes() = 1-3");
 	CHECK(mask_is(numa_sysram_nodes(), "0"), "numa_sysram_nodes() = 0");
@@ -488,6 +497,7 @@ static void test_lib(void)
 	CHECK(!numa_cdm_parse_nodelist("1,,2"), "parse \"1,,2\": EINVAL");
 
 	setenv("CDM_SYSFS_ROOT", notree, 1);
+	CHECK(numa_cdm_available() == 0, "no CDM support: numa_cdm_available() 0");
 	CHECK(mask_is(numa_cdm_nodes(), ""), "no CDM support: empty mask, not error");
 	CHECK(mask_is(numa_sysram_nodes(), "0,1"), "no CDM support: sysram = has_memory");
 	CHECK(numa_node_is_cdm(1) == 0, "no CDM support: node 1 not CDM");
@@ -555,11 +565,21 @@ static void test_cdmctl(void)
 	r = run(tree, "--json", "list", NULL);
 	CHECK(r == 0 && json_valid(out), "--json before the command");
 	r = run(notree, "list", NULL);
-	CHECK(r == 0 && has("no coherent device memory nodes"),
-	      "list on a kernel without CDM");
+	CHECK(r == 3 && !out[0] &&
+	      has_err("this kernel has no coherent device memory support"),
+	      "list on a kernel without CDM support: exit 3, says so");
 	r = run(notree, "list", "--json", NULL);
-	CHECK(r == 0 && json_valid(out) && has("\"cdm_nodes\":[]") &&
-	      has("\"sysram_nodes\":[0,1]"), "list --json without CDM");
+	CHECK(r == 3 && json_valid(out) && has("\"cdm_supported\":false") &&
+	      has("\"cdm_nodes\":[]") && has("\"sysram_nodes\":[0,1]"),
+	      "list --json without CDM support: exit 3, cdm_supported false");
+	put(notree, ND "/has_coherent_device", "\n");
+	r = run(notree, "list", NULL);
+	CHECK(r == 0 && has("no coherent device memory nodes") && !errbuf[0],
+	      "list with CDM support but no CDM node: exit 0, empty list");
+	r = run(notree, "list", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && has("\"cdm_supported\":true") &&
+	      has("\"cdm_nodes\":[]"), "list --json with support, no node");
+	unlink_tree_file(notree, ND "/has_coherent_device");
 
 	r = run(tree, "status", "1", NULL);
 	CHECK(r == 0 && has("node:               1") &&
