@@ -61,29 +61,30 @@ static int bench_remove_memory(struct bench_dev *bd)
 	return rc;
 }
 
-static ssize_t evacuate_store(struct device *dev, struct device_attribute *attr,
-			      const char *buf, size_t count)
+/* A store that runs @op on the device under its lock. */
+static ssize_t bench_store(struct device *dev, size_t count,
+			   int (*op)(struct bench_dev *bd))
 {
 	struct bench_dev *bd = dev_get_drvdata(dev);
 	int rc;
 
 	mutex_lock(&bd->lock);
-	rc = bench_remove_memory(bd);
+	rc = op(bd);
 	mutex_unlock(&bd->lock);
 	return rc ? rc : count;
+}
+
+static ssize_t evacuate_store(struct device *dev, struct device_attribute *attr,
+			      const char *buf, size_t count)
+{
+	return bench_store(dev, count, bench_remove_memory);
 }
 static DEVICE_ATTR_WO(evacuate);
 
 static ssize_t online_store(struct device *dev, struct device_attribute *attr,
 			    const char *buf, size_t count)
 {
-	struct bench_dev *bd = dev_get_drvdata(dev);
-	int rc;
-
-	mutex_lock(&bd->lock);
-	rc = bench_add(bd);
-	mutex_unlock(&bd->lock);
-	return rc ? rc : count;
+	return bench_store(dev, count, bench_add);
 }
 static DEVICE_ATTR_WO(online);
 

@@ -402,6 +402,14 @@ static void jend(void)
 	putchar('\n');
 }
 
+/* Close an object whose last member is a list, and end the output. */
+static void jend_list_object(void)
+{
+	jclose(']');
+	jclose('}');
+	jend();
+}
+
 /* ------------------------------------------------------------ list/status */
 
 static const char *node_state(const struct numa_cdm_node_info *in,
@@ -578,9 +586,7 @@ static int cmd_list(void)
 		       dl[0] ? dl : "-");
 	}
 	if (json) {
-		jclose(']');
-		jclose('}');
-		jend();
+		jend_list_object();
 	} else if (!count) {
 		printf("(no coherent device memory nodes)\n");
 	}
@@ -1587,9 +1593,7 @@ static int cmd_users(const char *arg)
 			ju64("bytes", u[i].bytes);
 			jclose('}');
 		}
-		jclose(']');
-		jclose('}');
-		jend();
+		jend_list_object();
 	} else {
 		printf("%-8s %-16s %10s  %s\n", "PID", "COMMAND", "SIZE",
 		       "CGROUP");
@@ -1754,9 +1758,7 @@ static int cmd_where(const char *pidarg)
 		}
 	}
 	if (json) {
-		jclose(']');
-		jclose('}');
-		jend();
+		jend_list_object();
 	} else if (!total) {
 		printf("(no resident pages)\n");
 	}
