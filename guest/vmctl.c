@@ -7,10 +7,12 @@
  * line "@ok TEXT" or "@err TEXT".  Exit status 0 on @ok, 1 on @err, 2 on a
  * local error.  QEMU's reply text is printed on stdout.
  *
- *   vmctl --next-test
+ *   vmctl --next-test SEQ
  * asks make check's shared queue for the next selftest to run (guests
  * running in parallel take tests from one queue); prints its tests.list
- * line, or nothing when the queue is empty.
+ * line, or nothing when the queue is empty.  SEQ numbers the requests of
+ * one guest: asked twice with the same SEQ (the first answer was lost),
+ * the host repeats its answer instead of taking another test.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,14 +25,16 @@
 
 #define HOST_LINE "/dev/ttyS1"
 #define REPLY_TIMEOUT_MS 120000
+/* The host answers @next from a file at once; a longer wait is a lost line. */
+#define NEXT_TEST_TIMEOUT_MS 30000
 
-static int read_line(int fd, char *buf, size_t size)
+static int read_line(int fd, char *buf, size_t size, int timeout_ms)
 {
 	size_t n = 0;
 
 	while (n + 1 < size) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int r = poll(&pfd, 1, REPLY_TIMEOUT_MS);
+		int r = poll(&pfd, 1, timeout_ms);
 
 		if (r <= 0)
 			return r == 0 ? -ETIMEDOUT : -errno;
@@ -54,6 +58,7 @@ static int read_line(int fd, char *buf, size_t size)
 int main(int argc, char **argv)
 {
 	char cmd[4096] = "@ctl", reply[8192];
+	int timeout_ms = REPLY_TIMEOUT_MS;
 	int first = 1;
 	struct termios t;
 	int fd, i, ret;
@@ -63,8 +68,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!strcmp(argv[1], "--next-test")) {
+		if (argc != 3) {
+			fprintf(stderr, "usage: vmctl --next-test SEQ\n");
+			return 2;
+		}
 		strcpy(cmd, "@next");
-		first = argc;
+		first = 2;
+		timeout_ms = NEXT_TEST_TIMEOUT_MS;
 	}
 	for (i = first; i < argc; i++) {
 		if (strlen(cmd) + strlen(argv[i]) + 3 > sizeof(cmd)) {
@@ -90,7 +100,7 @@ int main(int argc, char **argv)
 		perror("vmctl: write");
 		return 2;
 	}
-	ret = read_line(fd, reply, sizeof(reply));
+	ret = read_line(fd, reply, sizeof(reply), timeout_ms);
 	close(fd);
 	if (ret) {
 		fprintf(stderr, "vmctl: no answer from the host: %s\n", strerror(-ret));

@@ -2,7 +2,8 @@
 # results (@begin NAME / @t ok|not ok ... / @end NAME RC, one block per test
 # program), prints a line per program, per guest console scan and for the
 # host unit tests, names every program of selftests/tests.list that never
-# ran, and prints "N passed, M failed, K skipped"; exits 1 if anything failed.
+# ran, and prints "N passed, M failed, K skipped"; exits 1 if anything failed,
+# 2 if a test of the list never ran.
 # Variables (awk -v): list, shards, vmrcs, guests, kasan, kasan_off, logs,
 # host_line, host_rc.
 BEGIN {
@@ -41,12 +42,15 @@ END {
 	P += hp; F += hf
 	for (i = 1; i <= nwant; i++) if (!(want[i] in seen)) {
 		printf "  %-24s did not run (guest died? see the console logs)\n", want[i]; F++
+		missing = 1
 	}
 	for (i = 1; i <= nguests; i++) {
 		name = "console-scan-" gname[i]
-		if (vmrc[i] == 4 || vmrc[i] == 3) {
-			printf "  %-24s FAILED (%s; %s.%s.console.log)\n", name,
-				vmrc[i] == 4 ? "kernel report in the console" : "guest did not finish", logs, gname[i]
+		if (vmrc[i] != 0) {
+			if (vmrc[i] == 4) why = "kernel report in the console"
+			else if (vmrc[i] == 3) why = "guest did not finish"
+			else why = "guest exit " vmrc[i]
+			printf "  %-24s FAILED (%s; %s.%s.console.log)\n", name, why, logs, gname[i]
 			F++
 		} else { printf "  %-24s ok\n", name; P++ }
 		if (kasan != 1) continue
@@ -57,5 +61,5 @@ END {
 		} else { printf "  %-24s ok\n", name; P++ }
 	}
 	printf "%d passed, %d failed, %d skipped\n", P, F, S
-	exit F > 0
+	exit F == 0 ? 0 : missing ? 2 : 1
 }
