@@ -7,7 +7,8 @@
  * next to this test, else /usr/bin/numactl-cdm; the stock one /usr/bin/numactl.
  * The policy a numactl sets up is observed through get_mempolicy(2) in a
  * child (this binary re-executed by numactl) and page placement through
- * move_pages(2).
+ * move_pages(2).  This binary is linked with the patched libnuma, so its
+ * --alloc-interleaved child shows what numa_alloc_interleaved() does.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <numa.h>
 #include <numaif.h>
 
 #include "cdm_sysfs.h"
@@ -100,6 +102,37 @@ static int child(int node)
 			on += status[i] == node;
 	}
 	printf("on_node %zu of %zu\n", on, n);
+	return 0;
+}
+
+static unsigned long cdm_mask(void);
+
+/*
+ * Child: numa_alloc_interleaved() of 4 MiB, touched; print the range's
+ * policy ("mode M mask X") and "on_cdm N of M", its pages on CDM nodes.
+ */
+static int child_alloc_interleaved(void)
+{
+	size_t sz = 4UL << 20, n = sz / 4096, on = 0;
+	unsigned long mask[16] = { 0 }, cdm = cdm_mask();
+	void **pages = calloc(n, sizeof(void *));
+	int *status = calloc(n, sizeof(int));
+	int mode = -1;
+	char *p;
+
+	p = numa_alloc_interleaved(sz);
+	if (!p || !pages || !status)
+		return 11;
+	memset(p, 1, sz);
+	if (get_mempolicy(&mode, mask, 16 * 64, p, MPOL_F_ADDR))
+		return 10;
+	for (size_t i = 0; i < n; i++)
+		pages[i] = p + i * 4096;
+	if (move_pages(0, n, pages, NULL, status, 0))
+		return 13;
+	for (size_t i = 0; i < n; i++)
+		on += status[i] >= 0 && status[i] < 64 && (cdm >> status[i] & 1);
+	printf("mode %d mask %lx\non_cdm %zu of %zu\n", mode, mask[0], on, n);
 	return 0;
 }
 
@@ -212,6 +245,76 @@ TEST(membind_all_is_sysram)
 	check_all(_metadata, "membind", MPOL_BIND);
 }
 
+/*
+ * "!N", every node but N: system RAM only with the patch, as "all"; an
+ * explicit list still names a CDM node.
+ */
+TEST(interleave_inverted_is_sysram)
+{
+	static char out[4096], err[4096];
+	unsigned long mask, cdm = cdm_mask() & node_state_mask("has_memory");
+	unsigned long ram = node_state_mask("has_memory") & ~cdm;
+	char arg[64];
+	int mode, node;
+
+	NEED_ALL();
+	node = first_cdm();
+	snprintf(arg, sizeof(arg), "--interleave=!%d", node);
+	ASSERT_EQ(0, run(out, sizeof(out), err, sizeof(err), patched, arg,
+			 self_exe, "--child", "-1", NULL)) TH_LOG("%s", err);
+	ASSERT_EQ(0, parse_child(out, &mode, &mask)) TH_LOG("%s", out);
+	EXPECT_EQ(MPOL_INTERLEAVE, mode);
+	EXPECT_EQ(ram, mask) TH_LOG("patched %s: mask %lx, RAM nodes %lx",
+				    arg, mask, ram);
+
+	/* Stock numactl: the other CDM nodes are in, what the patch fixes. */
+	if (cdm & ~(1UL << node)) {
+		ASSERT_EQ(0, run(out, sizeof(out), err, sizeof(err), STOCK, arg,
+				 self_exe, "--child", "-1", NULL)) TH_LOG("%s", err);
+		ASSERT_EQ(0, parse_child(out, &mode, &mask));
+		EXPECT_NE(0UL, mask & cdm) TH_LOG("stock %s: mask %lx", arg, mask);
+	}
+
+	/* Explicit: a RAM node and the device node, both used. */
+	snprintf(arg, sizeof(arg), "--interleave=%d,%d", __builtin_ctzl(ram),
+		 node);
+	ASSERT_EQ(0, run(out, sizeof(out), err, sizeof(err), patched, arg,
+			 self_exe, "--child", "-1", NULL)) TH_LOG("%s", err);
+	ASSERT_EQ(0, parse_child(out, &mode, &mask));
+	EXPECT_EQ((1UL << __builtin_ctzl(ram)) | (1UL << node), mask);
+
+	/* Every RAM node inverted away leaves only device memory: an error. */
+	if (__builtin_popcountl(ram) == 1) {
+		snprintf(arg, sizeof(arg), "--interleave=!%d",
+			 __builtin_ctzl(ram));
+		EXPECT_NE(0, run(out, sizeof(out), err, sizeof(err), patched,
+				 arg, self_exe, "--child", "-1", NULL));
+		EXPECT_NE(NULL, strstr(err, "no system RAM node is left"))
+			TH_LOG("%s", err);
+	}
+}
+
+/* numa_alloc_interleaved() of the patched libnuma: system RAM only. */
+TEST(alloc_interleaved_is_sysram)
+{
+	static char out[4096], err[4096];
+	unsigned long mask, ram;
+	size_t on, n;
+	int mode;
+
+	NEED_ALL();
+	ram = node_state_mask("has_memory") & ~cdm_mask();
+	ASSERT_EQ(0, run(out, sizeof(out), err, sizeof(err), self_exe,
+			 "--alloc-interleaved", NULL)) TH_LOG("%s", err);
+	ASSERT_EQ(0, parse_child(out, &mode, &mask)) TH_LOG("%s", out);
+	EXPECT_EQ(MPOL_INTERLEAVE, mode);
+	EXPECT_EQ(ram, mask) TH_LOG("mask %lx, RAM nodes %lx", mask, ram);
+	ASSERT_NE(NULL, strstr(out, "on_cdm "));
+	ASSERT_EQ(2, sscanf(strstr(out, "on_cdm "), "on_cdm %zu of %zu", &on,
+			    &n));
+	EXPECT_EQ(0UL, on) TH_LOG("%zu of %zu pages on CDM nodes", on, n);
+}
+
 TEST(cpunodebind_cdm_message)
 {
 	static char out[4096], err[4096];
@@ -297,6 +400,8 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "--child"))
 		return child(atoi(argv[2]));
+	if (argc == 2 && !strcmp(argv[1], "--alloc-interleaved"))
+		return child_alloc_interleaved();
 	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 	if (n < 0)
 		return 1;
