@@ -176,7 +176,7 @@ static int is_number(const char *s)
  */
 static int resolve(const char *arg, int *node, struct dev **dev)
 {
-	struct numa_cdm_node_info info;
+	struct numacdm_node_info info = NUMACDM_NODE_INFO_INIT;
 	int r;
 
 	scan_devices();
@@ -184,7 +184,7 @@ static int resolve(const char *arg, int *node, struct dev **dev)
 	if (is_number(arg)) {
 		long n = strtol(arg, NULL, 10);
 
-		r = n > INT_MAX ? 0 : numa_node_is_cdm((int)n);
+		r = n > INT_MAX ? 0 : numacdm_node_is_cdm((int)n);
 		if (r < 0) {
 			err("cannot read CDM nodes: %s", strerror(errno));
 			return EX_FAIL;
@@ -194,13 +194,13 @@ static int resolve(const char *arg, int *node, struct dev **dev)
 			return EX_NODEV;
 		}
 		*node = (int)n;
-		if (!numa_cdm_node_info(*node, &info))
+		if (!numacdm_node_info(*node, &info))
 			*dev = dev_of_node(*node, info.owner);
 		else
 			*dev = dev_of_node(*node, NULL);
 		return EX_OK;
 	}
-	*node = numa_cdm_node_of_device(arg);
+	*node = numacdm_node_of_device(arg);
 	*dev = dev_by_name(arg);
 	if (*node < 0 && !*dev) {
 		err("%s: no such CDM device", arg);
@@ -229,7 +229,7 @@ static void read_distances(int node, int *dist)
 		dist[i] = -1;
 	if (cdm_sysfs_read(on, sizeof(on), NODE_DIR "/online") < 0)
 		return;
-	online = numa_cdm_parse_nodelist(on);
+	online = numacdm_parse_nodelist(on);
 	if (!online)
 		return;
 	if (cdm_sysfs_read(buf, sizeof(buf), NODE_DIR "/node%d/distance",
@@ -412,7 +412,7 @@ static void jend_list_object(void)
 
 /* ------------------------------------------------------------ list/status */
 
-static const char *node_state(const struct numa_cdm_node_info *in,
+static const char *node_state(const struct numacdm_node_info *in,
 			      const struct dev *d)
 {
 	if (d)
@@ -420,7 +420,7 @@ static const char *node_state(const struct numa_cdm_node_info *in,
 	return in->present ? "online" : "offline";
 }
 
-static void json_node(const struct numa_cdm_node_info *in,
+static void json_node(const struct numacdm_node_info *in,
 		      const struct dev *d, struct bitmask *sysram, int stats)
 {
 	int dist[MAX_NODES];
@@ -447,7 +447,7 @@ static void json_node(const struct numa_cdm_node_info *in,
 	ju64("total_bytes", in->mem_total);
 	ju64("used_bytes", in->mem_used);
 	ju64("free_bytes", in->mem_free);
-	jstr("evacuation_state", numa_cdm_evac_state_name(in->evac_state));
+	jstr("evacuation_state", numacdm_evac_state_name(in->evac_state));
 	ju64("pages_migrated", in->pages_migrated);
 	ju64("pages_remaining", in->pages_remaining);
 	if (in->emergency_fallback < 0)
@@ -498,8 +498,8 @@ static void json_nodelist(const char *k, struct bitmask *m)
 
 static int get_masks(struct bitmask **cdm, struct bitmask **sysram)
 {
-	*cdm = numa_cdm_nodes();
-	*sysram = *cdm ? numa_sysram_nodes() : NULL;
+	*cdm = numacdm_nodes();
+	*sysram = *cdm ? numacdm_sysram_nodes() : NULL;
 	if (!*cdm || !*sysram) {
 		err("cannot read the node topology: %s", strerror(errno));
 		if (*cdm)
@@ -518,7 +518,7 @@ static int cmd_list(void)
 {
 	struct bitmask *cdm, *sysram;
 	char a[32], b[32], c[32];
-	int count = 0, ret, supported = numa_cdm_available();
+	int count = 0, ret, supported = numacdm_available();
 
 	if (supported < 0) {
 		err("cannot read the node topology: %s", strerror(errno));
@@ -546,7 +546,7 @@ static int cmd_list(void)
 		       "FREE", "EVAC", "DISTANCE");
 	}
 	for (unsigned int i = 0; i < cdm->size; i++) {
-		struct numa_cdm_node_info in;
+		struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
 		int dist[MAX_NODES];
 		struct dev *d;
 		char dl[256] = "";
@@ -554,7 +554,7 @@ static int cmd_list(void)
 
 		if (!numa_bitmask_isbitset(cdm, i))
 			continue;
-		if (numa_cdm_node_info((int)i, &in)) {
+		if (numacdm_node_info((int)i, &in)) {
 			err("node %u: %s", i, strerror(errno));
 			continue;
 		}
@@ -581,7 +581,7 @@ static int cmd_list(void)
 			     sizeof(a)),
 		       in.present ? human(in.mem_used, b, sizeof(b)) : "-",
 		       in.present ? human(in.mem_free, c, sizeof(c)) : "-",
-		       in.present ? numa_cdm_evac_state_name(in.evac_state) :
+		       in.present ? numacdm_evac_state_name(in.evac_state) :
 				    "-",
 		       dl[0] ? dl : "-");
 	}
@@ -597,7 +597,7 @@ static int cmd_list(void)
 
 static int cmd_status(const char *arg)
 {
-	struct numa_cdm_node_info in;
+	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
 	struct bitmask *cdm, *sysram;
 	int dist[MAX_NODES];
 	struct dev *d;
@@ -607,7 +607,7 @@ static int cmd_status(const char *arg)
 	ret = resolve(arg, &node, &d);
 	if (ret)
 		return ret;
-	if (numa_cdm_node_info(node, &in)) {
+	if (numacdm_node_info(node, &in)) {
 		err("node %d: %s", node, strerror(errno));
 		return EX_FAIL;
 	}
@@ -636,7 +636,7 @@ static int cmd_status(const char *arg)
 		       human(in.mem_free, c, sizeof(c)));
 		printf("evacuation:         %s (pages migrated %" PRIu64
 		       ", remaining %" PRIu64 ")\n",
-		       numa_cdm_evac_state_name(in.evac_state),
+		       numacdm_evac_state_name(in.evac_state),
 		       in.pages_migrated, in.pages_remaining);
 		printf("emergency fallback: %s\n",
 		       in.emergency_fallback < 0 ? "unknown" :
@@ -678,12 +678,12 @@ out:
  */
 static int resolve_evac_target(const char *arg, int *node, struct dev **d)
 {
-	struct numa_cdm_node_info in;
+	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
 	int ret = resolve(arg, node, d);
 
 	if (ret || *d)
 		return ret;
-	if (!numa_cdm_node_info(*node, &in) && strcmp(in.owner, "none")) {
+	if (!numacdm_node_info(*node, &in) && strcmp(in.owner, "none")) {
 		err("%s: node %d is owned by %s, which is not a capi_sim device",
 		    arg, *node, in.owner);
 		return EX_NODEV;
@@ -694,9 +694,9 @@ static int resolve_evac_target(const char *arg, int *node, struct dev **d)
 /* bytes of memory online on @node, 0 if none or unknown */
 static uint64_t node_online_bytes(int node)
 {
-	struct numa_cdm_node_info in;
+	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
 
-	if (numa_cdm_node_info(node, &in) || !in.present)
+	if (numacdm_node_info(node, &in) || !in.present)
 		return 0;
 	return in.mem_total;
 }
@@ -820,7 +820,7 @@ static int ram_available(uint64_t *bytes)
  */
 static int evacuate_dry_run(const char *arg)
 {
-	struct numa_cdm_node_info in;
+	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
 	uint64_t avail = 0, pages = 0, us = 0;
 	double est = -1;
 	char a[32], b[32];
@@ -830,7 +830,7 @@ static int evacuate_dry_run(const char *arg)
 	ret = resolve_evac_target(arg, &node, &d);
 	if (ret)
 		return ret;
-	if (numa_cdm_node_info(node, &in) || !in.present) {
+	if (numacdm_node_info(node, &in) || !in.present) {
 		err("node %d has no memory online (already evacuated?)", node);
 		return EX_NOTHING;
 	}
@@ -1023,7 +1023,7 @@ static int online_firmware_node(int node)
 /* Bring @node's memory back; EX_NOTHING if it is online already. */
 static int online_node(int node, struct dev *d)
 {
-	struct numa_cdm_node_info in;
+	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
 	char rel[PATH_MAX], a[32];
 
 	if (!d)
@@ -1044,7 +1044,7 @@ static int online_node(int node, struct dev *d)
 		    e == EACCES || e == EPERM ? " (needs root)" : "");
 		return errno_exit(e);
 	}
-	if (!numa_cdm_node_info(node, &in) && in.present)
+	if (!numacdm_node_info(node, &in) && in.present)
 		printf("node %d (%s) online: %s\n", node, d->bdf,
 		       human(in.mem_total, a, sizeof(a)));
 	else
@@ -1136,7 +1136,7 @@ static struct bitmask *policy_nodes(const char *pol, int *keeps)
 		memcpy(list, c + 1, n);
 		list[n] = '\0';
 		*keeps = modes[i].keeps;
-		return numa_cdm_parse_nodelist(list);
+		return numacdm_parse_nodelist(list);
 	}
 	return NULL;
 }
@@ -1365,7 +1365,7 @@ static int fix_pages(int node, enum page_fix how)
 	struct dirent *de;
 	DIR *dir;
 
-	f.cdm = numa_cdm_nodes();
+	f.cdm = numacdm_nodes();
 	if (!f.cdm) {
 		err("cannot read CDM nodes: %s", strerror(errno));
 		return EX_FAIL;
@@ -1615,16 +1615,16 @@ static int cmd_users(const char *arg)
 
 static int cmd_run(int node, int preferred, char **argv)
 {
-	struct numa_cdm_node_info in;
+	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
 	struct bitmask *mask;
-	int r = numa_node_is_cdm(node);
+	int r = numacdm_node_is_cdm(node);
 
 	if (r < 0) {
 		err("cannot read CDM nodes: %s", strerror(errno));
 		return EX_FAIL;
 	}
 	if (!r) {
-		struct bitmask *cdm = numa_cdm_nodes();
+		struct bitmask *cdm = numacdm_nodes();
 		char list[256] = "";
 		size_t off = 0;
 
@@ -1641,7 +1641,7 @@ static int cmd_run(int node, int preferred, char **argv)
 		    list[0] ? list : "none");
 		return EX_NODEV;
 	}
-	if (numa_cdm_node_info(node, &in) || !in.present) {
+	if (numacdm_node_info(node, &in) || !in.present) {
 		err("node %d has no memory online (evacuated?); bring it back with 'cdmctl online %d'",
 		    node, node);
 		return EX_NODEV;
@@ -1721,7 +1721,7 @@ static int cmd_where(const char *pidarg)
 		}
 	}
 	fclose(f);
-	cdm = numa_cdm_nodes();
+	cdm = numacdm_nodes();
 	if (!cdm) {
 		err("cannot read CDM nodes: %s", strerror(errno));
 		return EX_FAIL;

@@ -24,7 +24,7 @@
 #define NODE_DIR	"/sys/devices/system/node"
 #define CAPI_SIM_DIR	"/sys/bus/pci/drivers/capi_sim"
 
-const char *numa_cdm_sysfs_root(void)
+const char *numacdm_sysfs_root(void)
 {
 	/* A test hook: never honoured in a set-uid or file-capability program. */
 	const char *r = secure_getenv("CDM_SYSFS_ROOT");
@@ -32,7 +32,7 @@ const char *numa_cdm_sysfs_root(void)
 	return r ? r : "";
 }
 
-int numa_cdm_available(void)
+int numacdm_available(void)
 {
 	char buf[16];
 
@@ -97,7 +97,7 @@ static int set_bit_cb(int n, void *arg)
 	return 0;
 }
 
-struct bitmask *numa_cdm_parse_nodelist(const char *list)
+struct bitmask *numacdm_parse_nodelist(const char *list)
 {
 	struct bitmask *bmp;
 	int max = -1, bits;
@@ -132,15 +132,15 @@ static struct bitmask *read_nodelist(const char *file, int missing_ok)
 			return NULL;
 		buf[0] = '\0';
 	}
-	return numa_cdm_parse_nodelist(buf);
+	return numacdm_parse_nodelist(buf);
 }
 
-struct bitmask *numa_cdm_nodes(void)
+struct bitmask *numacdm_nodes(void)
 {
 	return read_nodelist("has_coherent_device", 1);
 }
 
-struct bitmask *numa_sysram_nodes(void)
+struct bitmask *numacdm_sysram_nodes(void)
 {
 	struct bitmask *mem, *cdm, *out;
 
@@ -149,7 +149,7 @@ struct bitmask *numa_sysram_nodes(void)
 		mem = read_nodelist("online", 0);
 	if (!mem)
 		return NULL;
-	cdm = numa_cdm_nodes();
+	cdm = numacdm_nodes();
 	if (!cdm) {
 		numa_bitmask_free(mem);
 		return NULL;
@@ -170,7 +170,7 @@ struct bitmask *numa_sysram_nodes(void)
 	return out;
 }
 
-int numa_node_is_cdm(int node)
+int numacdm_node_is_cdm(int node)
 {
 	struct bitmask *cdm;
 	int ret;
@@ -179,7 +179,7 @@ int numa_node_is_cdm(int node)
 		errno = EINVAL;
 		return -1;
 	}
-	cdm = numa_cdm_nodes();
+	cdm = numacdm_nodes();
 	if (!cdm)
 		return -1;
 	ret = (unsigned int)node < cdm->size &&
@@ -211,7 +211,7 @@ static int valid_component(const char *s)
 	return *s && strcmp(s, ".") && strcmp(s, "..") && !strchr(s, '/');
 }
 
-int numa_cdm_node_of_device(const char *name)
+int numacdm_node_of_device(const char *name)
 {
 	char bdf[PATH_MAX], path[PATH_MAX], buf[128];
 	struct bitmask *cdm;
@@ -269,7 +269,7 @@ int numa_cdm_node_of_device(const char *name)
 	}
 
 	/* Any other driver: the node whose cdm/owner names the device. */
-	cdm = numa_cdm_nodes();
+	cdm = numacdm_nodes();
 	if (!cdm)
 		return -1;
 	for (unsigned int i = 0; i < cdm->size; i++) {
@@ -288,21 +288,21 @@ int numa_cdm_node_of_device(const char *name)
 	return -1;
 }
 
-const char *numa_cdm_evac_state_name(enum numa_cdm_evac_state s)
+const char *numacdm_evac_state_name(enum numacdm_evac_state s)
 {
 	switch (s) {
-	case NUMA_CDM_EVAC_IDLE:
+	case NUMACDM_EVAC_IDLE:
 		return "idle";
-	case NUMA_CDM_EVAC_RUNNING:
+	case NUMACDM_EVAC_RUNNING:
 		return "running";
-	case NUMA_CDM_EVAC_FAILED:
+	case NUMACDM_EVAC_FAILED:
 		return "failed";
 	default:
 		return "unknown";
 	}
 }
 
-static void parse_meminfo(struct numa_cdm_node_info *info, const char *buf)
+static void parse_meminfo(struct numacdm_node_info *info, const char *buf)
 {
 	const char *p = buf;
 
@@ -327,24 +327,20 @@ static void parse_meminfo(struct numa_cdm_node_info *info, const char *buf)
 	}
 }
 
-int numa_cdm_node_info(int node, struct numa_cdm_node_info *info)
+/* Fill the whole structure of this version; the caller gets what fits. */
+static int node_info(int node, struct numacdm_node_info *info)
 {
 	char buf[8192];
 	uint64_t v;
 	int r;
 
-	if (!info) {
-		errno = EINVAL;
-		return -1;
-	}
-	r = numa_node_is_cdm(node);
+	r = numacdm_node_is_cdm(node);
 	if (r < 0)
 		return -1;
 	if (!r) {
 		errno = EINVAL;
 		return -1;
 	}
-	memset(info, 0, sizeof(*info));
 	info->node = node;
 	info->emergency_fallback = -1;
 	snprintf(info->owner, sizeof(info->owner), "none");
@@ -364,11 +360,11 @@ int numa_cdm_node_info(int node, struct numa_cdm_node_info *info)
 	if (cdm_sysfs_read(buf, sizeof(buf),
 			   NODE_DIR "/node%d/cdm/evacuation_state", node) >= 0) {
 		if (!strcmp(buf, "idle"))
-			info->evac_state = NUMA_CDM_EVAC_IDLE;
+			info->evac_state = NUMACDM_EVAC_IDLE;
 		else if (!strcmp(buf, "running"))
-			info->evac_state = NUMA_CDM_EVAC_RUNNING;
+			info->evac_state = NUMACDM_EVAC_RUNNING;
 		else if (!strcmp(buf, "failed"))
-			info->evac_state = NUMA_CDM_EVAC_FAILED;
+			info->evac_state = NUMACDM_EVAC_FAILED;
 	}
 	if (!cdm_sysfs_read_u64(&v, NODE_DIR "/node%d/cdm/pages_migrated",
 				node))
@@ -384,7 +380,25 @@ int numa_cdm_node_info(int node, struct numa_cdm_node_info *info)
 	return 0;
 }
 
-void *numa_alloc_cdm(size_t size, int node)
+int numacdm_node_info(int node, struct numacdm_node_info *info)
+{
+	struct numacdm_node_info full;
+	uint32_t size;
+
+	if (!info || info->size < NUMACDM_NODE_INFO_SIZE_1) {
+		errno = EINVAL;
+		return -1;
+	}
+	size = info->size < sizeof(full) ? info->size : sizeof(full);
+	memset(&full, 0, sizeof(full));
+	if (node_info(node, &full))
+		return -1;
+	full.size = size;
+	memcpy(info, &full, size);
+	return 0;
+}
+
+void *numacdm_alloc(size_t size, int node)
 {
 	struct bitmask *mask;
 	void *p;
@@ -394,7 +408,7 @@ void *numa_alloc_cdm(size_t size, int node)
 		errno = EINVAL;
 		return NULL;
 	}
-	r = numa_node_is_cdm(node);
+	r = numacdm_node_is_cdm(node);
 	if (r <= 0) {
 		if (!r)
 			errno = EINVAL;
@@ -423,7 +437,7 @@ void *numa_alloc_cdm(size_t size, int node)
 	return p;
 }
 
-int numa_free_cdm(void *ptr, size_t size)
+int numacdm_free(void *ptr, size_t size)
 {
 	if (!ptr || !size) {
 		errno = EINVAL;

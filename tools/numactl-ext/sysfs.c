@@ -25,7 +25,7 @@ static int vpath(char *out, size_t len, const char *fmt, va_list ap)
 	int n = vsnprintf(rel, sizeof(rel), fmt, ap);
 
 	if (n >= 0 && (size_t)n < sizeof(rel))
-		n = snprintf(out, len, "%s%s", numa_cdm_sysfs_root(), rel);
+		n = snprintf(out, len, "%s%s", numacdm_sysfs_root(), rel);
 	if (n < 0 || (size_t)n >= len) {
 		errno = ENAMETOOLONG;
 		return -1;

@@ -5,7 +5,7 @@
  * Internal: not installed and not exported from libnumacdm.so (hidden
  * visibility).  cdmctl links the static library and uses these, so both
  * read the kernel's files one way.  Every path is a printf format of a
- * path below numa_cdm_sysfs_root(); every function returns -1 with errno
+ * path below numacdm_sysfs_root(); every function returns -1 with errno
  * set on failure (ENAMETOOLONG for a path that does not fit, EPROTO for a
  * file that does not hold what was expected).
  */

@@ -20,18 +20,18 @@ int main(int argc, char **argv)
 {
 	size_t mib = argc > 2 ? strtoul(argv[2], NULL, 10) : 16;
 	size_t size = mib << 20;
-	struct bitmask *cdm = numa_cdm_nodes();
+	struct bitmask *cdm = numacdm_nodes();
 	int node = -1, where = -1;
 	char *buf;
 
 	if (!cdm) {
-		perror("numa_cdm_nodes");
+		perror("numacdm_nodes");
 		return 1;
 	}
 	if (argc > 1 && isdigit((unsigned char)argv[1][0]) && !strchr(argv[1], ':'))
 		node = atoi(argv[1]);
 	else if (argc > 1)
-		node = numa_cdm_node_of_device(argv[1]);
+		node = numacdm_node_of_device(argv[1]);
 	else
 		for (unsigned int i = 0; i < cdm->size && node < 0; i++)
 			if (numa_bitmask_isbitset(cdm, i))
@@ -43,15 +43,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	buf = numa_alloc_cdm(size, node);	/* MPOL_BIND to the node */
+	buf = numacdm_alloc(size, node);	/* MPOL_BIND to the node */
 	if (!buf) {
-		fprintf(stderr, "numa_alloc_cdm(%zu MiB, node %d): %s\n", mib,
+		fprintf(stderr, "numacdm_alloc(%zu MiB, node %d): %s\n", mib,
 			node, strerror(errno));
 		return 1;
 	}
 	memset(buf, 0x5a, size);		/* first touch allocates */
 	get_mempolicy(&where, NULL, 0, buf, MPOL_F_NODE | MPOL_F_ADDR);
 	printf("%zu MiB on node %d (first page on node %d)\n", mib, node, where);
-	numa_free_cdm(buf, size);
+	numacdm_free(buf, size);
 	return where == node ? 0 : 1;
 }

@@ -255,8 +255,8 @@ TEST(lib_node_sets)
 	unsigned long long cdm, ram, mem, cpu, hcd;
 
 	NEED_CDM(d, nd);
-	cdm = mask_bits(numa_cdm_nodes());
-	ram = mask_bits(numa_sysram_nodes());
+	cdm = mask_bits(numacdm_nodes());
+	ram = mask_bits(numacdm_sysram_nodes());
 	mem = node_state_mask("has_memory");
 	cpu = node_state_mask("has_cpu");
 	hcd = node_state_mask("has_coherent_device");
@@ -269,9 +269,9 @@ TEST(lib_node_sets)
 	for (int i = 0; i < nd; i++) {
 		EXPECT_TRUE(cdm & (1ULL << d[i].node))
 			TH_LOG("%s: node %d not CDM", d[i].bdf, d[i].node);
-		EXPECT_EQ(1, numa_node_is_cdm(d[i].node));
+		EXPECT_EQ(1, numacdm_node_is_cdm(d[i].node));
 	}
-	EXPECT_EQ(0, numa_node_is_cdm(0));
+	EXPECT_EQ(0, numacdm_node_is_cdm(0));
 }
 
 TEST(lib_node_of_device_matches_ioctl)
@@ -285,13 +285,13 @@ TEST(lib_node_of_device_matches_ioctl)
 		char dev[96], shortbdf[64];
 		int fd;
 
-		EXPECT_EQ(d[i].node, numa_cdm_node_of_device(d[i].bdf));
+		EXPECT_EQ(d[i].node, numacdm_node_of_device(d[i].bdf));
 		snprintf(shortbdf, sizeof(shortbdf), "%s", d[i].bdf + 5);
-		EXPECT_EQ(d[i].node, numa_cdm_node_of_device(shortbdf));
+		EXPECT_EQ(d[i].node, numacdm_node_of_device(shortbdf));
 		ASSERT_NE('\0', d[i].misc[0]) TH_LOG("%s: no misc device", d[i].bdf);
-		EXPECT_EQ(d[i].node, numa_cdm_node_of_device(d[i].misc));
+		EXPECT_EQ(d[i].node, numacdm_node_of_device(d[i].misc));
 		snprintf(dev, sizeof(dev), "/dev/%s", d[i].misc);
-		EXPECT_EQ(d[i].node, numa_cdm_node_of_device(dev));
+		EXPECT_EQ(d[i].node, numacdm_node_of_device(dev));
 		fd = open(dev, O_RDWR);
 		ASSERT_LE(0, fd) TH_LOG("open %s: %m", dev);
 		ASSERT_EQ(0, ioctl(fd, CAPI_SIM_IOC_INFO, &info));
@@ -300,7 +300,7 @@ TEST(lib_node_of_device_matches_ioctl)
 		EXPECT_EQ(info.size, d[i].size);
 	}
 	errno = 0;
-	EXPECT_EQ(-1, numa_cdm_node_of_device("0000:ff:1f.7"));
+	EXPECT_EQ(-1, numacdm_node_of_device("0000:ff:1f.7"));
 	EXPECT_EQ(ENODEV, errno);
 }
 
@@ -316,15 +316,15 @@ TEST(lib_alloc_cdm_places_pages)
 	dv = online_dev(d, nd);
 	if (!dv)
 		SKIP(return, "no device online");
-	p = numa_alloc_cdm(sz, dv->node);
-	ASSERT_NE(NULL, p) TH_LOG("numa_alloc_cdm: %m");
+	p = numacdm_alloc(sz, dv->node);
+	ASSERT_NE(NULL, p) TH_LOG("numacdm_alloc: %m");
 	memset(p, 0xa5, sz);
 	on = pages_on(p, n, dv->node, &other);
 	EXPECT_EQ(n, on) TH_LOG("a page is on node %d", other);
-	EXPECT_EQ(0, numa_free_cdm(p, sz));
+	EXPECT_EQ(0, numacdm_free(p, sz));
 
 	errno = 0;
-	EXPECT_EQ(NULL, numa_alloc_cdm(PG, 0));
+	EXPECT_EQ(NULL, numacdm_alloc(PG, 0));
 	EXPECT_EQ(EINVAL, errno);
 }
 
@@ -439,7 +439,7 @@ TEST(cdmctl_where)
 	dv = online_dev(d, nd);
 	if (!dv)
 		SKIP(return, "no device online");
-	p = numa_alloc_cdm(sz, dv->node);
+	p = numacdm_alloc(sz, dv->node);
 	ASSERT_NE(NULL, p);
 	memset(p, 3, sz);
 	snprintf(pid, sizeof(pid), "%d", getpid());
@@ -451,7 +451,7 @@ TEST(cdmctl_where)
 	bytes = strtoull(s + strlen(want), NULL, 10);
 	EXPECT_LE(sz, bytes);
 	EXPECT_NE(NULL, strstr(out, "{\"node\":0,\"cdm\":false,"));
-	numa_free_cdm(p, sz);
+	numacdm_free(p, sz);
 }
 
 /*
@@ -474,7 +474,7 @@ TEST(cdmctl_users_and_dry_run)
 	if (!dv)
 		SKIP(return, "no device online");
 	snprintf(node, sizeof(node), "%d", dv->node);
-	p = numa_alloc_cdm(sz, dv->node);
+	p = numacdm_alloc(sz, dv->node);
 	ASSERT_NE(NULL, p);
 	memset(p, 9, sz);
 
@@ -497,7 +497,7 @@ TEST(cdmctl_users_and_dry_run)
 	EXPECT_EQ((long)(sz / PG), pages_on(p, (long)(sz / PG), dv->node,
 					    &other));
 	EXPECT_NE(0ULL, node_state_mask("has_memory") & (1ULL << dv->node));
-	numa_free_cdm(p, sz);
+	numacdm_free(p, sz);
 }
 
 FIXTURE(evac)
@@ -541,10 +541,10 @@ TEST_F_TIMEOUT(evac, evacuate_online_roundtrip, 600)
 	unsigned char *p;
 	uint64_t sum;
 	int other, node_id = self->dv->node;
-	unsigned long long ram = mask_bits(numa_sysram_nodes());
+	unsigned long long ram = mask_bits(numacdm_sysram_nodes());
 
 	snprintf(node, sizeof(node), "%d", node_id);
-	p = numa_alloc_cdm(sz, node_id);
+	p = numacdm_alloc(sz, node_id);
 	ASSERT_NE(NULL, p);
 	for (size_t i = 0; i < sz; i++)
 		p[i] = (unsigned char)(i * 131 + i / 4096);
@@ -582,7 +582,7 @@ TEST_F_TIMEOUT(evac, evacuate_online_roundtrip, 600)
 	EXPECT_TRUE(other >= 0 && (ram & (1ULL << other)))
 		TH_LOG("pages went to node %d", other);
 	EXPECT_EQ(sum, checksum(p, sz));
-	numa_free_cdm(p, sz);
+	numacdm_free(p, sz);
 
 	/* Status of an evacuated node; evacuating again: exit 6. */
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "status", node, "--json", NULL));
@@ -607,11 +607,11 @@ TEST_F_TIMEOUT(evac, evacuate_online_roundtrip, 600)
 	EXPECT_NE(NULL, strstr(out, "\"evacuation_state\":\"idle\""));
 
 	/* The node is usable again. */
-	p = numa_alloc_cdm(sz, node_id);
+	p = numacdm_alloc(sz, node_id);
 	ASSERT_NE(NULL, p);
 	memset(p, 7, sz);
 	EXPECT_EQ(n, pages_on(p, n, node_id, &other));
-	numa_free_cdm(p, sz);
+	numacdm_free(p, sz);
 }
 
 /*
@@ -632,7 +632,7 @@ TEST_F_TIMEOUT(evac, online_restore_moves_bound_pages_back, 600)
 	int other, nid = self->dv->node;
 
 	snprintf(node, sizeof(node), "%d", nid);
-	p = numa_alloc_cdm(sz, nid);
+	p = numacdm_alloc(sz, nid);
 	ASSERT_NE(NULL, p);
 	for (size_t i = 0; i < sz; i++)
 		p[i] = (unsigned char)(i * 37 + i / 4096);
@@ -685,7 +685,7 @@ TEST_F_TIMEOUT(evac, online_restore_moves_bound_pages_back, 600)
 			    NULL));
 	munmap(q, sz);
 	munmap(b, sz);
-	numa_free_cdm(p, sz);
+	numacdm_free(p, sz);
 }
 
 /*

@@ -415,102 +415,129 @@ static int mask_is(struct bitmask *m, const char *want)
 
 static void test_lib(void)
 {
-	struct numa_cdm_node_info in;
+	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
 	struct bitmask *m;
 	int r;
 
 	setenv("CDM_SYSFS_ROOT", tree, 1);
-	CHECK(numa_cdm_available() == 1, "numa_cdm_available() 1 with CDM support");
-	CHECK(!strcmp(numa_cdm_sysfs_root(), tree), "sysfs root from CDM_SYSFS_ROOT");
-	CHECK(mask_is(numa_cdm_nodes(), "1,2,3"), "numa_cdm_nodes() = 1-3");
-	CHECK(mask_is(numa_sysram_nodes(), "0"), "numa_sysram_nodes() = 0");
-	CHECK(numa_node_is_cdm(0) == 0, "node 0 is not CDM");
-	CHECK(numa_node_is_cdm(1) == 1, "node 1 is CDM");
-	CHECK(numa_node_is_cdm(2) == 1, "node 2 (no memory) is CDM");
-	CHECK(numa_node_is_cdm(900) == 0, "node 900 is not CDM");
+	CHECK(numacdm_available() == 1, "numacdm_available() 1 with CDM support");
+	CHECK(!strcmp(numacdm_sysfs_root(), tree), "sysfs root from CDM_SYSFS_ROOT");
+	CHECK(mask_is(numacdm_nodes(), "1,2,3"), "numacdm_nodes() = 1-3");
+	CHECK(mask_is(numacdm_sysram_nodes(), "0"), "numacdm_sysram_nodes() = 0");
+	CHECK(numacdm_node_is_cdm(0) == 0, "node 0 is not CDM");
+	CHECK(numacdm_node_is_cdm(1) == 1, "node 1 is CDM");
+	CHECK(numacdm_node_is_cdm(2) == 1, "node 2 (no memory) is CDM");
+	CHECK(numacdm_node_is_cdm(900) == 0, "node 900 is not CDM");
 	errno = 0;
-	CHECK(numa_node_is_cdm(-1) == -1 && errno == EINVAL, "node -1: EINVAL");
+	CHECK(numacdm_node_is_cdm(-1) == -1 && errno == EINVAL, "node -1: EINVAL");
 
-	CHECK(numa_cdm_node_of_device("0000:00:03.0") == 1, "BDF -> node 1");
-	CHECK(numa_cdm_node_of_device("00:03.0") == 1, "short BDF -> node 1");
-	CHECK(numa_cdm_node_of_device("capi_sim0") == 1,
+	CHECK(numacdm_node_of_device("0000:00:03.0") == 1, "BDF -> node 1");
+	CHECK(numacdm_node_of_device("00:03.0") == 1, "short BDF -> node 1");
+	CHECK(numacdm_node_of_device("capi_sim0") == 1,
 	      "capi_sim0 (driver dir misc/) -> node 1");
-	CHECK(numa_cdm_node_of_device("capi_sim1") == 2,
+	CHECK(numacdm_node_of_device("capi_sim1") == 2,
 	      "capi_sim1 (/sys/class/misc) -> node 2");
-	CHECK(numa_cdm_node_of_device("/dev/capi_sim1") == 2,
+	CHECK(numacdm_node_of_device("/dev/capi_sim1") == 2,
 	      "/dev/capi_sim1 -> node 2");
-	CHECK(numa_cdm_node_of_device("0000:00:05.0") == 3,
+	CHECK(numacdm_node_of_device("0000:00:05.0") == 3,
 	      "other driver's device -> node 3 via cdm/owner");
 	errno = 0;
-	CHECK(numa_cdm_node_of_device("capi_sim9") == -1 && errno == ENODEV,
+	CHECK(numacdm_node_of_device("capi_sim9") == -1 && errno == ENODEV,
 	      "unknown device: ENODEV");
 	errno = 0;
-	CHECK(numa_cdm_node_of_device("0000:00:09.0") == -1 && errno == ENODEV,
+	CHECK(numacdm_node_of_device("0000:00:09.0") == -1 && errno == ENODEV,
 	      "unknown BDF: ENODEV");
 	errno = 0;
-	CHECK(numa_cdm_node_of_device("../../x") == -1 && errno == ENODEV,
+	CHECK(numacdm_node_of_device("../../x") == -1 && errno == ENODEV,
 	      "path traversal rejected: ENODEV");
 	errno = 0;
-	CHECK(numa_cdm_node_of_device(NULL) == -1 && errno == EINVAL, "NULL: EINVAL");
+	CHECK(numacdm_node_of_device(NULL) == -1 && errno == EINVAL, "NULL: EINVAL");
 	errno = 0;
-	CHECK(numa_cdm_node_of_device("") == -1 && errno == EINVAL, "\"\": EINVAL");
+	CHECK(numacdm_node_of_device("") == -1 && errno == EINVAL, "\"\": EINVAL");
 
-	r = numa_cdm_node_info(1, &in);
+	r = numacdm_node_info(1, &in);
 	CHECK(r == 0 && in.present && !strcmp(in.owner, "0000:00:03.0") &&
-	      in.evac_state == NUMA_CDM_EVAC_IDLE && in.emergency_fallback == 0 &&
+	      in.evac_state == NUMACDM_EVAC_IDLE && in.emergency_fallback == 0 &&
 	      in.mem_total == 524288ULL * 1024 && in.mem_free == 520192ULL * 1024 &&
 	      in.mem_used == 4096ULL * 1024,
 	      "node_info(1): owner, state, meminfo");
-	r = numa_cdm_node_info(3, &in);
-	CHECK(r == 0 && in.evac_state == NUMA_CDM_EVAC_FAILED &&
+	r = numacdm_node_info(3, &in);
+	CHECK(r == 0 && in.evac_state == NUMACDM_EVAC_FAILED &&
 	      in.pages_migrated == 10 && in.pages_remaining == 3,
 	      "node_info(3): failed evacuation counters");
-	r = numa_cdm_node_info(2, &in);
+	r = numacdm_node_info(2, &in);
 	CHECK(r == 0 && !in.present && !strcmp(in.owner, "none") &&
-	      in.evac_state == NUMA_CDM_EVAC_UNKNOWN,
+	      in.evac_state == NUMACDM_EVAC_UNKNOWN,
 	      "node_info(2): evacuated node not present");
 	errno = 0;
-	CHECK(numa_cdm_node_info(0, &in) == -1 && errno == EINVAL,
+	CHECK(numacdm_node_info(0, &in) == -1 && errno == EINVAL,
 	      "node_info(0): EINVAL (not CDM)");
-	CHECK(!strcmp(numa_cdm_evac_state_name(NUMA_CDM_EVAC_RUNNING), "running"),
+	CHECK(in.size == sizeof(in), "node_info: size says every field was filled");
+	{
+		/* A caller built against the first version: only that much. */
+		union {
+			struct numacdm_node_info in;
+			unsigned char b[sizeof(struct numacdm_node_info) + 8];
+		} u;
+
+		memset(&u, 0xa5, sizeof(u));
+		u.in.size = NUMACDM_NODE_INFO_SIZE_1;
+		CHECK(numacdm_node_info(1, &u.in) == 0 &&
+		      u.in.size == NUMACDM_NODE_INFO_SIZE_1 &&
+		      u.in.mem_used == 4096ULL * 1024 &&
+		      u.b[NUMACDM_NODE_INFO_SIZE_1] == 0xa5,
+		      "node_info: a version-1 size is filled, nothing past it");
+		/* A caller from a later version: this library fills its part. */
+		memset(&u, 0xa5, sizeof(u));
+		u.in.size = sizeof(u);
+		CHECK(numacdm_node_info(1, &u.in) == 0 &&
+		      u.in.size == sizeof(struct numacdm_node_info) &&
+		      u.b[sizeof(struct numacdm_node_info)] == 0xa5,
+		      "node_info: a larger size gets this version's fields and size");
+		u.in.size = NUMACDM_NODE_INFO_SIZE_1 - 1;
+		errno = 0;
+		CHECK(numacdm_node_info(1, &u.in) == -1 && errno == EINVAL,
+		      "node_info: a size below version 1: EINVAL");
+	}
+	CHECK(!strcmp(numacdm_evac_state_name(NUMACDM_EVAC_RUNNING), "running"),
 	      "evac state name");
 
 	errno = 0;
-	CHECK(!numa_alloc_cdm(4096, 0) && errno == EINVAL,
-	      "numa_alloc_cdm on system-RAM node: EINVAL");
+	CHECK(!numacdm_alloc(4096, 0) && errno == EINVAL,
+	      "numacdm_alloc on system-RAM node: EINVAL");
 	errno = 0;
-	CHECK(!numa_alloc_cdm(0, 1) && errno == EINVAL, "numa_alloc_cdm size 0: EINVAL");
+	CHECK(!numacdm_alloc(0, 1) && errno == EINVAL, "numacdm_alloc size 0: EINVAL");
 	errno = 0;
-	CHECK(!numa_alloc_cdm(4096, -3) && errno == EINVAL,
-	      "numa_alloc_cdm node -3: EINVAL");
+	CHECK(!numacdm_alloc(4096, -3) && errno == EINVAL,
+	      "numacdm_alloc node -3: EINVAL");
 	errno = 0;
-	CHECK(numa_free_cdm(NULL, 4096) == -1 && errno == EINVAL,
-	      "numa_free_cdm(NULL): EINVAL");
+	CHECK(numacdm_free(NULL, 4096) == -1 && errno == EINVAL,
+	      "numacdm_free(NULL): EINVAL");
 
-	m = numa_cdm_parse_nodelist("0,2-4\n");
+	m = numacdm_parse_nodelist("0,2-4\n");
 	CHECK(mask_is(m, "0,2,3,4"), "parse \"0,2-4\"");
-	CHECK(mask_is(numa_cdm_parse_nodelist(""), ""), "parse \"\" = empty");
+	CHECK(mask_is(numacdm_parse_nodelist(""), ""), "parse \"\" = empty");
 	errno = 0;
-	CHECK(!numa_cdm_parse_nodelist("1-") && errno == EINVAL, "parse \"1-\": EINVAL");
-	CHECK(!numa_cdm_parse_nodelist("3-1"), "parse \"3-1\": EINVAL");
-	CHECK(!numa_cdm_parse_nodelist("x"), "parse \"x\": EINVAL");
-	CHECK(!numa_cdm_parse_nodelist("1,,2"), "parse \"1,,2\": EINVAL");
+	CHECK(!numacdm_parse_nodelist("1-") && errno == EINVAL, "parse \"1-\": EINVAL");
+	CHECK(!numacdm_parse_nodelist("3-1"), "parse \"3-1\": EINVAL");
+	CHECK(!numacdm_parse_nodelist("x"), "parse \"x\": EINVAL");
+	CHECK(!numacdm_parse_nodelist("1,,2"), "parse \"1,,2\": EINVAL");
 
 	setenv("CDM_SYSFS_ROOT", notree, 1);
-	CHECK(numa_cdm_available() == 0, "no CDM support: numa_cdm_available() 0");
-	CHECK(mask_is(numa_cdm_nodes(), ""), "no CDM support: empty mask, not error");
-	CHECK(mask_is(numa_sysram_nodes(), "0,1"), "no CDM support: sysram = has_memory");
-	CHECK(numa_node_is_cdm(1) == 0, "no CDM support: node 1 not CDM");
+	CHECK(numacdm_available() == 0, "no CDM support: numacdm_available() 0");
+	CHECK(mask_is(numacdm_nodes(), ""), "no CDM support: empty mask, not error");
+	CHECK(mask_is(numacdm_sysram_nodes(), "0,1"), "no CDM support: sysram = has_memory");
+	CHECK(numacdm_node_is_cdm(1) == 0, "no CDM support: node 1 not CDM");
 
 	/* The host's node 0 posing as CDM: a real mbind. */
 	setenv("CDM_SYSFS_ROOT", tree0, 1);
 	{
 		size_t sz = 16 * 4096;
-		char *p = numa_alloc_cdm(sz, 0);
+		char *p = numacdm_alloc(sz, 0);
 		int mode = -1, node = -1;
 		unsigned long nm[16] = { 0 };
 
-		CHECK(p != NULL, "numa_alloc_cdm(64K, 0) on host node 0 (errno %d)",
+		CHECK(p != NULL, "numacdm_alloc(64K, 0) on host node 0 (errno %d)",
 		      p ? 0 : errno);
 		if (p) {
 			memset(p, 0x5a, sz);
@@ -519,7 +546,7 @@ static void test_lib(void)
 			      "the range has MPOL_BIND to node 0 (mode %d)", mode);
 			get_mempolicy(&node, NULL, 0, p, MPOL_F_ADDR | MPOL_F_NODE);
 			CHECK(node == 0, "touched page is on node 0");
-			CHECK(numa_free_cdm(p, sz) == 0, "numa_free_cdm");
+			CHECK(numacdm_free(p, sz) == 0, "numacdm_free");
 		}
 	}
 	unsetenv("CDM_SYSFS_ROOT");
@@ -759,6 +786,75 @@ static void test_pkgconfig(const char *o, const char *srcdir)
 	CHECK(r != 0, "the example fails for an unknown device");
 }
 
+/*
+ * libnumacdm.so exports exactly the NUMACDM_1.0 symbols of numacdm.h, each
+ * versioned (objdump -T); the internal file access stays hidden.
+ */
+static void test_symbol_versions(const char *o)
+{
+	static const char * const api[] = {
+		"numacdm_alloc", "numacdm_available", "numacdm_evac_state_name",
+		"numacdm_free", "numacdm_node_info", "numacdm_node_is_cdm",
+		"numacdm_node_of_device", "numacdm_nodes",
+		"numacdm_parse_nodelist", "numacdm_sysfs_root",
+		"numacdm_sysram_nodes",
+	};
+	char cmd[8192], line[512];
+	int found = 0, other = 0;
+	FILE *f;
+
+	xfmt(cmd, sizeof(cmd), "objdump -T %s/lib/libnumacdm.so.1 2>/dev/null", o);
+	f = popen(cmd, "r");
+	if (!f) {
+		CHECK(0, "objdump -T libnumacdm.so.1");
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char ver[64], name[128];
+		size_t i;
+
+		/* "0000... g    DF .text  0000...  NUMACDM_1.0 numacdm_nodes" */
+		if (!strstr(line, " g ") || !strstr(line, ".text") ||
+		    sscanf(strrchr(line, '\t') ? strrchr(line, '\t') + 1 : line,
+			   "%*s %63s %127s", ver, name) != 2)
+			continue;
+		for (i = 0; i < sizeof(api) / sizeof(api[0]); i++)
+			if (!strcmp(name, api[i]))
+				break;
+		if (i < sizeof(api) / sizeof(api[0]) && !strcmp(ver, "NUMACDM_1.0"))
+			found++;
+		else
+			other++;
+	}
+	CHECK(pclose(f) == 0, "objdump -T libnumacdm.so.1 runs");
+	CHECK(found == (int)(sizeof(api) / sizeof(api[0])) && !other,
+	      "libnumacdm.so.1 exports the %zu functions at NUMACDM_1.0 and nothing else (%d found, %d other)",
+	      sizeof(api) / sizeof(api[0]), found, other);
+}
+
+/* make install with neither a kernel tree nor the guest tests. */
+static void test_install(const char *o, const char *srcdir)
+{
+	char cmd[16384], dest[4096];
+	int r;
+
+	xfmt(dest, sizeof(dest), "%s/tests/destdir", o);
+	xfmt(cmd, sizeof(cmd),
+	     "rm -rf '%s' && make -s -C '%s' O='%s' KDIR=/nonexistent "
+	     "DESTDIR='%s' PREFIX=/usr install >/dev/null 2>&1", dest, srcdir,
+	     o, dest);
+	r = system(cmd);
+	CHECK(r == 0, "make install DESTDIR=... PREFIX=/usr without a kernel tree");
+	xfmt(cmd, sizeof(cmd),
+	     "cd '%s/usr' && test -x bin/cdmctl && test -f lib/libnumacdm.so.1.0.0 && "
+	     "test -L lib/libnumacdm.so.1 && test -f lib/libnumacdm.a && "
+	     "test -f include/numacdm.h && test -f lib/pkgconfig/numacdm.pc && "
+	     "test -f share/man/man3/numacdm.3 && test -f share/man/man8/cdmctl.8",
+	     dest);
+	r = system(cmd);
+	CHECK(r == 0, "install puts cdmctl, the libraries, header, .pc and both man pages");
+}
+
 int main(int argc, char **argv)
 {
 	char *o;
@@ -791,6 +887,8 @@ int main(int argc, char **argv)
 	test_lib();
 	test_cdmctl();
 	test_pkgconfig(o, argv[3]);
+	test_symbol_versions(o);
+	test_install(o, argv[3]);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
