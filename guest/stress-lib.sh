@@ -52,7 +52,9 @@ session0() {
 }
 
 # evacuate I METHOD TIMEOUT_MS: evacuate device I through "sysfs" (the
-# device's evacuate file) or "cdmctl"; TIMEOUT_MS 0 is the default.  Sets
+# device's evacuate file) or "cdmctl"; TIMEOUT_MS 0 is the interface's
+# default: the driver's 10 s through sysfs, cdmctl's own (10 s + 3 x the
+# expected time, from the last measured rate) through cdmctl.  Sets
 # evac_result to ok, EBUSY, ENOMEM, EINTR (the documented failures) or
 # "error: <message>", and evac_ms to the time it took.
 evacuate() {

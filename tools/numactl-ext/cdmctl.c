@@ -2,14 +2,20 @@
 /*
  * cdmctl - inspect and control coherent device memory (CDM) nodes.
  *
- *   cdmctl list [--json]
- *   cdmctl status <dev|node> [--json]
- *   cdmctl evacuate <dev|node> [--timeout MS] [--dry-run [--json]]
- *   cdmctl online <dev|node> [--restore]
- *   cdmctl run --node N [--preferred] -- CMD [ARGS...]
- *   cdmctl where <pid> [--json]
- *   cdmctl users <dev|node> [--json]
+ *   cdmctl [-j|--json] [-u|--human] [-q|--quiet] COMMAND [OPTIONS] [ARGS]
+ *   cdmctl list
+ *   cdmctl status <dev|node>
+ *   cdmctl evacuate <dev|node> [-t|--timeout MS] [--dry-run]
+ *   cdmctl online <dev|node> [-r|--restore]
+ *   cdmctl run -n|--node N [-p|--preferred] -- CMD [ARGS...]
+ *   cdmctl where <pid|self>
+ *   cdmctl users <dev|node>
  *   cdmctl unspill <dev|node>
+ *   cdmctl help [COMMAND] | cdmctl COMMAND -h | cdmctl version | cdmctl -V
+ *
+ * A table of commands, each parsing its own options with getopt_long();
+ * -j/-u (and -q where there is progress) also after the command.  JSON
+ * through json-c.
  *
  * See cdmctl.8 for the exit codes.  All /sys and /proc paths are read below
  * $CDM_SYSFS_ROOT (tests point it at a fake tree).
@@ -31,6 +37,8 @@
 #include <unistd.h>
 #include <numa.h>
 #include <numaif.h>
+#include <getopt.h>
+#include <json-c/json.h>
 
 #include "numacdm.h"
 #include "sysfs.h"
@@ -40,7 +48,12 @@
 #define CAPI_SIM_DIR	"/sys/bus/pci/drivers/capi_sim"
 #define MAX_NODES	1024
 #define MAX_DEVS	64
-#define EVAC_MAX_MS	3600000u
+#define EVAC_MAX_MS	3600000u	/* the capi_sim driver's maximum */
+/* The default timeout: EVAC_BASE_MS + EVAC_SLACK x (used bytes / rate). */
+#define EVAC_BASE_MS	10000.0
+#define EVAC_SLACK	3.0
+/* The rate when no evacuation of the device was measured: conservative. */
+#define EVAC_DEFAULT_RATE (8.0 * 1048576)
 
 enum {
 	EX_OK = 0,
@@ -54,18 +67,21 @@ enum {
 	EX_NOTFOUND = 127,
 };
 
-static int json;
+static int last_errno;		/* errno of the last failure, 0 unknown */
+static char last_msg[512];	/* the last error message */
+static int json;		/* -j, --json */
+static int human_sizes;		/* -u, --human: sizes in JSON as strings */
+static int quiet;		/* -q, --quiet: no progress */
 
 static void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void err(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("cdmctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "cdmctl: %s\n", last_msg);
 }
 
 /* -------------------------------------------------------------- devices */
@@ -272,16 +288,6 @@ static const char *human(uint64_t b, char *buf, size_t len)
 
 /* ----------------------------------------------------------------- json */
 
-static int jfirst[32];
-static int jdepth;
-
-static void jsep(void)
-{
-	if (jdepth && !jfirst[jdepth])
-		putchar(',');
-	jfirst[jdepth] = 0;
-}
-
 /*
  * Length of the valid UTF-8 sequence at @s (1 to 4), or 0 if the bytes
  * there are not one: overlong forms, surrogates and code points above
@@ -319,95 +325,108 @@ static int utf8_seq_len(const unsigned char *s)
 
 /*
  * A JSON string.  Names come from the system (process names, cgroup
- * paths) and may hold any bytes: what is not valid UTF-8 becomes U+FFFD,
- * so the output always parses.
+ * paths) and may hold any bytes: what is not valid UTF-8 becomes U+FFFD
+ * before json-c sees it (json-c copies bytes as they are), so the output
+ * is always valid UTF-8.  json-c escapes quotes and control characters.
  */
-static void jstring(const char *str)
+static struct json_object *jstring(const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
+	struct json_object *o;
+	char *buf = malloc(strlen(str) * 3 + 1), *p = buf;
 
-	putchar('"');
+	if (!buf)
+		return json_object_new_string("");
 	while (*s) {
 		int n = utf8_seq_len(s);
 
 		if (!n) {
-			fputs("\\ufffd", stdout);
+			memcpy(p, "\xef\xbf\xbd", 3);
+			p += 3;
 			s++;
-		} else if (*s == '"' || *s == '\\') {
-			printf("\\%c", *s++);
-		} else if (*s < 0x20 || *s == 0x7f) {
-			printf("\\u%04x", *s++);
 		} else {
-			fwrite(s, 1, (size_t)n, stdout);
+			memcpy(p, s, (size_t)n);
+			p += n;
 			s += n;
 		}
 	}
-	putchar('"');
+	*p = '\0';
+	o = json_object_new_string(buf);
+	free(buf);
+	return o;
 }
 
-static void jkey(const char *k)
+/* @b bytes as daxctl's util_display_size() shows them: "256.00 MiB". */
+static const char *size_str(uint64_t b, char *buf, size_t len)
 {
-	jsep();
-	if (k) {
-		jstring(k);
-		putchar(':');
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)b;
+	int u = -1;
+
+	if (b < 1024) {
+		snprintf(buf, len, "%" PRIu64 " B", b);
+		return buf;
 	}
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.2f %s", v, unit[u]);
+	return buf;
 }
 
-static void jopen(const char *k, char c)
+static void jadd(struct json_object *o, const char *k, struct json_object *v)
 {
-	jkey(k);
-	putchar(c);
-	jfirst[++jdepth] = 1;
+	json_object_object_add(o, k, v);	/* v NULL: null */
 }
 
-static void jclose(char c)
+static void jstr(struct json_object *o, const char *k, const char *v)
 {
-	putchar(c);
-	jdepth--;
+	jadd(o, k, v ? jstring(v) : NULL);
 }
 
-static void jstr(const char *k, const char *v)
+static void jnum(struct json_object *o, const char *k, int64_t v)
 {
-	jkey(k);
-	jstring(v);
+	jadd(o, k, json_object_new_int64(v));
 }
 
-static void jnum(const char *k, int64_t v)
+static void ju64(struct json_object *o, const char *k, uint64_t v)
 {
-	jkey(k);
-	printf("%" PRId64, v);
+	jadd(o, k, json_object_new_uint64(v));
 }
 
-static void ju64(const char *k, uint64_t v)
+/* A size in bytes: a number, or with --human a string ("4.00 MiB"). */
+static void jsize(struct json_object *o, const char *k, uint64_t v)
 {
-	jkey(k);
-	printf("%" PRIu64, v);
+	char buf[32];
+
+	if (human_sizes)
+		jadd(o, k, json_object_new_string(size_str(v, buf, sizeof(buf))));
+	else
+		ju64(o, k, v);
 }
 
-static void jbool(const char *k, int v)
+static void jbool(struct json_object *o, const char *k, int v)
 {
-	jkey(k);
-	fputs(v ? "true" : "false", stdout);
+	jadd(o, k, json_object_new_boolean(v));
 }
 
-static void jnull(const char *k)
+/* A number of seconds, with two decimals in the text. */
+static void jsecs(struct json_object *o, const char *k, double v)
 {
-	jkey(k);
-	fputs("null", stdout);
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%.2f", v);
+	jadd(o, k, json_object_new_double_s(v, buf));
 }
 
-static void jend(void)
+/* Print @o (pretty, 2 spaces, as daxctl does) and free it. */
+static void jprint(struct json_object *o)
 {
-	putchar('\n');
-}
-
-/* Close an object whose last member is a list, and end the output. */
-static void jend_list_object(void)
-{
-	jclose(']');
-	jclose('}');
-	jend();
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+					    JSON_C_TO_STRING_SPACED |
+					    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
 }
 
 /* ------------------------------------------------------------ list/status */
@@ -420,55 +439,58 @@ static const char *node_state(const struct numacdm_node_info *in,
 	return in->present ? "online" : "offline";
 }
 
-static void json_node(const struct numacdm_node_info *in,
-		      const struct dev *d, struct bitmask *sysram, int stats)
+/*
+ * One CDM node as JSON.  Keys as daxctl's where they mean the same:
+ * "chardev" (the device's character device, capi_simN), "size" (bytes),
+ * "state".
+ */
+static struct json_object *json_node(const struct numacdm_node_info *in,
+				     const struct dev *d,
+				     struct bitmask *sysram, int stats)
 {
+	struct json_object *o = json_object_new_object(), *dj;
 	int dist[MAX_NODES];
 
-	jopen(NULL, '{');
-	jnum("node", in->node);
+	jnum(o, "node", in->node);
 	if (d) {
-		jstr("device", d->bdf);
-		if (d->misc[0])
-			jstr("misc", d->misc);
-		else
-			jnull("misc");
+		jstr(o, "device", d->bdf);
+		jstr(o, "chardev", d->misc[0] ? d->misc : NULL);
 	} else if (in->present && strcmp(in->owner, "none")) {
-		jstr("device", in->owner);
-		jnull("misc");
+		jstr(o, "device", in->owner);
+		jstr(o, "chardev", NULL);
 	} else {
-		jnull("device");
-		jnull("misc");
+		jstr(o, "device", NULL);
+		jstr(o, "chardev", NULL);
 	}
-	jstr("owner", in->owner);
-	jstr("state", node_state(in, d));
-	jbool("memory_online", in->present);
-	ju64("size_bytes", d && d->size ? d->size : in->mem_total);
-	ju64("total_bytes", in->mem_total);
-	ju64("used_bytes", in->mem_used);
-	ju64("free_bytes", in->mem_free);
-	jstr("evacuation_state", numacdm_evac_state_name(in->evac_state));
-	ju64("pages_migrated", in->pages_migrated);
-	ju64("pages_remaining", in->pages_remaining);
+	jstr(o, "owner", in->owner);
+	jstr(o, "state", node_state(in, d));
+	jbool(o, "memory_online", in->present);
+	jsize(o, "size", d && d->size ? d->size : in->mem_total);
+	jsize(o, "total_bytes", in->mem_total);
+	jsize(o, "used_bytes", in->mem_used);
+	jsize(o, "free_bytes", in->mem_free);
+	jstr(o, "evacuation_state", numacdm_evac_state_name(in->evac_state));
+	ju64(o, "pages_migrated", in->pages_migrated);
+	ju64(o, "pages_remaining", in->pages_remaining);
 	if (in->emergency_fallback < 0)
-		jnull("emergency_fallback");
+		jadd(o, "emergency_fallback", NULL);
 	else
-		jbool("emergency_fallback", in->emergency_fallback);
+		jbool(o, "emergency_fallback", in->emergency_fallback);
 	read_distances(in->node, dist);
-	jopen("distance", '{');
+	dj = json_object_new_object();
 	for (unsigned int i = 0; i < sysram->size && i < MAX_NODES; i++) {
 		char k[16];
 
 		if (!numa_bitmask_isbitset(sysram, i) || dist[i] < 0)
 			continue;
 		snprintf(k, sizeof(k), "%u", i);
-		jnum(k, dist[i]);
+		jnum(dj, k, dist[i]);
 	}
-	jclose('}');
+	jadd(o, "distance", dj);
 	if (stats) {
+		struct json_object *sj = json_object_new_object();
 		char buf[2048];
 
-		jopen("stats", '{');
 		if (d && cdm_sysfs_read(buf, sizeof(buf),
 					CAPI_SIM_DIR "/%s/stats", d->bdf) >= 0) {
 			char *save = NULL;
@@ -479,21 +501,22 @@ static void json_node(const struct numacdm_node_info *in,
 				unsigned long long v;
 
 				if (sscanf(l, "%63s %llu", key, &v) == 2)
-					ju64(key, v);
+					ju64(sj, key, v);
 			}
 		}
-		jclose('}');
+		jadd(o, "stats", sj);
 	}
-	jclose('}');
+	return o;
 }
 
-static void json_nodelist(const char *k, struct bitmask *m)
+static struct json_object *json_nodelist(struct bitmask *m)
 {
-	jopen(k, '[');
+	struct json_object *a = json_object_new_array();
+
 	for (unsigned int i = 0; i < m->size; i++)
 		if (numa_bitmask_isbitset(m, i))
-			jnum(NULL, i);
-	jclose(']');
+			json_object_array_add(a, json_object_new_int((int)i));
+	return a;
 }
 
 static int get_masks(struct bitmask **cdm, struct bitmask **sysram)
@@ -518,6 +541,7 @@ static int cmd_list(void)
 {
 	struct bitmask *cdm, *sysram;
 	char a[32], b[32], c[32];
+	struct json_object *jo = NULL, *ja = NULL;
 	int count = 0, ret, supported = numacdm_available();
 
 	if (supported < 0) {
@@ -532,10 +556,11 @@ static int cmd_list(void)
 		    NODE_DIR "/has_coherent_device");
 	scan_devices();
 	if (json) {
-		jopen(NULL, '{');
-		jbool("cdm_supported", supported);
-		json_nodelist("sysram_nodes", sysram);
-		jopen("cdm_nodes", '[');
+		jo = json_object_new_object();
+		ja = json_object_new_array();
+		jbool(jo, "cdm_supported", supported);
+		jadd(jo, "sysram_nodes", json_nodelist(sysram));
+		jadd(jo, "cdm_nodes", ja);
 	} else if (!supported) {
 		numa_bitmask_free(cdm);
 		numa_bitmask_free(sysram);
@@ -561,7 +586,7 @@ static int cmd_list(void)
 		d = dev_of_node((int)i, in.owner);
 		count++;
 		if (json) {
-			json_node(&in, d, sysram, 0);
+			json_object_array_add(ja, json_node(&in, d, sysram, 0));
 			continue;
 		}
 		read_distances((int)i, dist);
@@ -586,7 +611,7 @@ static int cmd_list(void)
 		       dl[0] ? dl : "-");
 	}
 	if (json) {
-		jend_list_object();
+		jprint(jo);
 	} else if (!count) {
 		printf("(no coherent device memory nodes)\n");
 	}
@@ -615,8 +640,7 @@ static int cmd_status(const char *arg)
 	if (ret)
 		return ret;
 	if (json) {
-		json_node(&in, d, sysram, 1);
-		jend();
+		jprint(json_node(&in, d, sysram, 1));
 		goto out;
 	}
 	printf("node:               %d\n", node);
@@ -747,37 +771,81 @@ static void fmt_eta(double s, char *buf, size_t len)
 {
 	if (s < 0 || s > 1e7)
 		snprintf(buf, len, "--:--");
+	else if (s >= 3600)
+		snprintf(buf, len, "%d:%02d:%02d", (int)s / 3600,
+			 (int)s / 60 % 60, (int)s % 60);
 	else
 		snprintf(buf, len, "%02d:%02d", (int)s / 60, (int)s % 60);
 }
 
-static void progress(int node, double t0, int tty, int final)
-{
-	uint64_t done = 0, left = 0, total;
-	double el = now_s() - t0, rate, pct;
-	char eta[16];
+/*
+ * Progress on stderr, in bytes: a bar redrawn in place on a terminal; one
+ * line per 10 % step otherwise (logs).  Nothing with --quiet, nothing for
+ * what is over within 0.2 s; a last frame at 100 % when the work is done.
+ */
+struct progress {
+	const char *what;	/* "evacuate", "restore", "unspill" */
+	int node;
+	int tty;
+	int shown;		/* a frame was printed */
+	int step;		/* last 10 % step printed (no terminal) */
+	double t0;
+	uint64_t done, total;	/* bytes */
+};
 
-	if (cdm_sysfs_read_u64(&done, NODE_DIR "/node%d/cdm/pages_migrated",
-			       node) ||
-	    cdm_sysfs_read_u64(&left, NODE_DIR "/node%d/cdm/pages_remaining",
-			       node))
-		return;	/* node already gone: the evacuation is over */
-	total = done + left;
+static void progress_init(struct progress *p, const char *what, int node)
+{
+	memset(p, 0, sizeof(*p));
+	p->what = what;
+	p->node = node;
+	p->tty = isatty(STDERR_FILENO);
+	p->step = -1;
+	p->t0 = now_s();
+}
+
+static void progress_frame(struct progress *p, int final)
+{
+	double el = now_s() - p->t0, rate, pct;
+	uint64_t done = p->done, total = p->total;
+	char a[32], b[32], eta[16];
+	int step;
+
+	if (quiet || (!final && el < 0.2) || (final && !p->shown))
+		return;
+	if (final)
+		done = total = total > done ? total : done;
 	rate = el > 0 ? (double)done / el : 0;
 	pct = total ? 100.0 * (double)done / (double)total : (final ? 100 : 0);
-	fmt_eta(rate > 0 ? (double)left / rate : -1, eta, sizeof(eta));
-	if (tty) {
-		int w = 30, fill = (int)(pct * w / 100);
+	if (pct > 100)
+		pct = 100;
+	fmt_eta(final ? 0 : rate > 0 ? (double)(total - done) / rate : -1, eta,
+		sizeof(eta));
+	human(done, a, sizeof(a));
+	human(total, b, sizeof(b));
+	if (p->tty) {
+		int w = 20, fill = (int)(pct * w / 100);
 
-		fprintf(stderr, "\r[%.*s%*s] %5.1f%% %" PRIu64 "/%" PRIu64
-			" pages %.0f pages/s ETA %s ",
-			fill, "##############################", w - fill, "",
-			pct, done, total, rate, eta);
+		fprintf(stderr, "\r%s: node %d: [%.*s%*s] %5.1f%% %s of %s, %.1f MiB/s, ETA %s  ",
+			p->what, p->node, fill, "####################",
+			w - fill, "", pct, a, b, rate / 1048576, eta);
+		if (final)
+			fputc('\n', stderr);
 	} else {
-		fprintf(stderr, "evacuate: node %d: %" PRIu64 "/%" PRIu64
-			" pages (%.1f%%), %.0f pages/s, ETA %s\n", node, done,
-			total, pct, rate, eta);
+		step = (int)(pct / 10);
+		if (step <= p->step)
+			return;
+		p->step = step;
+		fprintf(stderr, "%s: node %d: %s of %s (%.1f%%), %.1f MiB/s, ETA %s\n",
+			p->what, p->node, a, b, pct, rate / 1048576, eta);
 	}
+	p->shown = 1;
+}
+
+/* End the bar's line after a failure (the last frame stays as it was). */
+static void progress_end(struct progress *p)
+{
+	if (p->shown && p->tty)
+		fputc('\n', stderr);
 }
 
 /* Pages and microseconds of the device's last evacuation (0 if unknown). */
@@ -787,8 +855,8 @@ static void last_evacuation(const struct dev *d, uint64_t *pages, uint64_t *us)
 
 	*pages = 0;
 	*us = 0;
-	if (cdm_sysfs_read(buf, sizeof(buf), CAPI_SIM_DIR "/%s/stats",
-			   d->bdf) < 0)
+	if (!d || cdm_sysfs_read(buf, sizeof(buf), CAPI_SIM_DIR "/%s/stats",
+				 d->bdf) < 0)
 		return;
 	p = strstr(buf, "last_evacuated_pages ");
 	if (p)
@@ -796,6 +864,32 @@ static void last_evacuation(const struct dev *d, uint64_t *pages, uint64_t *us)
 	p = strstr(buf, "last_evacuation_us ");
 	if (p)
 		*us = strtoull(p + 19, NULL, 10);
+}
+
+/*
+ * Evacuation rate in bytes/s: the device's last evacuation's, or
+ * EVAC_DEFAULT_RATE when none was measured (*measured 0).
+ */
+static double evac_rate(const struct dev *d, int *measured)
+{
+	uint64_t pages, us;
+
+	last_evacuation(d, &pages, &us);
+	*measured = pages && us;
+	if (!*measured)
+		return EVAC_DEFAULT_RATE;
+	return (double)(pages * 4096) / ((double)us / 1e6);
+}
+
+/*
+ * The default timeout: EVAC_BASE_MS + EVAC_SLACK x the time moving @used
+ * bytes takes at @rate bytes/s, at most EVAC_MAX_MS.
+ */
+static unsigned int default_timeout_ms(uint64_t used, double rate)
+{
+	double ms = EVAC_BASE_MS + EVAC_SLACK * (double)used / rate * 1000;
+
+	return ms >= EVAC_MAX_MS ? EVAC_MAX_MS : (unsigned int)ms;
 }
 
 /* MemAvailable of /proc/meminfo in bytes (system RAM only on a CDM kernel). */
@@ -814,18 +908,19 @@ static int ram_available(uint64_t *bytes)
 
 /*
  * cdmctl evacuate --dry-run: what an evacuation would move, whether system
- * RAM can take it, and how long it would take at the rate of the device's
- * last evacuation.  Reads only; exit 1 when RAM cannot take it (what the
- * evacuation itself would return), 0 otherwise.
+ * RAM can take it, how long it would take at the rate of the device's
+ * last evacuation and the timeout cdmctl would give it.  Reads only; exit
+ * 1 when RAM cannot take it (what the evacuation itself would return), 0
+ * otherwise.
  */
 static int evacuate_dry_run(const char *arg)
 {
 	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
-	uint64_t avail = 0, pages = 0, us = 0;
-	double est = -1;
+	uint64_t avail = 0;
+	double est = -1, rate;
 	char a[32], b[32];
 	struct dev *d;
-	int node, ret, fits;
+	int node, ret, fits, measured;
 
 	ret = resolve_evac_target(arg, &node, &d);
 	if (ret)
@@ -839,26 +934,27 @@ static int evacuate_dry_run(const char *arg)
 		return EX_FAIL;
 	}
 	fits = in.mem_used <= avail;
-	if (d)
-		last_evacuation(d, &pages, &us);
-	if (pages && us)
-		est = (double)in.mem_used / (double)(pages * 4096) *
-		      (double)us / 1e6;
+	rate = evac_rate(d, &measured);
+	if (measured)
+		est = (double)in.mem_used / rate;
 	if (json) {
-		jopen(NULL, '{');
-		jnum("node", node);
-		jstr("owner", in.owner);
-		ju64("in_use_bytes", in.mem_used);
-		ju64("ram_available_bytes", avail);
-		jbool("fits", fits);
-		if (est >= 0) {
-			jkey("estimated_seconds");
-			printf("%.2f", est);
-		} else {
-			jnull("estimated_seconds");
-		}
-		jclose('}');
-		jend();
+		struct json_object *o = json_object_new_object();
+
+		jnum(o, "node", node);
+		jstr(o, "device", d ? d->bdf : NULL);
+		jstr(o, "owner", in.owner);
+		jsize(o, "in_use_bytes", in.mem_used);
+		jsize(o, "ram_available_bytes", avail);
+		jbool(o, "fits", fits);
+		if (est >= 0)
+			jsecs(o, "estimated_seconds", est);
+		else
+			jadd(o, "estimated_seconds", NULL);
+		ju64(o, "rate_bytes_per_second", (uint64_t)rate);
+		jbool(o, "rate_measured", measured);
+		ju64(o, "default_timeout_ms",
+		     default_timeout_ms(in.mem_used, rate));
+		jprint(o);
 	} else {
 		printf("node %d (%s): %s in use would move to system RAM\n",
 		       node, d ? d->bdf : in.owner,
@@ -868,27 +964,60 @@ static int evacuate_dry_run(const char *arg)
 		       fits ? "fits" : "does NOT fit");
 		if (est >= 0)
 			printf("estimated time: %.1f s (at the rate of the last evacuation, %.1f MiB/s)\n",
-			       est, (double)(pages * 4096) / 1048576.0 /
-			       ((double)us / 1e6));
+			       est, rate / 1048576.0);
 		else
 			printf("estimated time: unknown (no earlier evacuation of this device)\n");
+		printf("default timeout: %u ms (%s)\n",
+		       default_timeout_ms(in.mem_used, rate),
+		       measured ? "10 s + 3 x the estimate" :
+		       "10 s + 3 x the time at 8 MiB/s");
 	}
 	return fits ? EX_OK : EX_FAIL;
 }
 
-static int cmd_evacuate(const char *arg, unsigned int timeout)
+/* The result of evacuate or online as JSON (exit status @ret). */
+static void json_result(int node, const struct dev *d, const char *result,
+			int e, const char *msg, struct json_object *o)
+{
+	jnum(o, "node", node);
+	jstr(o, "device", d ? d->bdf : NULL);
+	jstr(o, "chardev", d && d->misc[0] ? d->misc : NULL);
+	jstr(o, "result", result);
+	if (e > 0)
+		jnum(o, "errno", e);
+	if (msg)
+		jstr(o, "message", msg);
+}
+
+/*
+ * cdmctl evacuate.  @timeout_ms: the --timeout value, -1 without one (the
+ * default: see default_timeout_ms()), 0 for none.
+ */
+static int cmd_evacuate(const char *arg, long timeout_ms)
 {
 	struct evac_job job = { .done = 0 };
 	const char *who = "firmware";	/* the owner, for messages */
+	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
+	struct progress pg;
 	struct dev *d;
 	pthread_t th;
-	int node, ret, tty = isatty(STDERR_FILENO);
-	double t0, last = 0;
-	uint64_t v = 0, us = 0;
+	int node, ret, measured;
+	unsigned int tmo;
+	uint64_t v = 0, us = 0, used = 0;
+	long psz = sysconf(_SC_PAGESIZE);
+	const char *result = "ok";
+	char msg[256] = "";
+	double secs;
 
 	ret = resolve_evac_target(arg, &node, &d);
 	if (ret)
 		return ret;
+	if (!numacdm_node_info(node, &in) && in.present)
+		used = in.mem_used;
+	if (timeout_ms < 0)
+		tmo = default_timeout_ms(used, evac_rate(d, &measured));
+	else
+		tmo = (unsigned int)timeout_ms;
 	if (d) {
 		who = d->bdf;
 		if (!strcmp(d->state, "offline")) {
@@ -898,7 +1027,14 @@ static int cmd_evacuate(const char *arg, unsigned int timeout)
 		}
 		snprintf(job.rel, sizeof(job.rel), CAPI_SIM_DIR "/%s/evacuate",
 			 d->bdf);
-		snprintf(job.val, sizeof(job.val), "%u\n", timeout ? timeout : 1);
+		/*
+		 * The driver refuses 0 and reads 1 as its own default: "no
+		 * timeout" is its maximum, 1 ms is 2.
+		 */
+		if (!tmo)
+			tmo = EVAC_MAX_MS;
+		else if (tmo == 1)
+			tmo = 2;
 	} else {
 		if (!node_online_bytes(node)) {
 			err("%s: node %d has no memory online (already evacuated?)",
@@ -907,29 +1043,29 @@ static int cmd_evacuate(const char *arg, unsigned int timeout)
 		}
 		snprintf(job.rel, sizeof(job.rel), NODE_DIR "/node%d/cdm/evacuate",
 			 node);
-		/* the capi_sim driver's default, for one meaning everywhere */
-		snprintf(job.val, sizeof(job.val), "%u\n",
-			 timeout > 1 ? timeout : 10000);
 	}
-	t0 = now_s();
+	snprintf(job.val, sizeof(job.val), "%u\n", tmo);
+	progress_init(&pg, "evacuate", node);
 	if (pthread_create(&th, NULL, evac_thread, &job)) {
 		err("cannot start the evacuation thread");
 		return EX_FAIL;
 	}
 	while (!atomic_load(&job.done)) {
 		struct timespec ts = { 0, 100 * 1000 * 1000 };
-		double t = now_s();
+		uint64_t done, left;
 
-		if (tty || t - last >= 1.0) {
-			if (t - t0 >= 0.2)	/* quick ones print nothing */
-				progress(node, t0, tty, 0);
-			last = t;
+		if (!cdm_sysfs_read_u64(&done, NODE_DIR "/node%d/cdm/pages_migrated",
+					node) &&
+		    !cdm_sysfs_read_u64(&left, NODE_DIR "/node%d/cdm/pages_remaining",
+					node)) {
+			pg.done = done * (uint64_t)psz;
+			pg.total = (done + left) * (uint64_t)psz;
+			progress_frame(&pg, 0);
 		}
 		nanosleep(&ts, NULL);
 	}
 	pthread_join(th, NULL);
-	if (tty && now_s() - t0 >= 0.2)
-		fputc('\n', stderr);
+	secs = now_s() - pg.t0;
 
 	switch (job.err) {
 	case 0:
@@ -939,37 +1075,77 @@ static int cmd_evacuate(const char *arg, unsigned int timeout)
 		} else {
 			last_evacuation(d, &v, &us);
 		}
+		if (us)
+			secs = (double)us / 1e6;
+		pg.done = v * (uint64_t)psz;
+		progress_frame(&pg, 1);
+		if (json)
+			break;
 		printf("node %d (%s) evacuated: %" PRIu64
-		       " pages migrated in %.2f s\n", node, who, v,
-		       us ? (double)us / 1e6 : now_s() - t0);
+		       " pages migrated in %.2f s (%s)\n", node, who, v, secs,
+		       human(v * (uint64_t)psz, msg, sizeof(msg)));
 		if (!d)
 			printf("its memory blocks are offline; bring them back with 'cdmctl online %d'\n",
 			       node);
 		return EX_OK;
 	case EBUSY:
+		progress_end(&pg);
 		cdm_sysfs_read_u64(&v, NODE_DIR "/node%d/cdm/pages_remaining",
 				   node);
-		err("%s: evacuation of node %d timed out: %" PRIu64
-		    " pages could not be migrated; the memory is back online",
-		    who, node, v);
-		return EX_EVAC;
+		result = "timeout";
+		snprintf(msg, sizeof(msg),
+			 "evacuation of node %d timed out after %u ms: %" PRIu64
+			 " pages could not be migrated; the memory is back online",
+			 node, tmo, v);
+		ret = EX_EVAC;
+		break;
 	case EINTR:
-		err("%s: evacuation of node %d interrupted; the memory is back online",
-		    who, node);
-		return EX_EVAC;
+		progress_end(&pg);
+		result = "interrupted";
+		snprintf(msg, sizeof(msg),
+			 "evacuation of node %d interrupted; the memory is back online",
+			 node);
+		ret = EX_EVAC;
+		break;
 	case EALREADY:
-		err("%s: node %d has no memory to evacuate", who, node);
-		return EX_NOTHING;
+		result = "nothing";
+		snprintf(msg, sizeof(msg), "node %d has no memory to evacuate",
+			 node);
+		ret = EX_NOTHING;
+		break;
 	case EINVAL:
-		err("%s: the request was rejected (timeout %u ms)", who,
-		    timeout);
-		return EX_USAGE;
+		result = "rejected";
+		snprintf(msg, sizeof(msg), "the request was rejected (timeout %u ms)",
+			 tmo);
+		ret = EX_USAGE;
+		break;
 	default:
-		err("%s: evacuate: %s%s", who, strerror(job.err),
-		    job.err == EACCES || job.err == EPERM ?
-		    " (needs root)" : "");
-		return errno_exit(job.err);
+		progress_end(&pg);
+		result = "error";
+		snprintf(msg, sizeof(msg), "evacuate: %s%s", strerror(job.err),
+			 job.err == EACCES || job.err == EPERM ?
+			 " (needs root)" : "");
+		ret = errno_exit(job.err);
+		break;
 	}
+	if (job.err) {
+		err("%s: %s", who, msg);
+		if (job.err != EBUSY)
+			cdm_sysfs_read_u64(&v, NODE_DIR
+					   "/node%d/cdm/pages_remaining", node);
+	}
+	if (json) {
+		struct json_object *o = json_object_new_object();
+
+		json_result(node, d, result, job.err, job.err ? msg : NULL, o);
+		ju64(o, job.err ? "pages_remaining" : "pages_migrated", v);
+		jsize(o, job.err ? "bytes_remaining" : "bytes",
+		      v * (uint64_t)psz);
+		jsecs(o, "seconds", secs);
+		ju64(o, "timeout_ms", tmo);
+		jprint(o);
+	}
+	return ret;
 }
 
 /*
@@ -977,7 +1153,7 @@ static int cmd_evacuate(const char *arg, unsigned int timeout)
  * evacuation: online its blocks again (ZONE_MOVABLE: the kernel picks it
  * for a CDM node).
  */
-static int online_firmware_node(int node)
+static int online_firmware_node(int node, struct json_object *o)
 {
 	char path[PATH_MAX], rel[PATH_MAX], st[32], a[32];
 	struct dirent *de;
@@ -1009,11 +1185,19 @@ static int online_firmware_node(int node)
 		n++;
 	}
 	closedir(dir);
-	if (failed)
+	if (failed) {
+		last_errno = e;
 		return errno_exit(e);
+	}
 	if (!n) {
 		err("node %d is already online", node);
 		return EX_NOTHING;
+	}
+	if (o) {
+		json_result(node, NULL, "ok", 0, NULL, o);
+		jnum(o, "memory_blocks", n);
+		jsize(o, "bytes", node_online_bytes(node));
+		return EX_OK;
 	}
 	printf("node %d (firmware) online: %d memory blocks, %s\n", node, n,
 	       human(node_online_bytes(node), a, sizeof(a)));
@@ -1021,13 +1205,13 @@ static int online_firmware_node(int node)
 }
 
 /* Bring @node's memory back; EX_NOTHING if it is online already. */
-static int online_node(int node, struct dev *d)
+static int online_node(int node, struct dev *d, struct json_object *o)
 {
 	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
 	char rel[PATH_MAX], a[32];
 
 	if (!d)
-		return online_firmware_node(node);
+		return online_firmware_node(node, o);
 	if (!strcmp(d->state, "online")) {
 		err("%s: node %d is already online", d->bdf, node);
 		return EX_NOTHING;
@@ -1036,6 +1220,7 @@ static int online_node(int node, struct dev *d)
 	if (cdm_sysfs_write("1\n", "%s", rel)) {
 		int e = errno;
 
+		last_errno = e;
 		if (e == EALREADY) {
 			err("%s: node %d is already online", d->bdf, node);
 			return EX_NOTHING;
@@ -1044,7 +1229,11 @@ static int online_node(int node, struct dev *d)
 		    e == EACCES || e == EPERM ? " (needs root)" : "");
 		return errno_exit(e);
 	}
-	if (!numacdm_node_info(node, &in) && in.present)
+	if (o) {
+		json_result(node, d, "ok", 0, NULL, o);
+		jsize(o, "bytes", !numacdm_node_info(node, &in) && in.present ?
+			 in.mem_total : 0);
+	} else if (!numacdm_node_info(node, &in) && in.present)
 		printf("node %d (%s) online: %s\n", node, d->bdf,
 		       human(in.mem_total, a, sizeof(a)));
 	else
@@ -1095,7 +1284,7 @@ struct page_fixer {
 	uint64_t bytes_total, bytes_moved;
 	unsigned long moved, shared, failed, denied, denied_procs;
 	int last_err;
-	int shown;		/* a progress frame was printed */
+	struct progress pg;
 };
 
 static int mask_has(const struct bitmask *m, int node)
@@ -1258,30 +1447,10 @@ static void fixer_scan_pid(struct page_fixer *f, int pid)
 	fclose(nm);
 }
 
-static void fixer_progress(const struct page_fixer *f, double t0, int tty)
-{
-	const char *what = f->how == PF_RESTORE ? "restore" : "unspill";
-	double el = now_s() - t0, rate = el > 0 ? f->bytes_moved / el : 0;
-	double pct = f->bytes_total ? 100.0 * f->bytes_moved / f->bytes_total : 100;
-	char a[32], b[32], eta[16];
-
-	fmt_eta(rate > 0 ? (f->bytes_total - f->bytes_moved) / rate : -1, eta,
-		sizeof(eta));
-	human(f->bytes_moved, a, sizeof(a));
-	human(f->bytes_total, b, sizeof(b));
-	if (tty)
-		fprintf(stderr, "\r%s: node %d: %s of %s (%5.1f%%), %.1f MiB/s, ETA %s ",
-			what, f->node, a, b, pct, rate / 1048576, eta);
-	else
-		fprintf(stderr, "%s: node %d: %s of %s (%.1f%%), %.1f MiB/s, ETA %s\n",
-			what, f->node, a, b, pct, rate / 1048576, eta);
-}
-
 #define FIX_BATCH	512
 
 /* Move the misplaced pages of one VMA to its target node. */
-static void fix_vma(struct page_fixer *f, const struct fix_vma *v, double t0,
-		    int tty, double *last)
+static void fix_vma(struct page_fixer *f, const struct fix_vma *v)
 {
 	void *pages[FIX_BATCH];
 	int nodes[FIX_BATCH], status[FIX_BATCH];
@@ -1327,13 +1496,9 @@ static void fix_vma(struct page_fixer *f, const struct fix_vma *v, double t0,
 					f->last_err = -status[i];
 			}
 		}
-		if (tty || now_s() - *last >= 1.0) {
-			if (now_s() - t0 >= 0.2) {
-				fixer_progress(f, t0, tty);
-				f->shown = 1;
-			}
-			*last = now_s();
-		}
+		f->pg.done = f->bytes_moved;
+		f->pg.total = f->bytes_total;
+		progress_frame(&f->pg, 0);
 	}
 }
 
@@ -1355,13 +1520,13 @@ static int nearest_ram_node(int node, const struct bitmask *cdm)
  * cdmctl online --restore (PF_RESTORE) and cdmctl unspill (PF_UNSPILL):
  * see the comment at the top of this section.
  */
-static int fix_pages(int node, enum page_fix how)
+static int fix_pages(int node, enum page_fix how, struct json_object *o)
 {
 	struct page_fixer f = { .how = how, .node = node };
 	const char *done = how == PF_RESTORE ? "restored" : "returned to system RAM";
 	char path[PATH_MAX], a[32];
-	int tty = isatty(STDERR_FILENO), ret = EX_OK;
-	double t0 = now_s(), last = 0;
+	int ret = EX_OK;
+	double secs;
 	struct dirent *de;
 	DIR *dir;
 
@@ -1387,22 +1552,40 @@ static int fix_pages(int node, enum page_fix how)
 			fixer_scan_pid(&f, atoi(de->d_name));
 	closedir(dir);
 
+	progress_init(&f.pg, how == PF_RESTORE ? "restore" : "unspill", node);
 	for (size_t i = 0; i < f.nr; i++) {
-		fix_vma(&f, &f.v[i], t0, tty, &last);
+		fix_vma(&f, &f.v[i]);
 		numa_bitmask_free(f.v[i].policy);
 	}
 	free(f.v);
 	numa_bitmask_free(f.cdm);
-	if (f.shown) {
-		fixer_progress(&f, t0, tty);	/* the last frame */
-		if (tty)
-			fputc('\n', stderr);
+	secs = now_s() - f.pg.t0;
+	if (f.failed || f.denied) {
+		progress_end(&f.pg);
+	} else {
+		f.pg.done = f.pg.total = f.bytes_moved;
+		progress_frame(&f.pg, 1);
 	}
 
-	printf("node %d: %s %" PRIu64 " pages (%s) in %.2f s\n", node, done,
-	       (uint64_t)f.moved, human(f.bytes_moved, a, sizeof(a)),
-	       now_s() - t0);
-	if (f.shared)
+	if (o) {
+		ju64(o, "pages_moved", f.moved);
+		jsize(o, "bytes", f.bytes_moved);
+		jsecs(o, "seconds", secs);
+		ju64(o, "pages_shared", f.shared);
+		ju64(o, "pages_failed", f.failed);
+		ju64(o, "pages_denied", f.denied);
+		ju64(o, "unreadable_processes", f.denied_procs);
+		if (f.failed) {
+			jnum(o, "errno", f.last_err ? f.last_err : EBUSY);
+			jstr(o, "message",
+			     strerror(f.last_err ? f.last_err : EBUSY));
+		}
+	} else {
+		printf("node %d: %s %" PRIu64 " pages (%s) in %.2f s\n", node,
+		       done, (uint64_t)f.moved,
+		       human(f.bytes_moved, a, sizeof(a)), secs);
+	}
+	if (f.shared && !o)
 		printf("node %d: %lu pages mapped by several processes stay where they are\n",
 		       node, f.shared);
 	if (f.failed) {
@@ -1419,24 +1602,69 @@ static int fix_pages(int node, enum page_fix how)
 	return ret;
 }
 
+/* The "result" of a failed command, from its exit status. */
+static const char *result_of(int ret)
+{
+	switch (ret) {
+	case EX_OK:
+		return "ok";
+	case EX_NOTHING:
+		return "nothing";
+	case EX_PERM:
+		return "denied";
+	case EX_NODEV:
+		return "nodev";
+	case EX_EVAC:
+		return "incomplete";
+	default:
+		return "error";
+	}
+}
+
 /*
  * cdmctl online [--restore]: with --restore, a node already online is not
- * an error; its pages come back either way.
+ * an error; its pages come back either way.  With --json one result
+ * object: node, device, chardev, result, bytes (memory_blocks for
+ * firmware memory), errno and message on failure, and with --restore a
+ * "restore" object (see fix_pages()).
  */
 static int cmd_online(const char *arg, int restore)
 {
+	struct json_object *o = NULL, *r = NULL;
 	struct dev *d;
 	int node, ret;
 
 	ret = resolve_evac_target(arg, &node, &d);
 	if (ret)
 		return ret;
-	if (restore && node_online_bytes(node))
-		return fix_pages(node, PF_RESTORE);
-	ret = online_node(node, d);
-	if (ret || !restore)
-		return ret;
-	return fix_pages(node, PF_RESTORE);
+	if (json)
+		o = json_object_new_object();
+	if (restore && node_online_bytes(node)) {
+		if (o) {
+			json_result(node, d, "nothing", 0, NULL, o);
+			jsize(o, "bytes", node_online_bytes(node));
+		}
+	} else {
+		last_errno = 0;
+		ret = online_node(node, d, o);
+		if (ret && o)
+			json_result(node, d, result_of(ret),
+				    last_errno ? last_errno :
+				    ret == EX_NOTHING ? EALREADY : 0,
+				    last_msg, o);
+	}
+	if (!ret && restore) {
+		if (o)
+			r = json_object_new_object();
+		ret = fix_pages(node, PF_RESTORE, r);
+		if (r) {
+			jstr(r, "result", result_of(ret));
+			jadd(o, "restore", r);
+		}
+	}
+	if (o)
+		jprint(o);
+	return ret;
 }
 
 /*
@@ -1445,6 +1673,7 @@ static int cmd_online(const char *arg, int restore)
  */
 static int cmd_unspill(const char *arg)
 {
+	struct json_object *o = NULL;
 	struct dev *d;
 	int node, ret;
 
@@ -1455,7 +1684,16 @@ static int cmd_unspill(const char *arg)
 		err("node %d has no memory online", node);
 		return EX_NOTHING;
 	}
-	return fix_pages(node, PF_UNSPILL);
+	if (json)
+		o = json_object_new_object();
+	ret = fix_pages(node, PF_UNSPILL, o);
+	if (o) {
+		jnum(o, "node", node);
+		jstr(o, "device", d ? d->bdf : NULL);
+		jstr(o, "result", result_of(ret));
+		jprint(o);
+	}
+	return ret;
 }
 
 /* ---------------------------------------------------------------- users */
@@ -1580,20 +1818,23 @@ static int cmd_users(const char *arg)
 		qsort(u, n, sizeof(*u), cmp_user);
 
 	if (json) {
-		jopen(NULL, '{');
-		jnum("node", node);
-		ju64("total_bytes", total);
-		ju64("unreadable_processes", unreadable);
-		jopen("processes", '[');
+		struct json_object *o = json_object_new_object();
+		struct json_object *a = json_object_new_array();
+
+		jnum(o, "node", node);
+		jsize(o, "total_bytes", total);
+		ju64(o, "unreadable_processes", unreadable);
 		for (size_t i = 0; i < n; i++) {
-			jopen(NULL, '{');
-			jnum("pid", u[i].pid);
-			jstr("command", u[i].comm);
-			jstr("cgroup", u[i].cgroup);
-			ju64("bytes", u[i].bytes);
-			jclose('}');
+			struct json_object *p = json_object_new_object();
+
+			jnum(p, "pid", u[i].pid);
+			jstr(p, "command", u[i].comm);
+			jstr(p, "cgroup", u[i].cgroup);
+			jsize(p, "bytes", u[i].bytes);
+			json_object_array_add(a, p);
 		}
-		jend_list_object();
+		jadd(o, "processes", a);
+		jprint(o);
 	} else {
 		printf("%-8s %-16s %10s  %s\n", "PID", "COMMAND", "SIZE",
 		       "CGROUP");
@@ -1674,6 +1915,7 @@ static int cmd_where(const char *pidarg)
 	struct bitmask *cdm;
 	char path[PATH_MAX], comm[64] = "", line[8192];
 	long psz = sysconf(_SC_PAGESIZE);
+	struct json_object *jo = NULL, *ja = NULL;
 	uint64_t total = 0;
 	FILE *f;
 	int pid;
@@ -1727,11 +1969,12 @@ static int cmd_where(const char *pidarg)
 		return EX_FAIL;
 	}
 	if (json) {
-		jopen(NULL, '{');
-		jnum("pid", pid);
-		jstr("comm", comm);
-		ju64("total_bytes", total);
-		jopen("nodes", '[');
+		jo = json_object_new_object();
+		ja = json_object_new_array();
+		jnum(jo, "pid", pid);
+		jstr(jo, "comm", comm);
+		jsize(jo, "total_bytes", total);
+		jadd(jo, "nodes", ja);
 	} else {
 		printf("pid %d (%s)\n%-5s %-7s %12s %10s %6s\n", pid, comm,
 		       "NODE", "KIND", "PAGES", "SIZE", "SHARE");
@@ -1743,12 +1986,13 @@ static int cmd_where(const char *pidarg)
 		if (!bytes[i])
 			continue;
 		if (json) {
-			jopen(NULL, '{');
-			jnum("node", i);
-			jbool("cdm", is_cdm);
-			ju64("bytes", bytes[i]);
-			ju64("pages", bytes[i] / (uint64_t)psz);
-			jclose('}');
+			struct json_object *e = json_object_new_object();
+
+			jnum(e, "node", i);
+			jbool(e, "cdm", is_cdm);
+			jsize(e, "bytes", bytes[i]);
+			ju64(e, "pages", bytes[i] / (uint64_t)psz);
+			json_object_array_add(ja, e);
 		} else {
 			printf("%-5u %-7s %12" PRIu64 " %10s %5.1f%%\n", i,
 			       is_cdm ? "cdm" : "sysram",
@@ -1758,7 +2002,7 @@ static int cmd_where(const char *pidarg)
 		}
 	}
 	if (json) {
-		jend_list_object();
+		jprint(jo);
 	} else if (!total) {
 		printf("(no resident pages)\n");
 	}
@@ -1768,154 +2012,554 @@ static int cmd_where(const char *pidarg)
 
 /* ----------------------------------------------------------------- main */
 
+struct command {
+	const char *name;
+	int (*fn)(const struct command *c, int argc, char **argv);
+	const char *summary;	/* one line, for "cdmctl help" */
+	const char *usage;	/* "cdmctl help NAME", "cdmctl NAME --help" */
+};
+
+/*
+ * Every option of every command, to tell "no such option" from "not an
+ * option of this command".
+ */
+static const struct {
+	const char *name;
+	int letter;
+	const char *commands;
+} known_opts[] = {
+	{ "json", 'j', "list, status, evacuate, online, where, users, unspill" },
+	{ "human", 'u', "list, status, evacuate, online, where, users, unspill" },
+	{ "quiet", 'q', "evacuate, online, unspill (or before the command)" },
+	{ "timeout", 't', "evacuate" },
+	{ "dry-run", 0, "evacuate" },
+	{ "restore", 'r', "online" },
+	{ "node", 'n', "run" },
+	{ "preferred", 'p', "run" },
+	{ "version", 'V', "cdmctl itself, before the command" },
+};
+
+static const char main_usage[] =
+	"usage: cdmctl [-j|--json] [-u|--human] [-q|--quiet] COMMAND [ARGS]\n"
+	"       cdmctl help [COMMAND] | cdmctl COMMAND --help | cdmctl -V|--version\n"
+	"commands:\n";
+
+static void cmd_usage(const struct command *c, FILE *f)
+{
+	fprintf(f, "usage: %s", c->usage);
+}
+
+/* An option getopt_long() did not take; prints why.  Returns EX_USAGE. */
+static int bad_option(const struct command *c, int opt, char **argv)
+{
+	const char *arg = argv[optind - 1];
+	char name[64];
+
+	/*
+	 * A long option: optopt 0 (unknown), or set (missing or unwanted
+	 * value).  A short one in a cluster ("-xj") leaves optind on it, so
+	 * argv[optind - 1] may be an earlier long option.
+	 */
+	if (!strncmp(arg, "--", 2) &&
+	    (!optopt || opt == ':' || strchr(arg, '=')))
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg, "="), arg);
+	else
+		snprintf(name, sizeof(name), "-%c", optopt);
+	if (opt == '?' && optopt && strchr(arg, '=') && !strncmp(arg, "--", 2)) {
+		err("%s: option '%s' takes no value", c->fn ? c->name : "cdmctl",
+		    name);
+		return EX_USAGE;
+	}
+	if (opt == ':') {
+		err("%s: option '%s' needs a value", c->fn ? c->name : "cdmctl",
+		    name);
+		return EX_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(known_opts) / sizeof(known_opts[0]); i++) {
+		int match = name[1] == '-' ?
+			    !strncmp(name + 2, known_opts[i].name, strlen(name + 2)) &&
+			    name[2] :
+			    name[1] == known_opts[i].letter && !name[2];
+
+		if (match && !c->fn) {
+			err("option '%s' goes after the command (it is an option of: %s)",
+			    name, known_opts[i].commands);
+			return EX_USAGE;
+		}
+		if (match) {
+			err("%s: option '%s' does not apply to '%s' (it is an option of: %s)",
+			    c->name, name, c->name, known_opts[i].commands);
+			return EX_USAGE;
+		}
+	}
+	if (!c->fn)
+		err("unknown option '%s' (see 'cdmctl --help')", name);
+	else
+		err("%s: unknown option '%s' (see 'cdmctl %s --help')", c->name,
+		    name, c->name);
+	return EX_USAGE;
+}
+
+/*
+ * The options every command that prints data shares.  Returns -1 if @opt
+ * is not one of them, else 0 to go on, or the exit status + 1000 to stop.
+ */
+#define OPT_DONE(r)	((r) + 1000)
+static int common_opt(const struct command *c, int opt)
+{
+	switch (opt) {
+	case 'j':
+		json = 1;
+		return 0;
+	case 'u':
+		human_sizes = 1;
+		return 0;
+	case 'q':
+		quiet = 1;
+		return 0;
+	case 'h':
+		cmd_usage(c, stdout);
+		return OPT_DONE(EX_OK);
+	default:
+		return -1;
+	}
+}
+
+#define COMMON_LONG \
+	{ "json", no_argument, NULL, 'j' }, \
+	{ "human", no_argument, NULL, 'u' }, \
+	{ "help", no_argument, NULL, 'h' }
+
+/* --timeout's value: 0 to EVAC_MAX_MS. */
+static int parse_ms(const char *opt, const char *s, long *v)
+{
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || *end || end == s || !isdigit((unsigned char)s[0])) {
+		err("%s: '%s' is not a number of milliseconds", opt, s);
+		return EX_USAGE;
+	}
+	if (n > EVAC_MAX_MS) {
+		err("%s: at most %u ms (0: no timeout)", opt, EVAC_MAX_MS);
+		return EX_USAGE;
+	}
+	*v = (long)n;
+	return EX_OK;
+}
+
+/* The one positional argument of a command: argv[optind]. */
+static int one_arg(const struct command *c, int argc, char **argv,
+		   const char **arg)
+{
+	if (argc - optind != 1) {
+		err("%s needs exactly one argument (see 'cdmctl %s --help')",
+		    c->name, c->name);
+		return EX_USAGE;
+	}
+	*arg = argv[optind];
+	return EX_OK;
+}
+
+/*
+ * The usual option loop: @extra handles a command's own options (returns
+ * -1 for "not mine", like common_opt()).  Returns -1 to go on, else the
+ * exit status.
+ */
+static int parse_opts(const struct command *c, int argc, char **argv,
+		      const char *shortopts, const struct option *longopts,
+		      int (*extra)(const struct command *, int, const char *))
+{
+	int opt, r;
+
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		r = common_opt(c, opt);
+		if (r < 0 && extra)
+			r = extra(c, opt, optarg);
+		if (r < 0)
+			return bad_option(c, opt, argv);
+		if (r)
+			return r >= 1000 ? r - 1000 : r;
+	}
+	return -1;
+}
+
+static int list_main(const struct command *c, int argc, char **argv)
+{
+	static const struct option lo[] = { COMMON_LONG, { 0 } };
+	int r = parse_opts(c, argc, argv, ":juh", lo, NULL);
+
+	if (r >= 0)
+		return r;
+	if (optind < argc) {
+		err("%s takes no arguments", c->name);
+		return EX_USAGE;
+	}
+	return cmd_list();
+}
+
+static int data_main(const struct command *c, int argc, char **argv)
+{
+	static const struct option lo[] = { COMMON_LONG, { 0 } };
+	int r = parse_opts(c, argc, argv, ":juh", lo, NULL);
+	const char *arg;
+
+	if (r >= 0)
+		return r;
+	r = one_arg(c, argc, argv, &arg);
+	if (r)
+		return r;
+	if (!strcmp(c->name, "status"))
+		return cmd_status(arg);
+	if (!strcmp(c->name, "where"))
+		return cmd_where(arg);
+	return cmd_users(arg);
+}
+
+static long evac_timeout;
+static int evac_dry_run, online_restore;
+
+static int evacuate_opt(const struct command *c, int opt, const char *val)
+{
+	(void)c;
+	switch (opt) {
+	case 't':
+		return parse_ms("--timeout", val, &evac_timeout);
+	case 'D':
+		evac_dry_run = 1;
+		return 0;
+	case 'r':
+		online_restore = 1;
+		return 0;
+	}
+	return -1;
+}
+
+static int evacuate_main(const struct command *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		COMMON_LONG,
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "dry-run", no_argument, NULL, 'D' },
+		{ 0 }
+	};
+	const char *arg;
+	int r;
+
+	evac_timeout = -1;
+	r = parse_opts(c, argc, argv, ":juqht:", lo, evacuate_opt);
+	if (r >= 0)
+		return r;
+	r = one_arg(c, argc, argv, &arg);
+	if (r)
+		return r;
+	if (evac_dry_run)
+		return evacuate_dry_run(arg);
+	return cmd_evacuate(arg, evac_timeout);
+}
+
+static int online_main(const struct command *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		COMMON_LONG,
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "restore", no_argument, NULL, 'r' },
+		{ 0 }
+	};
+	const char *arg;
+	int r = parse_opts(c, argc, argv, ":juqhr", lo, evacuate_opt);
+
+	if (r >= 0)
+		return r;
+	r = one_arg(c, argc, argv, &arg);
+	if (r)
+		return r;
+	return cmd_online(arg, online_restore);
+}
+
+static int unspill_main(const struct command *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		COMMON_LONG,
+		{ "quiet", no_argument, NULL, 'q' },
+		{ 0 }
+	};
+	const char *arg;
+	int r = parse_opts(c, argc, argv, ":juqh", lo, NULL);
+
+	if (r >= 0)
+		return r;
+	r = one_arg(c, argc, argv, &arg);
+	if (r)
+		return r;
+	return cmd_unspill(arg);
+}
+
+/*
+ * run --node: one node, as a number or a node list with a single node
+ * ("1", "1-1"); "all" is every CDM node.  No command takes several nodes,
+ * so a list with more is refused.  numacdm_parse_nodelist() rather than
+ * numa_parse_nodestring(): the latter accepts only nodes with memory on
+ * the running system, which an evacuated CDM node (or one of a
+ * CDM_SYSFS_ROOT tree) is not; cmd_run() says what is wrong with the node.
+ */
+static int parse_node(const char *s, int *node)
+{
+	struct bitmask *m = strcmp(s, "all") ? numacdm_parse_nodelist(s) :
+						numacdm_nodes();
+	int n = 0;
+
+	if (!m) {
+		err("run: --node: '%s' is not a node number or node list", s);
+		return EX_USAGE;
+	}
+	for (unsigned int i = 0; i < m->size; i++)
+		if (numa_bitmask_isbitset(m, i)) {
+			if (!n)
+				*node = (int)i;
+			n++;
+		}
+	numa_bitmask_free(m);
+	if (n != 1) {
+		err("run: --node '%s' is %d nodes: run binds to one node (use numactl --membind for several)",
+		    s, n);
+		return EX_USAGE;
+	}
+	return EX_OK;
+}
+
+static int run_main(const struct command *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "node", required_argument, NULL, 'n' },
+		{ "preferred", no_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int opt, node = -1, preferred = 0, r;
+
+	if (json || human_sizes) {
+		err("run: --json and --human do not apply: run prints nothing of its own");
+		return EX_USAGE;
+	}
+	optind = 0;
+	opterr = 0;
+	/* '+': options end at the first argument; CMD follows "--" */
+	while ((opt = getopt_long(argc, argv, "+:n:ph", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			r = parse_node(optarg, &node);
+			if (r)
+				return r;
+			break;
+		case 'p':
+			preferred = 1;
+			break;
+		case 'h':
+			cmd_usage(c, stdout);
+			return EX_OK;
+		default:
+			return bad_option(c, opt, argv);
+		}
+	}
+	if (node < 0) {
+		err("run needs --node N");
+		return EX_USAGE;
+	}
+	if (optind >= argc || strcmp(argv[optind - 1], "--")) {
+		err("usage: cdmctl run --node N [--preferred] -- CMD [ARGS...]");
+		return EX_USAGE;
+	}
+	return cmd_run(node, preferred, argv + optind);
+}
+
+static int version_main(const struct command *c, int argc, char **argv)
+{
+	int r = parse_opts(c, argc, argv, ":h",
+			   (const struct option[]){ { "help", no_argument, NULL, 'h' },
+						    { 0 } }, NULL);
+
+	if (r >= 0)
+		return r;
+	if (optind < argc) {
+		err("%s takes no arguments", c->name);
+		return EX_USAGE;
+	}
+	printf("cdmctl " VERSION "\n");
+	return EX_OK;
+}
+
+static int help_main(const struct command *c, int argc, char **argv);
+
+#define DATA_OPTS \
+	"  -j, --json      JSON output\n" \
+	"  -u, --human     sizes in JSON as strings (\"256.00 MiB\")\n" \
+	"  -h, --help      this help\n"
+
+static const struct command commands[] = {
+	{ "list", list_main,
+	  "every CDM node: device, size, use, state, distances",
+	  "cdmctl list [-j] [-u]\n"
+	  "Every CDM node: device, size, use, state, distances to system RAM.\n"
+	  DATA_OPTS },
+	{ "status", data_main, "details of one CDM node and its device",
+	  "cdmctl status <dev|node> [-j] [-u]\n"
+	  "Details of one CDM node and its device, with the device's stats.\n"
+	  DATA_OPTS },
+	{ "evacuate", evacuate_main,
+	  "migrate everything off the node, remove its memory",
+	  "cdmctl evacuate <dev|node> [-t MS] [--dry-run] [-q] [-j] [-u]\n"
+	  "Migrate every page off the node and remove (firmware memory: offline)\n"
+	  "its memory.  Progress on stderr: a bar on a terminal, else a line per 10 %.\n"
+	  "  -t, --timeout MS  give up after MS ms (0 to 3600000) and put the memory\n"
+	  "                    back; 0 = no timeout (the capi_sim driver has none:\n"
+	  "                    its maximum, 3600000, is used).  Default: 10 s + 3 x the\n"
+	  "                    time the node's used memory takes at the rate of the\n"
+	  "                    device's last evacuation (8 MiB/s if none was\n"
+	  "                    measured), at most 3600000 ms; --dry-run shows it.\n"
+	  "      --dry-run     what would move, whether RAM has room, how long, the\n"
+	  "                    default timeout; changes nothing\n"
+	  "  -q, --quiet       no progress\n"
+	  DATA_OPTS },
+	{ "online", online_main, "add the device memory back",
+	  "cdmctl online <dev|node> [-r] [-q] [-j] [-u]\n"
+	  "Add the node's memory back (firmware memory: online its blocks).\n"
+	  "  -r, --restore   also move back the pages whose policy names the node\n"
+	  "                  (a node online already is then not an error)\n"
+	  "  -q, --quiet     no progress\n"
+	  DATA_OPTS },
+	{ "run", run_main, "run a command with its memory on a CDM node",
+	  "cdmctl run -n NODE [-p] -- CMD [ARGS...]\n"
+	  "Run CMD with its memory bound to (or preferring) one CDM node.\n"
+	  "  -n, --node NODE   a node number, or a list naming one node (\"all\":\n"
+	  "                    every CDM node, if there is one)\n"
+	  "  -p, --preferred   MPOL_PREFERRED instead of MPOL_BIND\n"
+	  "  -h, --help        this help\n" },
+	{ "where", data_main, "per-node memory residency of a process",
+	  "cdmctl where <pid|self> [-j] [-u]\n"
+	  "Per-node memory residency of a process.\n"
+	  DATA_OPTS },
+	{ "users", data_main, "processes with memory on the node, largest first",
+	  "cdmctl users <dev|node> [-j] [-u]\n"
+	  "Processes with memory on the node, largest first.\n"
+	  DATA_OPTS },
+	{ "unspill", unspill_main,
+	  "move pages no policy put on the node back to system RAM",
+	  "cdmctl unspill <dev|node> [-q] [-j] [-u]\n"
+	  "Move the pages on the node whose policy does not name it (emergency\n"
+	  "fallback) back to system RAM.\n"
+	  "  -q, --quiet     no progress\n"
+	  DATA_OPTS },
+	{ "help", help_main, "this list, or a command's options",
+	  "cdmctl help [COMMAND]\n" },
+	{ "version", version_main, "cdmctl's version",
+	  "cdmctl version\n" },
+	{ NULL, NULL, NULL, NULL }
+};
+
 static void usage(FILE *f)
 {
-	fputs("usage: cdmctl [--json] COMMAND [ARGS]\n"
-	      "  list                          every CDM node: device, size, use, state, distances\n"
-	      "  status <dev|node>             details of one CDM node and its device\n"
-	      "  evacuate <dev|node> [--timeout MS] [--dry-run]\n"
-	      "                                migrate everything off the node, remove its memory;\n"
-	      "                                --dry-run: what would move, whether RAM has room, how long\n"
-	      "  online <dev|node> [--restore] add the device memory back; --restore also moves\n"
-	      "                                back the pages whose policy names the node\n"
-	      "  run --node N [--preferred] -- CMD [ARGS...]\n"
-	      "                                run CMD with its memory bound to (or preferring) node N\n"
-	      "  where <pid|self>              per-node memory residency of a process\n"
-	      "  users <dev|node>              processes with memory on the node, largest first\n"
-	      "  unspill <dev|node>            move pages no policy put on the node (emergency\n"
-	      "                                fallback) back to system RAM\n"
-	      "<dev> is a PCI address (0000:00:03.0) or a device name (capi_sim0).\n"
-	      "--json (list, status, where, users, evacuate --dry-run): machine-readable output.\n"
-	      "See cdmctl(8).\n",
-	      f);
+	fputs(main_usage, f);
+	for (const struct command *c = commands; c->name; c++)
+		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+	fputs("<dev> is a PCI address (0000:00:03.0) or a device name (capi_sim0).\n"
+	      "-j/--json: machine-readable output (every command but run, help, version);\n"
+	      "-u/--human: sizes in JSON as strings (\"256.00 MiB\"); -q/--quiet: no progress.\n"
+	      "See cdmctl(8).\n", f);
+}
+
+static const struct command *find_command(const char *name)
+{
+	for (const struct command *c = commands; c->name; c++)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+static int help_main(const struct command *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "help", no_argument, NULL, 'h' }, { 0 }
+	};
+	const struct command *t;
+	int opt;
+
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+		if (opt != 'h')
+			return bad_option(c, opt, argv);
+		cmd_usage(c, stdout);
+		return EX_OK;
+	}
+	if (optind == argc) {
+		usage(stdout);
+		return EX_OK;
+	}
+	if (argc - optind > 1) {
+		err("help takes at most one command");
+		return EX_USAGE;
+	}
+	t = find_command(argv[optind]);
+	if (!t) {
+		err("help: unknown command '%s'", argv[optind]);
+		return EX_USAGE;
+	}
+	cmd_usage(t, stdout);
+	return EX_OK;
 }
 
 int main(int argc, char **argv)
 {
-	char *args[8];
-	const char *cmd = NULL;
-	unsigned long timeout = 0;
-	int nargs = 0, node = -1, preferred = 0, restore = 0, dry_run = 0, i;
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "human", no_argument, NULL, 'u' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	static const struct command top = { "cdmctl", NULL, "", "" };
+	const struct command *c;
+	int opt;
 
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "--")) {
-			i++;
-			break;
-		} else if (!strcmp(a, "--json") || !strcmp(a, "-j")) {
+	opterr = 0;
+	/* '+': global options end at the command */
+	while ((opt = getopt_long(argc, argv, "+:juqhV", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
 			json = 1;
-		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			break;
+		case 'u':
+			human_sizes = 1;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
 			usage(stdout);
 			return EX_OK;
-		} else if (!strcmp(a, "--version")) {
+		case 'V':
 			printf("cdmctl " VERSION "\n");
 			return EX_OK;
-		} else if (!strcmp(a, "--preferred")) {
-			preferred = 1;
-		} else if (!strcmp(a, "--restore")) {
-			restore = 1;
-		} else if (!strcmp(a, "--dry-run")) {
-			dry_run = 1;
-		} else if (!strcmp(a, "--node") || !strcmp(a, "-n") ||
-			   !strcmp(a, "--timeout") || !strcmp(a, "-t")) {
-			char *end;
-			unsigned long v;
-
-			if (i + 1 >= argc) {
-				err("%s needs a value", a);
-				return EX_USAGE;
-			}
-			errno = 0;
-			v = strtoul(argv[++i], &end, 10);
-			if (errno || *end || end == argv[i] ||
-			    !isdigit((unsigned char)argv[i][0]) || v > INT_MAX) {
-				err("%s: '%s' is not a number", a, argv[i]);
-				return EX_USAGE;
-			}
-			if (a[2] == 'n' || a[1] == 'n')
-				node = (int)v;
-			else
-				timeout = v;
-		} else if (a[0] == '-' && a[1]) {
-			err("unknown option '%s'", a);
-			usage(stderr);
-			return EX_USAGE;
-		} else if (!cmd) {
-			cmd = a;
-		} else if (nargs < 8) {
-			args[nargs++] = argv[i];
-		} else {
-			err("too many arguments");
-			return EX_USAGE;
+		default:
+			return bad_option(&top, opt, argv);
 		}
 	}
-	if (!cmd) {
+	if (optind >= argc) {
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if (restore && strcmp(cmd, "online")) {
-		err("--restore is only used with 'online'");
+	c = find_command(argv[optind]);
+	if (!c) {
+		err("unknown command '%s'", argv[optind]);
+		usage(stderr);
 		return EX_USAGE;
 	}
-	if (dry_run && strcmp(cmd, "evacuate")) {
-		err("--dry-run is only used with 'evacuate'");
-		return EX_USAGE;
-	}
-	if (strcmp(cmd, "run") && i < argc) {
-		err("'--' is only used with 'run'");
-		return EX_USAGE;
-	}
-
-	if (!strcmp(cmd, "list")) {
-		if (nargs)
-			goto extra;
-		return cmd_list();
-	}
-	if (!strcmp(cmd, "status") || !strcmp(cmd, "evacuate") ||
-	    !strcmp(cmd, "online") || !strcmp(cmd, "where") ||
-	    !strcmp(cmd, "users") || !strcmp(cmd, "unspill")) {
-		if (nargs != 1) {
-			err("%s needs exactly one argument", cmd);
-			return EX_USAGE;
-		}
-		if (!strcmp(cmd, "status"))
-			return cmd_status(args[0]);
-		if (!strcmp(cmd, "where"))
-			return cmd_where(args[0]);
-		if (!strcmp(cmd, "users"))
-			return cmd_users(args[0]);
-		if (!strcmp(cmd, "unspill") && !json)
-			return cmd_unspill(args[0]);
-		if (dry_run)
-			return evacuate_dry_run(args[0]);
-		if (json) {
-			err("--json is for list, status, where, users and evacuate --dry-run");
-			return EX_USAGE;
-		}
-		if (!strcmp(cmd, "online"))
-			return cmd_online(args[0], restore);
-		if (timeout > EVAC_MAX_MS) {
-			err("--timeout: at most %u ms", EVAC_MAX_MS);
-			return EX_USAGE;
-		}
-		return cmd_evacuate(args[0], (unsigned int)timeout);
-	}
-	if (!strcmp(cmd, "run")) {
-		if (node < 0) {
-			err("run needs --node N");
-			return EX_USAGE;
-		}
-		if (nargs || i >= argc) {
-			err("usage: cdmctl run --node N [--preferred] -- CMD [ARGS...]");
-			return EX_USAGE;
-		}
-		return cmd_run(node, preferred, argv + i);
-	}
-	err("unknown command '%s'", cmd);
-	usage(stderr);
-	return EX_USAGE;
-extra:
-	err("%s takes no arguments", cmd);
-	return EX_USAGE;
+	return c->fn(c, argc - optind, argv + optind);
 }

@@ -5,7 +5,8 @@
  *
  * Every assertion is on measured state: node lists from sysfs, the device's
  * own view through its ioctl, page placement from move_pages(2), data
- * checksums, and cdmctl's exit codes and --json output.  cdmctl is found in
+ * checksums, and cdmctl's exit codes and --json output (parsed with
+ * json-c).  cdmctl is found in
  * $CDMCTL, next to this binary (or in ../bin/), or as /usr/bin/cdmctl.
  *
  * The evacuate/online test leaves every device online, as it found it.
@@ -28,6 +29,7 @@
 #include <unistd.h>
 #include <numa.h>
 #include <numaif.h>
+#include <json-c/json.h>
 
 #include "numacdm.h"
 #include "capi_sim_uapi.h"
@@ -49,6 +51,73 @@ struct gdev {
 static char cdmctl_path[PATH_MAX];
 
 /* ------------------------------------------------------------- helpers */
+
+/* Member @k of object @o, NULL if none (or null). */
+static struct json_object *jget(struct json_object *o, const char *k)
+{
+	struct json_object *v = NULL;
+
+	if (!o || !json_object_object_get_ex(o, k, &v))
+		return NULL;
+	return v;
+}
+
+/* The integer member @k of @o, -1 if there is none. */
+static long long jint(struct json_object *o, const char *k)
+{
+	struct json_object *v = jget(o, k);
+
+	return v && json_object_is_type(v, json_type_int) ?
+	       (long long)json_object_get_int64(v) : -1;
+}
+
+static const char *jstrv(struct json_object *o, const char *k)
+{
+	struct json_object *v = jget(o, k);
+
+	return v && json_object_is_type(v, json_type_string) ?
+	       json_object_get_string(v) : "";
+}
+
+/* 1/0 for a boolean member @k of @o, -1 if there is none. */
+static int jbool(struct json_object *o, const char *k)
+{
+	struct json_object *v = jget(o, k);
+
+	return v && json_object_is_type(v, json_type_boolean) ?
+	       json_object_get_boolean(v) : -1;
+}
+
+/*
+ * The top-level member @k of the JSON text @out, as JSON text, is @want
+ * ("true", "\"idle\"").
+ */
+static int json_is(const char *out, const char *k, const char *want)
+{
+	struct json_object *j = json_tokener_parse(out);
+	struct json_object *v = jget(j, k);
+	int r = v && !strcmp(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
+			     want);
+
+	json_object_put(j);
+	return r;
+}
+
+/* The object of array @a whose integer member @k is @val, NULL if none. */
+static struct json_object *jfind(struct json_object *a, const char *k,
+				 long long val)
+{
+	size_t n = a && json_object_is_type(a, json_type_array) ?
+		   json_object_array_length(a) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(a, i);
+
+		if (jint(e, k) == val)
+			return e;
+	}
+	return NULL;
+}
 
 static unsigned long long mask_bits(struct bitmask *m)
 {
@@ -334,20 +403,27 @@ TEST(cdmctl_list_json)
 {
 	struct gdev d[MAXD];
 	static char out[65536];
-	char want[256];
+	struct json_object *j, *s;
 	int nd;
 
 	NEED_CDM(d, nd);
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "list", "--json", NULL));
 	ASSERT_EQ('{', out[0]);
-	EXPECT_NE(NULL, strstr(out, "\"sysram_nodes\":[0"));
+	j = json_tokener_parse(out);
+	ASSERT_NE(NULL, j) TH_LOG("not JSON: %s", out);
+	s = jget(j, "sysram_nodes");
+	ASSERT_NE(NULL, s);
+	EXPECT_EQ(0, json_object_get_int(json_object_array_get_idx(s, 0)));
 	for (int i = 0; i < nd; i++) {
-		snprintf(want, sizeof(want), "\"node\":%d,\"device\":\"%.63s\"",
-			 d[i].node, d[i].bdf);
-		EXPECT_NE(NULL, strstr(out, want)) TH_LOG("no '%s' in %s", want, out);
-		snprintf(want, sizeof(want), "\"size_bytes\":%llu", d[i].size);
-		EXPECT_NE(NULL, strstr(out, want)) TH_LOG("no '%s'", want);
+		struct json_object *e = jfind(jget(j, "cdm_nodes"), "node",
+					      d[i].node);
+
+		EXPECT_NE(NULL, e) TH_LOG("no node %d in %s", d[i].node, out);
+		EXPECT_STREQ(d[i].bdf, jstrv(e, "device"));
+		EXPECT_STREQ(d[i].misc, jstrv(e, "chardev"));
+		EXPECT_EQ((long long)d[i].size, jint(e, "size"));
 	}
+	json_object_put(j);
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "list", NULL));
 	EXPECT_NE(NULL, strstr(out, d[0].bdf));
 }
@@ -356,15 +432,18 @@ TEST(cdmctl_status)
 {
 	struct gdev d[MAXD];
 	static char out[16384];
-	char want[256], node[16];
+	struct json_object *j;
+	char node[16];
 	int nd;
 
 	NEED_CDM(d, nd);
 	snprintf(node, sizeof(node), "%d", d[0].node);
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "status", node, "--json", NULL));
-	snprintf(want, sizeof(want), "\"device\":\"%.63s\"", d[0].bdf);
-	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("%s", out);
-	EXPECT_NE(NULL, strstr(out, "\"stats\":{\"resident_pages\":"));
+	j = json_tokener_parse(out);
+	ASSERT_NE(NULL, j) TH_LOG("not JSON: %s", out);
+	EXPECT_STREQ(d[0].bdf, jstrv(j, "device")) TH_LOG("%s", out);
+	EXPECT_LE(0, jint(jget(j, "stats"), "resident_pages")) TH_LOG("%s", out);
+	json_object_put(j);
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "status", d[0].misc, NULL));
 	EXPECT_NE(NULL, strstr(out, d[0].bdf));
 	EXPECT_EQ(3, cdmctl(out, sizeof(out), "status", "0", NULL));
@@ -429,9 +508,9 @@ TEST(cdmctl_where)
 {
 	struct gdev d[MAXD], *dv;
 	static char out[16384];
-	char pid[16], want[64], *s;
+	struct json_object *j, *e;
+	char pid[16];
 	size_t sz = 6UL << 20;
-	unsigned long long bytes;
 	int nd;
 	char *p;
 
@@ -444,13 +523,16 @@ TEST(cdmctl_where)
 	memset(p, 3, sz);
 	snprintf(pid, sizeof(pid), "%d", getpid());
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "where", pid, "--json", NULL));
-	snprintf(want, sizeof(want), "{\"node\":%d,\"cdm\":true,\"bytes\":",
-		 dv->node);
-	s = strstr(out, want);
-	ASSERT_NE(NULL, s) TH_LOG("%s", out);
-	bytes = strtoull(s + strlen(want), NULL, 10);
-	EXPECT_LE(sz, bytes);
-	EXPECT_NE(NULL, strstr(out, "{\"node\":0,\"cdm\":false,"));
+	j = json_tokener_parse(out);
+	ASSERT_NE(NULL, j) TH_LOG("not JSON: %s", out);
+	e = jfind(jget(j, "nodes"), "node", dv->node);
+	ASSERT_NE(NULL, e) TH_LOG("%s", out);
+	EXPECT_EQ(1, jbool(e, "cdm"));
+	EXPECT_LE((long long)sz, jint(e, "bytes"));
+	e = jfind(jget(j, "nodes"), "node", 0);
+	EXPECT_NE(NULL, e) TH_LOG("%s", out);
+	EXPECT_EQ(0, jbool(e, "cdm"));
+	json_object_put(j);
 	numacdm_free(p, sz);
 }
 
@@ -463,9 +545,10 @@ TEST(cdmctl_users_and_dry_run)
 {
 	struct gdev d[MAXD], *dv;
 	static char out[65536];
-	char node[16], want[64], *s;
+	struct json_object *j, *e;
+	char node[16];
 	size_t sz = 6UL << 20;
-	unsigned long long bytes;
+	long long bytes;
 	int nd, other;
 	char *p;
 
@@ -479,21 +562,23 @@ TEST(cdmctl_users_and_dry_run)
 	memset(p, 9, sz);
 
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "users", node, "--json", NULL));
-	snprintf(want, sizeof(want), "{\"pid\":%d,", getpid());
-	s = strstr(out, want);
-	ASSERT_NE(NULL, s) TH_LOG("%s", out);
-	s = strstr(s, "\"bytes\":");
-	ASSERT_NE(NULL, s);
-	bytes = strtoull(s + 8, NULL, 10);
-	EXPECT_LE(sz, bytes) TH_LOG("%s", out);
-	EXPECT_GE(sz + (2UL << 20), bytes) TH_LOG("%s", out);
+	j = json_tokener_parse(out);
+	ASSERT_NE(NULL, j) TH_LOG("not JSON: %s", out);
+	e = jfind(jget(j, "processes"), "pid", getpid());
+	ASSERT_NE(NULL, e) TH_LOG("%s", out);
+	bytes = jint(e, "bytes");
+	EXPECT_LE((long long)sz, bytes) TH_LOG("%s", out);
+	EXPECT_GE((long long)(sz + (2UL << 20)), bytes) TH_LOG("%s", out);
+	json_object_put(j);
 
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "evacuate", node, "--dry-run",
 			    "--json", NULL)) TH_LOG("%s", out);
-	s = strstr(out, "\"in_use_bytes\":");
-	ASSERT_NE(NULL, s) TH_LOG("%s", out);
-	EXPECT_LE(sz, strtoull(s + 15, NULL, 10));
-	EXPECT_NE(NULL, strstr(out, "\"fits\":true")) TH_LOG("%s", out);
+	j = json_tokener_parse(out);
+	ASSERT_NE(NULL, j) TH_LOG("not JSON: %s", out);
+	EXPECT_LE((long long)sz, jint(j, "in_use_bytes")) TH_LOG("%s", out);
+	EXPECT_EQ(1, jbool(j, "fits")) TH_LOG("%s", out);
+	EXPECT_LT(10000, jint(j, "default_timeout_ms")) TH_LOG("%s", out);
+	json_object_put(j);
 	EXPECT_EQ((long)(sz / PG), pages_on(p, (long)(sz / PG), dv->node,
 					    &other));
 	EXPECT_NE(0ULL, node_state_mask("has_memory") & (1ULL << dv->node));
@@ -562,12 +647,14 @@ TEST_F_TIMEOUT(evac, evacuate_online_roundtrip, 600)
 	 * the memory stays online, the data is intact.
 	 */
 	EXPECT_EQ(5, cdmctl(out, sizeof(out), "evacuate", node, "--timeout",
-			    "2", NULL));
+			    "2", "--json", NULL));
+	EXPECT_TRUE(json_is(out, "result", "\"timeout\"")) TH_LOG("%s", out);
+	EXPECT_TRUE(json_is(out, "errno", "16")) TH_LOG("%s", out);
 	EXPECT_NE(0ULL, node_state_mask("has_memory") & (1ULL << node_id));
 	EXPECT_EQ(sum, checksum(p, sz));
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "status", node, "--json", NULL));
-	EXPECT_NE(NULL, strstr(out, "\"memory_online\":true")) TH_LOG("%s", out);
-	EXPECT_NE(NULL, strstr(out, "\"evacuation_state\":\"failed\""))
+	EXPECT_TRUE(json_is(out, "memory_online", "true")) TH_LOG("%s", out);
+	EXPECT_TRUE(json_is(out, "evacuation_state", "\"failed\""))
 		TH_LOG("%s", out);
 
 	/* By device name; exit 0; node memory gone; data moved intact. */
@@ -586,7 +673,7 @@ TEST_F_TIMEOUT(evac, evacuate_online_roundtrip, 600)
 
 	/* Status of an evacuated node; evacuating again: exit 6. */
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "status", node, "--json", NULL));
-	EXPECT_NE(NULL, strstr(out, "\"memory_online\":false")) TH_LOG("%s", out);
+	EXPECT_TRUE(json_is(out, "memory_online", "false")) TH_LOG("%s", out);
 	EXPECT_EQ(6, cdmctl(out, sizeof(out), "evacuate", node, NULL));
 	/* cdmctl run on a node without memory: exit 3. */
 	EXPECT_EQ(3, cdmctl(out, sizeof(out), "run", "--node", node, "--",
@@ -603,8 +690,8 @@ TEST_F_TIMEOUT(evac, evacuate_online_roundtrip, 600)
 	EXPECT_NE(0ULL, node_state_mask("has_memory") & (1ULL << node_id));
 	EXPECT_EQ(6, cdmctl(out, sizeof(out), "online", self->dv->bdf, NULL));
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "status", node, "--json", NULL));
-	EXPECT_NE(NULL, strstr(out, "\"memory_online\":true"));
-	EXPECT_NE(NULL, strstr(out, "\"evacuation_state\":\"idle\""));
+	EXPECT_TRUE(json_is(out, "memory_online", "true"));
+	EXPECT_TRUE(json_is(out, "evacuation_state", "\"idle\""));
 
 	/* The node is usable again. */
 	p = numacdm_alloc(sz, node_id);

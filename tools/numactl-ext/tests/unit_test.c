@@ -6,11 +6,12 @@
  *
  * Builds fake trees under $O/tests/, points CDM_SYSFS_ROOT at them, calls the
  * library directly and runs cdmctl's commands, checking exit codes, text and
- * --json output (validated by a small JSON parser).  The last line is
+ * --json output (parsed with json-c).  The last line is
  * "N passed, M failed".
  */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <signal.h>
 #include <errno.h>
 #include <locale.h>
 #include <fcntl.h>
@@ -23,12 +24,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <numaif.h>
+#include <json-c/json.h>
 
 #include "numacdm.h"
 
 static int passed, failed;
 static const char *cdmctl;
-static char tree[4096], tree0[4096], notree[4096];
+static char tree[4096], tree0[4096], notree[4096], treefw[4096];
 
 #define CHECK(cond, ...) check(!!(cond), #cond, __LINE__, __VA_ARGS__)
 
@@ -253,6 +255,21 @@ static void make_tree0(const char *root)
 	put(root, "/proc/1/numa_maps", "%s", "");
 }
 
+/* Node 1: CDM memory firmware described, no driver (owner "none"). */
+static void make_treefw(const char *root)
+{
+	put(root, ND "/online", "0-1\n");
+	put(root, ND "/has_memory", "0-1\n");
+	put(root, ND "/has_coherent_device", "1\n");
+	meminfo(root, 0, 1048576, 524288);
+	put(root, ND "/node0/distance", "10 40\n");
+	meminfo(root, 1, 262144, 258048);
+	put(root, ND "/node1/distance", "40 10\n");
+	cdm_dir(root, 1, "none", "idle", 7, 0);
+	put(root, ND "/node1/cdm/evacuate", "%s", "");
+	put(root, "/proc/meminfo", "MemTotal: 1048576 kB\nMemAvailable: 600000 kB\n");
+}
+
 /* A kernel without CDM support: no has_coherent_device. */
 static void make_notree(const char *root)
 {
@@ -263,96 +280,141 @@ static void make_notree(const char *root)
 
 /* ----------------------------------------------------------------- json */
 
-static const char *jv(const char *p);
-
-static const char *jws(const char *p)
-{
-	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
-		p++;
-	return p;
-}
-
-static const char *jstr(const char *p)
-{
-	if (*p++ != '"')
-		return NULL;
-	while (*p && *p != '"') {
-		if ((unsigned char)*p < 0x20)
-			return NULL;
-		if (*p == '\\') {
-			p++;
-			if (*p == 'u') {
-				for (int i = 1; i <= 4; i++)
-					if (!isxdigit((unsigned char)p[i]))
-						return NULL;
-				p += 4;
-			} else if (!strchr("\"\\/bfnrt", *p)) {
-				return NULL;
-			}
-		}
-		p++;
-	}
-	return *p == '"' ? p + 1 : NULL;
-}
-
-static const char *jv(const char *p)
-{
-	p = jws(p);
-	if (*p == '{' || *p == '[') {
-		char close = *p == '{' ? '}' : ']';
-		int obj = *p == '{';
-
-		p = jws(p + 1);
-		if (*p == close)
-			return p + 1;
-		for (;;) {
-			if (obj) {
-				p = jstr(jws(p));
-				if (!p)
-					return NULL;
-				p = jws(p);
-				if (*p++ != ':')
-					return NULL;
-			}
-			p = jv(p);
-			if (!p)
-				return NULL;
-			p = jws(p);
-			if (*p == ',') {
-				p++;
-				continue;
-			}
-			return *p == close ? p + 1 : NULL;
-		}
-	}
-	if (*p == '"')
-		return jstr(p);
-	if (!strncmp(p, "true", 4))
-		return p + 4;
-	if (!strncmp(p, "false", 5))
-		return p + 5;
-	if (!strncmp(p, "null", 4))
-		return p + 4;
-	if (*p == '-' || isdigit((unsigned char)*p)) {
-		char *end;
-
-		strtod(p, &end);
-		return end == p ? NULL : end;
-	}
-	return NULL;
-}
-
 /* JSON text must be UTF-8 (RFC 8259): glibc's decoder says if it is. */
 static int utf8_valid(const char *s)
 {
 	return mbstowcs(NULL, s, 0) != (size_t)-1;
 }
 
+static struct json_object *parsed;	/* the last output, parsed */
+
+/*
+ * Parse the whole of @s with json-c (strict, UTF-8 validated): one value
+ * and nothing but white space after it.  Keeps the result in `parsed`.
+ */
 static int json_valid(const char *s)
 {
-	const char *p = jv(s);
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o;
+	size_t len = strlen(s), off;
 
-	return p && !*jws(p) && utf8_valid(s);
+	if (parsed)
+		json_object_put(parsed);
+	parsed = NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+			       JSON_TOKENER_VALIDATE_UTF8);
+	o = json_tokener_parse_ex(tok, s, (int)len);
+	off = json_tokener_get_parse_end(tok);
+	if (!o || json_tokener_get_error(tok) != json_tokener_success) {
+		printf("# json-c: %s at offset %zu in:\n%s\n",
+		       json_tokener_error_desc(json_tokener_get_error(tok)),
+		       off, s);
+		json_tokener_free(tok);
+		json_object_put(o);
+		return 0;
+	}
+	json_tokener_free(tok);
+	while (off < len && strchr(" \t\r\n", s[off]))
+		off++;
+	if (off != len || !utf8_valid(s)) {
+		printf("# trailing bytes or bad UTF-8 in:\n%s\n", s);
+		json_object_put(o);
+		return 0;
+	}
+	json_object_put(o);
+	parsed = json_tokener_parse(s);	/* the plain parser agrees */
+	return parsed != NULL;
+}
+
+/*
+ * The value at @path in `parsed`: keys and array indexes separated by
+ * '.', e.g. "cdm_nodes.0.device"; NULL if there is none.  A key that
+ * holds null gives NULL too: use jnull() for those.
+ */
+static struct json_object *jat(const char *path)
+{
+	struct json_object *o = parsed;
+	char buf[256], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *k = strtok_r(buf, ".", &save); o && k;
+	     k = strtok_r(NULL, ".", &save)) {
+		if (json_object_is_type(o, json_type_array)) {
+			o = json_object_array_get_idx(o, (size_t)atoi(k));
+		} else if (!json_object_object_get_ex(o, k, &o)) {
+			return NULL;
+		}
+	}
+	return o;
+}
+
+static int jint(const char *path, int64_t want)
+{
+	struct json_object *o = jat(path);
+
+	if (o && json_object_is_type(o, json_type_int) &&
+	    json_object_get_int64(o) == want)
+		return 1;
+	printf("# %s: got %s, want %lld\n", path,
+	       o ? json_object_to_json_string(o) : "(none)", (long long)want);
+	return 0;
+}
+
+static int jstreq(const char *path, const char *want)
+{
+	struct json_object *o = jat(path);
+
+	if (o && json_object_is_type(o, json_type_string) &&
+	    !strcmp(json_object_get_string(o), want))
+		return 1;
+	printf("# %s: got %s, want \"%s\"\n", path,
+	       o ? json_object_to_json_string(o) : "(none)", want);
+	return 0;
+}
+
+static int jbool(const char *path, int want)
+{
+	struct json_object *o = jat(path);
+
+	if (o && json_object_is_type(o, json_type_boolean) &&
+	    json_object_get_boolean(o) == want)
+		return 1;
+	printf("# %s: got %s, want %s\n", path,
+	       o ? json_object_to_json_string(o) : "(none)",
+	       want ? "true" : "false");
+	return 0;
+}
+
+/* @path is there and holds null. */
+static int jnull(const char *path)
+{
+	char buf[256], *dot;
+	struct json_object *parent, *o = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	dot = strrchr(buf, '.');
+	if (dot) {
+		*dot = '\0';
+		parent = jat(buf);
+	} else {
+		parent = parsed;
+	}
+	if (parent && json_object_object_get_ex(parent, dot ? dot + 1 : buf, &o) &&
+	    !o)
+		return 1;
+	printf("# %s: not null\n", path);
+	return 0;
+}
+
+static int jlen(const char *path, size_t want)
+{
+	struct json_object *o = jat(path);
+
+	if (o && json_object_is_type(o, json_type_array) &&
+	    json_object_array_length(o) == want)
+		return 1;
+	printf("# %s: not an array of %zu\n", path, want);
+	return 0;
 }
 
 /* --------------------------------------------------------------- runner */
@@ -582,30 +644,51 @@ static void test_cdmctl(void)
 	      "list: table with devices, sizes, distances");
 	r = run(tree, "list", "--json", NULL);
 	CHECK(r == 0 && json_valid(out), "list --json: valid JSON");
-	CHECK(has("\"sysram_nodes\":[0]") && has("\"node\":1,\"device\":\"0000:00:03.0\",\"misc\":\"capi_sim0\"") &&
-	      has("\"size_bytes\":536870912") && has("\"distance\":{\"0\":40}") &&
-	      has("\"node\":2,\"device\":\"0000:00:04.0\",\"misc\":\"capi_sim1\"") &&
-	      has("\"memory_online\":false") &&
-	      has("\"node\":3,\"device\":\"0000:00:05.0\",\"misc\":null") &&
-	      has("\"evacuation_state\":\"failed\"") && has("\"used_bytes\":4194304"),
-	      "list --json: fields");
+	CHECK(jlen("sysram_nodes", 1) && jint("sysram_nodes.0", 0) &&
+	      jint("cdm_nodes.0.node", 1) &&
+	      jstreq("cdm_nodes.0.device", "0000:00:03.0") &&
+	      jstreq("cdm_nodes.0.chardev", "capi_sim0") &&
+	      jint("cdm_nodes.0.size", 536870912) &&
+	      jint("cdm_nodes.0.distance.0", 40) &&
+	      jint("cdm_nodes.1.node", 2) &&
+	      jstreq("cdm_nodes.1.device", "0000:00:04.0") &&
+	      jstreq("cdm_nodes.1.chardev", "capi_sim1") &&
+	      jbool("cdm_nodes.1.memory_online", 0) &&
+	      jint("cdm_nodes.2.node", 3) &&
+	      jstreq("cdm_nodes.2.device", "0000:00:05.0") &&
+	      jnull("cdm_nodes.2.chardev") &&
+	      jstreq("cdm_nodes.2.evacuation_state", "failed") &&
+	      jint("cdm_nodes.0.used_bytes", 4194304),
+	      "list --json: fields (daxctl's chardev, size)");
+	CHECK(has("\n  \"cdm_nodes\": [\n"), "list --json: pretty-printed, 2 spaces");
 	r = run(tree, "--json", "list", NULL);
 	CHECK(r == 0 && json_valid(out), "--json before the command");
+	r = run(tree, "-j", "list", "-u", NULL);
+	CHECK(r == 0 && json_valid(out) &&
+	      jstreq("cdm_nodes.0.size", "512.00 MiB") &&
+	      jstreq("cdm_nodes.0.used_bytes", "4.00 MiB") &&
+	      jint("cdm_nodes.0.pages_migrated", 0),
+	      "-j list -u: sizes as strings, counts as numbers");
+	r = run(tree, "--human", "list", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) &&
+	      jstreq("cdm_nodes.1.size", "256.00 MiB"),
+	      "--human before the command, --json after");
 	r = run(notree, "list", NULL);
 	CHECK(r == 3 && !out[0] &&
 	      has_err("this kernel has no coherent device memory support"),
 	      "list on a kernel without CDM support: exit 3, says so");
 	r = run(notree, "list", "--json", NULL);
-	CHECK(r == 3 && json_valid(out) && has("\"cdm_supported\":false") &&
-	      has("\"cdm_nodes\":[]") && has("\"sysram_nodes\":[0,1]"),
+	CHECK(r == 3 && json_valid(out) && jbool("cdm_supported", 0) &&
+	      jlen("cdm_nodes", 0) && jlen("sysram_nodes", 2) &&
+	      jint("sysram_nodes.1", 1),
 	      "list --json without CDM support: exit 3, cdm_supported false");
 	put(notree, ND "/has_coherent_device", "\n");
 	r = run(notree, "list", NULL);
 	CHECK(r == 0 && has("no coherent device memory nodes") && !errbuf[0],
 	      "list with CDM support but no CDM node: exit 0, empty list");
 	r = run(notree, "list", "--json", NULL);
-	CHECK(r == 0 && json_valid(out) && has("\"cdm_supported\":true") &&
-	      has("\"cdm_nodes\":[]"), "list --json with support, no node");
+	CHECK(r == 0 && json_valid(out) && jbool("cdm_supported", 1) &&
+	      jlen("cdm_nodes", 0), "list --json with support, no node");
 	unlink_tree_file(notree, ND "/has_coherent_device");
 
 	r = run(tree, "status", "1", NULL);
@@ -614,19 +697,20 @@ static void test_cdmctl(void)
 	      has("resident_pages 77") && has("node0=40"),
 	      "status 1: text");
 	r = run(tree, "status", "capi_sim0", "--json", NULL);
-	CHECK(r == 0 && json_valid(out) && has("\"node\":1") &&
-	      has("\"stats\":{\"resident_pages\":77,\"evacuations\":2") &&
-	      has("\"last_evacuation_us\":1500000"),
+	CHECK(r == 0 && json_valid(out) && jint("node", 1) &&
+	      jint("stats.resident_pages", 77) && jint("stats.evacuations", 2) &&
+	      jint("stats.last_evacuation_us", 1500000),
 	      "status capi_sim0 --json: valid, with stats");
 	r = run(tree, "status", "0000:00:04.0", NULL);
 	CHECK(r == 0 && has("memory online:      no") && has("offline"),
 	      "status of an evacuated device");
 	r = run(tree, "status", "00:04.0", "--json", NULL);
-	CHECK(r == 0 && json_valid(out) && has("\"node\":2") &&
-	      has("\"memory_online\":false"), "status short BDF --json");
+	CHECK(r == 0 && json_valid(out) && jint("node", 2) &&
+	      jbool("memory_online", 0), "status short BDF --json");
 	r = run(tree, "status", "3", "--json", NULL);
-	CHECK(r == 0 && json_valid(out) && has("\"device\":\"0000:00:05.0\"") &&
-	      has("\"stats\":{}"), "status of a non-capi_sim CDM node");
+	CHECK(r == 0 && json_valid(out) && jstreq("device", "0000:00:05.0") &&
+	      json_object_object_length(jat("stats")) == 0,
+	      "status of a non-capi_sim CDM node");
 	r = run(tree, "status", "0", NULL);
 	CHECK(r == 3 && has_err("not a coherent device memory node"),
 	      "status 0: exit 3, not CDM");
@@ -639,30 +723,38 @@ static void test_cdmctl(void)
 	CHECK(r == 0 && has("worker") && has("sysram") && has("cdm"),
 	      "where: text");
 	r = run(tree, "where", "1234", "--json", NULL);
-	CHECK(r == 0 && json_valid(out) && has("\"pid\":1234") &&
-	      has("\"comm\":\"worker\"") &&
-	      has("{\"node\":0,\"cdm\":false,\"bytes\":49152,\"pages\":12}") &&
-	      has("{\"node\":1,\"cdm\":true,\"bytes\":3158016,\"pages\":771}") &&
-	      has("\"total_bytes\":3207168"),
+	CHECK(r == 0 && json_valid(out) && jint("pid", 1234) &&
+	      jstreq("comm", "worker") &&
+	      jint("nodes.0.node", 0) && jbool("nodes.0.cdm", 0) &&
+	      jint("nodes.0.bytes", 49152) && jint("nodes.0.pages", 12) &&
+	      jint("nodes.1.node", 1) && jbool("nodes.1.cdm", 1) &&
+	      jint("nodes.1.bytes", 3158016) && jint("nodes.1.pages", 771) &&
+	      jint("total_bytes", 3207168),
 	      "where --json: per-node bytes incl. a 2 MiB huge page");
 	r = run(tree, "where", "99999", NULL);
 	CHECK(r == 3, "where: no such process: exit 3");
 	r = run(tree, "where", "abc", NULL);
 	CHECK(r == 2, "where abc: exit 2");
 	r = run(tree0, "where", "1", "--json", NULL);
-	CHECK(r == 0 && json_valid(out) && has("\"nodes\":[]"),
+	CHECK(r == 0 && json_valid(out) && jlen("nodes", 0),
 	      "where --json with no resident pages");
 
 	r = run(tree, "where", "1235", "--json", NULL);
-	CHECK(r == 0 && json_valid(out) && has("\"comm\":\"bad\\ufffd\\\"q\""),
-	      "where --json: a name that is not UTF-8 comes out valid, quote escaped");
+	CHECK(r == 0 && json_valid(out) &&
+	      jstreq("comm", "bad\xef\xbf\xbd\"q") && has("\"bad\xef\xbf\xbd\\\"q\""),
+	      "where --json: a name that is not UTF-8 comes out valid (U+FFFD), quote escaped");
 
 	r = run(tree, "users", "1", "--json", NULL);
-	CHECK(r == 0 && json_valid(out) &&
-	      has("{\"pid\":1234,\"command\":\"worker\",\"cgroup\":\"/\",\"bytes\":3158016}") &&
-	      has("{\"pid\":1235,\"command\":\"bad\\ufffd\\\"q\",\"cgroup\":\"/jobs/gpu\",\"bytes\":2097152}") &&
-	      has("\"total_bytes\":5255168") &&
-	      strstr(out, "\"pid\":1234") < strstr(out, "\"pid\":1235"),
+	CHECK(r == 0 && json_valid(out) && jlen("processes", 2) &&
+	      jint("processes.0.pid", 1234) &&
+	      jstreq("processes.0.command", "worker") &&
+	      jstreq("processes.0.cgroup", "/") &&
+	      jint("processes.0.bytes", 3158016) &&
+	      jint("processes.1.pid", 1235) &&
+	      jstreq("processes.1.command", "bad\xef\xbf\xbd\"q") &&
+	      jstreq("processes.1.cgroup", "/jobs/gpu") &&
+	      jint("processes.1.bytes", 2097152) &&
+	      jint("total_bytes", 5255168) && has("\"/jobs/gpu\""),
 	      "users --json: processes on node 1, largest first, with cgroup and bytes");
 	r = run(tree, "users", "capi_sim0", NULL);
 	CHECK(r == 0 && has("worker") && has("/jobs/gpu") && has("3.0 MiB"),
@@ -676,13 +768,15 @@ static void test_cdmctl(void)
 	r = run(tree, "evacuate", "1", "--dry-run", "--json", NULL);
 	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
 	CHECK(r == 0 && json_valid(out) && !buf[0] &&
-	      has("\"in_use_bytes\":4194304") &&
-	      has("\"ram_available_bytes\":614400000") && has("\"fits\":true") &&
-	      has("\"estimated_seconds\":0.36"),
-	      "evacuate --dry-run --json: in use, room, estimate from the last rate; nothing written");
+	      jint("in_use_bytes", 4194304) &&
+	      jint("ram_available_bytes", 614400000) && jbool("fits", 1) &&
+	      has("\"estimated_seconds\": 0.36") &&
+	      jint("default_timeout_ms", 11086) && jbool("rate_measured", 1),
+	      "evacuate --dry-run --json: in use, room, estimate and default timeout from the last rate; nothing written");
 	r = run(tree, "evacuate", "capi_sim0", "--dry-run", NULL);
 	CHECK(r == 0 && has("4.0 MiB in use") && has("fits") &&
-	      has("estimated time: 0.4 s"), "evacuate --dry-run: text");
+	      has("estimated time: 0.4 s") && has("default timeout: 11086 ms"),
+	      "evacuate --dry-run: text");
 	put(tree, "/proc/meminfo", "MemTotal: 1048576 kB\nMemAvailable: 1000 kB\n");
 	r = run(tree, "evacuate", "1", "--dry-run", NULL);
 	CHECK(r == 1 && has("does NOT fit"), "evacuate --dry-run without room: exit 1");
@@ -690,7 +784,7 @@ static void test_cdmctl(void)
 	r = run(tree, "evacuate", "3", "--dry-run", NULL);
 	CHECK(r == 3, "evacuate --dry-run of another driver's node: exit 3");
 	r = run(tree, "status", "1", "--dry-run", NULL);
-	CHECK(r == 2, "--dry-run with status: exit 2");
+	CHECK(r == 2 && has_err("does not apply"), "--dry-run with status: exit 2");
 
 	r = run(tree, "evacuate", "capi_sim1", NULL);
 	CHECK(r == 6 && has_err("already evacuated"), "evacuate offline device: exit 6");
@@ -699,23 +793,106 @@ static void test_cdmctl(void)
 	r = run(tree, "evacuate", "3", NULL);
 	CHECK(r == 3 && has_err("not a capi_sim device"),
 	      "evacuate a node of another driver: exit 3");
-	r = run(tree, "evacuate", "1", "--json", NULL);
-	CHECK(r == 2, "evacuate --json: exit 2");
 	r = run(tree, "evacuate", "1", "--timeout", "abc", NULL);
-	CHECK(r == 2, "--timeout abc: exit 2");
+	CHECK(r == 2 && has_err("not a number"), "--timeout abc: exit 2");
 	r = run(tree, "evacuate", "1", "--timeout", "99999999", NULL);
-	CHECK(r == 2, "--timeout too large: exit 2");
+	CHECK(r == 2 && has_err("at most 3600000"), "--timeout too large: exit 2");
 	r = run(tree, "evacuate", "capi_sim0", "--timeout", "5000", NULL);
 	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
-	CHECK(r == 0 && !strcmp(buf, "5000\n") && has("4242 pages migrated in 1.50 s"),
+	CHECK(r == 0 && !strcmp(buf, "5000\n") &&
+	      has("4242 pages migrated in 1.50 s (16.6 MiB)"),
 	      "evacuate --timeout 5000 writes \"5000\" and reports the result");
+	put(tree, CS "/0000:00:03.0/evacuate", "%s", "");
+	r = run(tree, "evacuate", "capi_sim0", "--timeout=5000", NULL);
+	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	CHECK(r == 0 && !strcmp(buf, "5000\n"), "evacuate --timeout=5000");
+	put(tree, CS "/0000:00:03.0/evacuate", "%s", "");
+	r = run(tree, "evacuate", "-t", "5000", "1", NULL);
+	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	CHECK(r == 0 && !strcmp(buf, "5000\n"), "evacuate -t 5000 before the argument");
+	put(tree, CS "/0000:00:03.0/evacuate", "%s", "");
+	r = run(tree, "evacuate", "1", "-t5000", NULL);
+	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	CHECK(r == 0 && !strcmp(buf, "5000\n"), "evacuate -t5000");
+	r = run(tree, "evacuate", "1", "--timeout", NULL);
+	CHECK(r == 2 && has_err("option '--timeout' needs a value"),
+	      "--timeout without a value: exit 2");
+	r = run(tree, "evacuate", "1", "--dry-run=5", NULL);
+	CHECK(r == 2 && has_err("option '--dry-run' takes no value"),
+	      "evacuate --dry-run=5: takes no value, exit 2");
+	r = run(tree, "list", "-xj", NULL);
+	CHECK(r == 2 && has_err("unknown option '-x'"), "list -xj: unknown option '-x'");
+	r = run(tree, "evacuate", "1", "--bogus", NULL);
+	CHECK(r == 2 && has_err("unknown option '--bogus'"),
+	      "evacuate --bogus: unknown option, exit 2");
 	r = run(tree, "evacuate", "1", NULL);
 	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
-	CHECK(r == 0 && !strcmp(buf, "1\n"), "evacuate default timeout writes \"1\"");
+	CHECK(r == 0 && !strcmp(buf, "11086\n"),
+	      "evacuate default timeout: 10 s + 3 x 4 MiB at the last rate = 11086 ms (got %.*s)",
+	      (int)strcspn(buf, "\n"), buf);
+	r = run(tree, "evacuate", "1", "--timeout", "0", NULL);
+	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	CHECK(r == 0 && !strcmp(buf, "3600000\n"),
+	      "evacuate --timeout 0 on capi_sim (0 refused there): its maximum");
+	r = run(tree, "evacuate", "1", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && jint("node", 1) &&
+	      jstreq("device", "0000:00:03.0") && jstreq("chardev", "capi_sim0") &&
+	      jstreq("result", "ok") && jint("pages_migrated", 4242) &&
+	      jint("bytes", 4242 * 4096) && jint("timeout_ms", 11086) &&
+	      has("\"seconds\": 1.50") && !jat("errno"),
+	      "evacuate --json: result object");
+	/* the rate when none was measured: 8 MiB/s */
+	put(tree, CS "/0000:00:03.0/stats", "resident_pages 77\n");
+	r = run(tree, "evacuate", "1", "--dry-run", "-j", NULL);
+	CHECK(r == 0 && json_valid(out) && jint("default_timeout_ms", 11500) &&
+	      jbool("rate_measured", 0) && jnull("estimated_seconds"),
+	      "default timeout without a measured rate: 10 s + 3 x 4 MiB at 8 MiB/s");
+	meminfo(tree, 1, 4UL << 30, 0);	/* 4 TiB used */
+	r = run(tree, "evacuate", "1", NULL);
+	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	CHECK(r == 0 && !strcmp(buf, "3600000\n"),
+	      "default timeout capped at 3600000 ms");
+	meminfo(tree, 1, 524288, 520192);
+	put(tree, CS "/0000:00:03.0/stats",
+	    "resident_pages 77\nevacuations 2\nevacuations_failed 1\n"
+	    "last_evacuated_pages 4242\nlast_evacuation_us 1500000\n");
+	/* a failed write: a result object with errno and message */
+	unlink_tree_file(tree, CS "/0000:00:03.0/evacuate");
+	xfmt(buf, sizeof(buf), "%s" CS "/0000:00:03.0/evacuate", tree);
+	mkdir(buf, 0755);
+	r = run(tree, "evacuate", "1", "--json", NULL);
+	CHECK(r == 1 && json_valid(out) && jstreq("result", "error") &&
+	      jint("errno", EISDIR) && jat("message") &&
+	      has_err("Is a directory"),
+	      "evacuate --json, failing: result error, errno, message; exit 1");
+	rmdir(buf);
+	put(tree, CS "/0000:00:03.0/evacuate", "%s", "");
+
 	r = run(tree, "online", "capi_sim1", NULL);
 	get(tree, CS "/0000:00:04.0/online", buf, sizeof(buf));
 	CHECK(r == 0 && !strcmp(buf, "1\n") && has("node 2 (0000:00:04.0) online"),
 	      "online writes \"1\"");
+	r = run(tree, "online", "capi_sim1", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && jint("node", 2) &&
+	      jstreq("chardev", "capi_sim1") && jstreq("result", "ok") &&
+	      jint("bytes", 0), "online --json: result object");
+	r = run(tree, "-j", "online", "capi_sim0", NULL);
+	CHECK(r == 6 && json_valid(out) && jstreq("result", "nothing") &&
+	      jint("errno", EALREADY) && jat("message"),
+	      "online --json of an online device: result nothing, exit 6");
+	r = run(tree, "online", "capi_sim0", "--restore", "-j", NULL);
+	CHECK(r == 0 && json_valid(out) && jstreq("result", "nothing") &&
+	      jstreq("restore.result", "ok") && jint("restore.pages_moved", 0),
+	      "online --restore --json: a restore object");
+	r = run(tree, "online", "-r", "capi_sim0", NULL);
+	CHECK(r == 0 && has("node 1: restored 0 pages"), "online -r: text");
+	r = run(tree, "unspill", "1", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && jint("node", 1) &&
+	      jstreq("result", "ok") && jint("pages_moved", 0) &&
+	      jint("bytes", 0), "unspill --json: result object");
+	r = run(tree, "unspill", "1", NULL);
+	CHECK(r == 0 && has("node 1: returned to system RAM 0 pages"),
+	      "unspill: text");
 
 	r = run(tree, "run", "--node", "0", "--", "true", NULL);
 	CHECK(r == 3 && has_err("node 0 is not a coherent device memory node (CDM nodes: 1,2,3)"),
@@ -727,23 +904,186 @@ static void test_cdmctl(void)
 	CHECK(r == 2, "run without --: exit 2");
 	r = run(tree, "run", "--", "true", NULL);
 	CHECK(r == 2, "run without --node: exit 2");
+	r = run(tree, "run", "--node", "1-2", "--", "true", NULL);
+	CHECK(r == 2 && has_err("is 2 nodes"), "run --node 1-2: one node only, exit 2");
+	r = run(tree, "run", "--node", "all", "--", "true", NULL);
+	CHECK(r == 2 && has_err("is 3 nodes"), "run --node all with 3 CDM nodes: exit 2");
+	r = run(tree, "run", "--node", "x", "--", "true", NULL);
+	CHECK(r == 2 && has_err("not a node number"), "run --node x: exit 2");
+	r = run(tree, "-j", "run", "--node", "1", "--", "true", NULL);
+	CHECK(r == 2 && has_err("do not apply"), "--json run: exit 2");
 	r = run(tree0, "run", "--node", "0", "--", "sh", "-c", "exit 7", NULL);
 	CHECK(r == 7, "run --node 0 (host node as CDM): command's exit status");
-	r = run(tree0, "run", "--node", "0", "--preferred", "--", "true", NULL);
-	CHECK(r == 0, "run --preferred");
+	r = run(tree0, "run", "--node=0", "--preferred", "--", "true", NULL);
+	CHECK(r == 0, "run --node=0 --preferred");
+	r = run(tree0, "run", "-n", "0", "-p", "--", "true", NULL);
+	CHECK(r == 0, "run -n 0 -p");
+	r = run(tree0, "run", "--node", "all", "--", "sh", "-c", "exit 5", NULL);
+	CHECK(r == 5, "run --node all with one CDM node");
 	r = run(tree0, "run", "--node", "0", "--", "/nonexistent/cmd", NULL);
 	CHECK(r == 127, "run missing command: exit 127");
+	r = run(tree0, "run", "--node", "0", "--", "sh", "-c", "exit 9", "--json", NULL);
+	CHECK(r == 9, "run: options after -- belong to the command");
 
 	r = run(tree, "frobnicate", NULL);
-	CHECK(r == 2, "unknown command: exit 2");
+	CHECK(r == 2 && has_err("unknown command 'frobnicate'"), "unknown command: exit 2");
 	r = run(tree, NULL);
 	CHECK(r == 2, "no command: exit 2");
 	r = run(tree, "list", "extra", NULL);
 	CHECK(r == 2, "list with an argument: exit 2");
 	r = run(tree, "--bogus", "list", NULL);
-	CHECK(r == 2, "unknown option: exit 2");
+	CHECK(r == 2 && has_err("unknown option '--bogus'"), "unknown option: exit 2");
+	r = run(tree, "--timeout", "5", "evacuate", "1", NULL);
+	CHECK(r == 2 && has_err("goes after the command"),
+	      "a command's option before the command: exit 2");
+	r = run(tree, "list", "--restore", NULL);
+	CHECK(r == 2 && has_err("'--restore' does not apply to 'list'") &&
+	      has_err("online"), "list --restore: does not apply, exit 2");
+	r = run(tree, "where", "1", "-t", "5", NULL);
+	CHECK(r == 2 && has_err("'-t' does not apply to 'where'"),
+	      "where -t 5: does not apply, exit 2");
+	r = run(tree, "status", "1", "--quiet", NULL);
+	CHECK(r == 2 && has_err("does not apply"), "status --quiet: exit 2");
+	r = run(tree, "-q", "list", NULL);
+	CHECK(r == 0, "-q before the command");
 	r = run(tree, "--help", NULL);
-	CHECK(r == 0 && has("usage: cdmctl"), "--help");
+	CHECK(r == 0 && has("usage: cdmctl") && has("evacuate"), "--help");
+	r = run(tree, "help", NULL);
+	CHECK(r == 0 && has("usage: cdmctl") && has("unspill"), "help");
+	r = run(tree, "help", "evacuate", NULL);
+	CHECK(r == 0 && has("usage: cdmctl evacuate") && has("--timeout") &&
+	      has("10 s + 3 x"), "help evacuate: options and the timeout rule");
+	r = run(tree, "help", "frob", NULL);
+	CHECK(r == 2, "help frob: exit 2");
+	{
+		static const char *const cmds[] = {
+			"list", "status", "evacuate", "online", "run", "where",
+			"users", "unspill", "help", "version",
+		};
+
+		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+			char want[64];
+
+			xfmt(want, sizeof(want), "usage: cdmctl %s", cmds[i]);
+			r = run(tree, cmds[i], "-h", NULL);
+			CHECK(r == 0 && has(want), "%s -h", cmds[i]);
+			r = run(tree, cmds[i], "--help", NULL);
+			CHECK(r == 0 && has(want), "%s --help", cmds[i]);
+		}
+	}
+	r = run(tree, "-V", NULL);
+	CHECK(r == 0 && has("cdmctl 1.0"), "-V");
+	r = run(tree, "--version", NULL);
+	CHECK(r == 0 && has("cdmctl 1.0"), "--version");
+	r = run(tree, "version", NULL);
+	CHECK(r == 0 && has("cdmctl 1.0"), "version");
+}
+
+/*
+ * A firmware node (owner "none"): evacuated through nodeN/cdm/evacuate,
+ * where 0 means no timeout.
+ */
+static void test_firmware_node(void)
+{
+	char buf[256];
+	int r;
+
+	r = run(treefw, "evacuate", "1", "--timeout", "0", NULL);
+	get(treefw, ND "/node1/cdm/evacuate", buf, sizeof(buf));
+	CHECK(r == 0 && !strcmp(buf, "0\n") && has("node 1 (firmware) evacuated"),
+	      "firmware node: --timeout 0 writes 0 (no timeout) to nodeN/cdm/evacuate");
+	r = run(treefw, "evacuate", "1", NULL);
+	get(treefw, ND "/node1/cdm/evacuate", buf, sizeof(buf));
+	CHECK(r == 0 && !strcmp(buf, "11500\n"),
+	      "firmware node: default 10 s + 3 x 4 MiB at 8 MiB/s = 11500 ms (got %.*s)",
+	      (int)strcspn(buf, "\n"), buf);
+	r = run(treefw, "evacuate", "1", "-j", "-u", NULL);
+	CHECK(r == 0 && json_valid(out) && jnull("device") &&
+	      jstreq("result", "ok") && jint("pages_migrated", 7) &&
+	      jstreq("bytes", "28.00 KiB"),
+	      "firmware node: evacuate -j -u");
+}
+
+/*
+ * Progress of an evacuation that takes a while: the evacuate file is a
+ * FIFO, so cdmctl's write blocks until the test reads it, while the test
+ * moves pages_migrated on.  Without a terminal: a line per 10 % step, in
+ * bytes, ending with 100 %; with --quiet: nothing.
+ */
+static void test_progress(int quiet)
+{
+	char fifo[4096], epath[4096], opath[4096], tmp[256];
+	static const int steps[][2] = { { 250, 750 }, { 500, 500 }, { 967, 33 } };
+	int st, n = 0;
+	pid_t pid;
+	char *p;
+
+	xfmt(fifo, sizeof(fifo), "%s" CS "/0000:00:03.0/evacuate", tree);
+	xfmt(opath, sizeof(opath), "%s.out", tree);
+	xfmt(epath, sizeof(epath), "%s.err", tree);
+	unlink(fifo);
+	if (mkfifo(fifo, 0644)) {
+		perror("mkfifo");
+		exit(2);
+	}
+	cdm_dir(tree, 1, "0000:00:03.0", "running", 0, 1000);
+	fflush(stdout);
+	pid = fork();
+	if (!pid) {
+		int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(o, 1);
+		dup2(e, 2);
+		setenv("CDM_SYSFS_ROOT", tree, 1);
+		execl(cdmctl, cdmctl, "evacuate", "1", "--timeout", "60000",
+		      quiet ? "-q" : NULL, NULL);
+		_exit(99);
+	}
+	usleep(400000);
+	for (size_t i = 0; i < 3; i++) {
+		xfmt(tmp, sizeof(tmp), "%d\n", steps[i][0]);
+		put(tree, ND "/node1/cdm/pages_migrated", "%s", tmp);
+		xfmt(tmp, sizeof(tmp), "%d\n", steps[i][1]);
+		put(tree, ND "/node1/cdm/pages_remaining", "%s", tmp);
+		usleep(300000);
+	}
+	{
+		/* never block: cdmctl may have exited without opening it */
+		int fd = open(fifo, O_RDONLY | O_NONBLOCK), i;
+		char b[64];
+
+		for (i = 0; i < 1000 && !waitpid(pid, &st, WNOHANG); i++) {
+			while (fd >= 0 && read(fd, b, sizeof(b)) > 0)
+				;
+			usleep(10000);
+		}
+		if (i == 1000) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	get("", opath, out, sizeof(out));
+	get("", epath, errbuf, sizeof(errbuf));
+	for (p = errbuf; (p = strstr(p, "evacuate: node 1: ")); p++)
+		n++;
+	if (quiet) {
+		CHECK(WIFEXITED(st) && !WEXITSTATUS(st) && !errbuf[0] &&
+		      has("evacuated"), "evacuate -q: no progress");
+	} else {
+		CHECK(WIFEXITED(st) && !WEXITSTATUS(st) && n >= 4 && n <= 11 &&
+		      has_err("0 B of 3.9 MiB (0.0%)") &&
+		      has_err("1000.0 KiB of 3.9 MiB (25.0%)") &&
+		      has_err("3.8 MiB of 3.9 MiB (96.7%)") &&
+		      has_err("(100.0%)") && has_err("MiB/s, ETA "),
+		      "evacuate without a terminal: %d lines, one per 10%% step, in bytes, to 100%%",
+		      n);
+	}
+	unlink(fifo);
+	put(tree, CS "/0000:00:03.0/evacuate", "%s", "");
+	cdm_dir(tree, 1, "0000:00:03.0", "idle", 0, 0);
 }
 
 /*
@@ -872,20 +1212,25 @@ int main(int argc, char **argv)
 	xfmt(tree, sizeof(tree), "%s/tests/fake", o);
 	xfmt(tree0, sizeof(tree0), "%s/tests/fake0", o);
 	xfmt(notree, sizeof(notree), "%s/tests/fakenone", o);
+	xfmt(treefw, sizeof(treefw), "%s/tests/fakefw", o);
 	{
 		char cmd[16384];
 
-		xfmt(cmd, sizeof(cmd), "rm -rf '%s' '%s' '%s'", tree, tree0,
-			 notree);
+		xfmt(cmd, sizeof(cmd), "rm -rf '%s' '%s' '%s' '%s'", tree, tree0,
+			 notree, treefw);
 		if (system(cmd))
 			return 2;
 	}
 	make_tree(tree);
 	make_tree0(tree0);
 	make_notree(notree);
+	make_treefw(treefw);
 
 	test_lib();
 	test_cdmctl();
+	test_firmware_node();
+	test_progress(0);
+	test_progress(1);
 	test_pkgconfig(o, argv[3]);
 	test_symbol_versions(o);
 	test_install(o, argv[3]);
