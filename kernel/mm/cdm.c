@@ -1221,7 +1221,9 @@ int __cdm_spread_node(int node, const nodemask_t *mask)
  * holds most of the small pages, ties included in @alloc_nmask.  Collapse
  * onto a CDM node only when every small page already is there; otherwise
  * use the system RAM node holding most of them, or the RAM node nearest to
- * the CDM node.
+ * the CDM node.  With nothing counted (MADV_COLLAPSE of a range with no
+ * page yet), @target is only khugepaged's default, node 0: never a reason
+ * to go to a device.
  */
 int __cdm_collapse_target_node(int target, const u32 *node_load,
 			       nodemask_t *alloc_nmask)
@@ -1232,7 +1234,7 @@ int __cdm_collapse_target_node(int target, const u32 *node_load,
 
 	for (nid = 0; nid < MAX_NUMNODES; nid++)
 		total += node_load[nid];
-	if (node_load[target] == total)
+	if (total && node_load[target] == total)
 		return target;
 
 	nodes_andnot(sysram, node_states[N_MEMORY],
