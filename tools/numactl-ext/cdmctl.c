@@ -878,7 +878,9 @@ static double evac_rate(const struct dev *d, int *measured)
 	*measured = pages && us;
 	if (!*measured)
 		return EVAC_DEFAULT_RATE;
-	return (double)(pages * 4096) / ((double)us / 1e6);
+	/* pages_migrated counts base pages of the kernel's page size */
+	return (double)pages * (double)sysconf(_SC_PAGESIZE) /
+	       ((double)us / 1e6);
 }
 
 /*
@@ -1330,17 +1332,41 @@ static struct bitmask *policy_nodes(const char *pol, int *keeps)
 	return NULL;
 }
 
-/* End of the VMA that starts at @start in /proc/PID/maps, 0 if none. */
-static unsigned long vma_end(FILE *maps, unsigned long start)
-{
-	char line[512];
-	unsigned long a, b;
+/* /proc/PID/maps read forward once, with one line of lookahead. */
+struct maps_reader {
+	FILE *f;
+	unsigned long start, end;	/* of the line read ahead */
+	int ahead;
+};
 
-	rewind(maps);
-	while (fgets(line, sizeof(line), maps))
-		if (sscanf(line, "%lx-%lx", &a, &b) == 2 && a == start)
-			return b;
-	return 0;
+/*
+ * End of the VMA that starts at @start, 0 if none.  numa_maps and maps list
+ * the VMAs in the same ascending order, so the caller asks for ascending
+ * starts and one pass over maps serves them all (a rewind per VMA made a
+ * process with many mappings quadratic).
+ */
+static unsigned long vma_end(struct maps_reader *m, unsigned long start)
+{
+	char line[PATH_MAX + 128];
+
+	for (;;) {
+		if (!m->ahead) {
+			if (!fgets(line, sizeof(line), m->f))
+				return 0;
+			/* the rest of an overlong line is no mapping */
+			while (!strchr(line, '\n') &&
+			       fgets(line, sizeof(line), m->f))
+				;
+			if (sscanf(line, "%lx-%lx", &m->start, &m->end) != 2)
+				continue;
+			m->ahead = 1;
+		}
+		if (m->start > start)
+			return 0;	/* keep it for a later, higher start */
+		m->ahead = 0;
+		if (m->start == start)
+			return m->end;
+	}
 }
 
 /* Does page on @nid (a move_pages status) have to move? */
@@ -1417,7 +1443,8 @@ static int fixer_add(struct page_fixer *f, const struct fix_vma *v)
 static void fixer_scan_pid(struct page_fixer *f, int pid)
 {
 	char rel[64], path[PATH_MAX], line[8192];
-	FILE *nm, *maps;
+	struct maps_reader maps = { NULL };
+	FILE *nm;
 
 	snprintf(rel, sizeof(rel), "/proc/%d/numa_maps", pid);
 	if (cdm_sysfs_path(path, sizeof(path), "%s", rel) ||
@@ -1428,22 +1455,23 @@ static void fixer_scan_pid(struct page_fixer *f, int pid)
 	}
 	snprintf(rel, sizeof(rel), "/proc/%d/maps", pid);
 	if (cdm_sysfs_path(path, sizeof(path), "%s", rel) ||
-	    !(maps = fopen(path, "re"))) {
+	    !(maps.f = fopen(path, "re"))) {
 		fclose(nm);
 		return;
 	}
 	while (fgets(line, sizeof(line), nm)) {
-		struct fix_vma v = { .pid = pid, .pagesize = 4096 };
+		struct fix_vma v = { .pid = pid,
+				       .pagesize = (unsigned long)sysconf(_SC_PAGESIZE) };
 		char *pol = strchr(line, ' ');
 
 		if (!pol || sscanf(line, "%lx", &v.start) != 1 ||
 		    !fix_candidate(f, pol + 1, &v))
 			continue;
-		v.end = vma_end(maps, v.start);
+		v.end = vma_end(&maps, v.start);
 		if (!v.end || fixer_add(f, &v))
 			numa_bitmask_free(v.policy);
 	}
-	fclose(maps);
+	fclose(maps.f);
 	fclose(nm);
 }
 
