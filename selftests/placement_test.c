@@ -637,6 +637,75 @@ TEST_F(place, cpuset_excludes_cdm)
 	ASSERT_EQ(0, rmdir(CG));
 }
 
+/*
+ * cgroup v2 migrates a task's pages when its cpuset.mems changes, old nodes
+ * to new by position.  cpuset.mems is where a task may allocate, not where
+ * its pages go: the change must move no page onto a CDM node, and none a
+ * policy put on one off it.  mems {RAM, A} -> {A, B} (B another CDM node,
+ * else A alone) would remap RAM -> A and A -> B on a stock kernel.
+ */
+TEST_F(place, cpuset_mems_change_moves_nothing_onto_or_off_cdm)
+{
+	int a = self->cdm[0], b = self->cdm[self->ncdm - 1];
+	int go[2], rep[2], st, r;
+	long res[2] = { -1, -1 };
+	char mems[64];
+	pid_t c;
+
+	snprintf(mems, sizeof(mems), "%d,%d", self->ram[0], a);
+	r = cg_setup(mems);
+	if (r == -ENOENT)
+		SKIP(return, "cgroup2 not mounted at /sys/fs/cgroup");
+	ASSERT_EQ(0, r) TH_LOG("cpuset setup: %s", strerror(-r));
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(rep));
+	c = fork_kid();
+	if (!c) {
+		char *ram = map_anon(LEN), *dev = map_anon(LEN), pid[32];
+		char byte;
+
+		snprintf(pid, sizeof(pid), "%d", getpid());
+		if (!ram || !dev || write_str(CG "/cgroup.procs", pid) ||
+		    mbind_nodes(dev, LEN, MPOL_BIND, &a, 1, 0))
+			_exit(1);
+		touch_pages(ram, LEN);		/* default policy: RAM */
+		touch_pages(dev, LEN);		/* bound: node a */
+		res[0] = pages_on_node(ram, LEN, self->ram[0]);
+		res[1] = pages_on_node(dev, LEN, a);
+		if (write(rep[1], res, sizeof(res)) != sizeof(res) ||
+		    read(go[0], &byte, 1) != 1)
+			_exit(2);
+		res[0] = pages_on_node(ram, LEN, self->ram[0]);
+		res[1] = pages_on_node(dev, LEN, a);
+		if (write(rep[1], res, sizeof(res)) != sizeof(res))
+			_exit(3);
+		_exit(0);
+	}
+	close(go[0]);
+	close(rep[1]);
+	ASSERT_EQ((ssize_t)sizeof(res), read(rep[0], res, sizeof(res)));
+	ASSERT_EQ(NPAGES, res[0]);
+	ASSERT_EQ(NPAGES, res[1]);
+
+	/* The write returns after the migration work is flushed. */
+	if (a != b)
+		snprintf(mems, sizeof(mems), "%d,%d", a, b);
+	else
+		snprintf(mems, sizeof(mems), "%d", a);
+	ASSERT_EQ(0, write_str(CG "/cpuset.mems", mems));
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	ASSERT_EQ((ssize_t)sizeof(res), read(rep[0], res, sizeof(res)));
+	TH_LOG("cpuset.mems %d,%d -> %s: %ld of %ld RAM pages still on node %d, %ld bound pages still on node %d",
+	       self->ram[0], a, mems, res[0], NPAGES, self->ram[0], res[1], a);
+	EXPECT_EQ(NPAGES, res[0]);
+	EXPECT_EQ(NPAGES, res[1]);
+	waitpid(c, &st, 0);
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(go[1]);
+	close(rep[0]);
+	EXPECT_EQ(0, rmdir(CG));
+}
+
 #ifndef MPOL_F_STATIC_NODES
 #define MPOL_F_STATIC_NODES	(1 << 15)
 #define MPOL_F_RELATIVE_NODES	(1 << 14)

@@ -78,6 +78,21 @@ static inline int cdm_spread_node(int node, const nodemask_t *mask)
 	return next_node_in(node, *mask);
 }
 
+/*
+ * A cpuset.mems change migrates a task's pages from the old to the new
+ * nodes by position (cpuset_migrate_mm()).  cpuset.mems says where a task
+ * may allocate, not where its pages go: leave CDM nodes out of both masks,
+ * so no page is remapped onto a device, and none that a policy or
+ * move_pages() put on one is moved off it by the cpuset.
+ */
+static inline void cdm_cpuset_migrate_masks(nodemask_t *from, nodemask_t *to)
+{
+	if (!cdm_enabled())
+		return;
+	nodes_andnot(*from, *from, node_states[N_COHERENT_DEVICE]);
+	nodes_andnot(*to, *to, node_states[N_COHERENT_DEVICE]);
+}
+
 #else /* !CONFIG_COHERENT_DEVICE_MEMORY */
 
 static inline bool cdm_enabled(void)
@@ -138,6 +153,10 @@ static inline struct page *cdm_alloc_pages(int nid, gfp_t gfp,
 static inline int cdm_spread_node(int node, const nodemask_t *mask)
 {
 	return next_node_in(node, *mask);
+}
+
+static inline void cdm_cpuset_migrate_masks(nodemask_t *from, nodemask_t *to)
+{
 }
 
 #endif /* CONFIG_COHERENT_DEVICE_MEMORY */
