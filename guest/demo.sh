@@ -4,7 +4,10 @@
 #  2. an unbound workload never touches device memory
 #  3. a workload bound to device memory has all its pages there
 #  4. the device is evacuated while that workload runs: its data is intact
-#     and now lives in system RAM; then the device comes back online
+#     and now lives in system RAM; then the device comes back online and
+#     the workload's pages go back to it
+# It uses what an operator would: numactl, and cdmctl for the device
+# (list, users, evacuate --dry-run, evacuate, online --restore, where).
 set -u
 NODE=/sys/devices/system/node
 
@@ -21,19 +24,18 @@ usage_line() {
 	echo "$line"
 }
 
-say "The machine ($(uname -r))"
-numactl --hardware
-cdm=$(cat $NODE/has_coherent_device 2>/dev/null)
-echo "CDM nodes (isolated device memory): ${cdm:-none}"
-
+say "The machine ($(uname -r)): numactl-cdm --hardware; cdmctl list"
+numactl-cdm --hardware
+echo
+if ! cdmctl list; then
+	echo "cdmctl list failed; the demo needs a kernel with CDM nodes." >&2
+	exit 1
+fi
 devs=$(ls -d /sys/bus/pci/drivers/capi_sim/0000:* 2>/dev/null)
 if [ -z "$devs" ]; then
 	echo "No capi_sim device is bound; the demo needs the driver." >&2
 	exit 1
 fi
-for d in $devs; do
-	echo "accelerator $(basename "$d"): node $(cat "$d/node"), $(($(cat "$d/size") >> 20)) MiB, $(cat "$d/state")"
-done
 dev=$(echo "$devs" | head -n 1)
 dnode=$(cat "$dev/node")
 
@@ -57,14 +59,17 @@ done
 cat /tmp/demo.out
 usage_line
 
-say "Evacuating $(basename "$dev") (node $dnode) while the workload keeps writing"
-start=$(date +%s)
-if ! echo 1 > "$dev/evacuate"; then
+say "Who uses node $dnode, and what would evacuating it take: cdmctl users $dnode; cdmctl evacuate --dry-run $dnode"
+cdmctl users "$dnode"
+echo
+cdmctl evacuate --dry-run "$dnode"
+
+say "Evacuating node $dnode while the workload keeps writing: cdmctl evacuate $dnode"
+if ! cdmctl evacuate "$dnode"; then
 	echo "evacuation failed" >&2
 	exit 1
 fi
-echo "evacuated in $(($(date +%s) - start))s; device state: $(cat "$dev/state")"
-cat "$dev/stats"
+echo "device state: $(cat "$dev/state")"
 usage_line
 : > /tmp/demo.out
 echo where >&3
@@ -79,9 +84,11 @@ done
 cat /tmp/demo.out
 grep -q 'every byte intact' /tmp/demo.out || exit 1
 
-say "Bringing $(basename "$dev") back online"
-echo 1 > "$dev/online"
-echo "device state: $(cat "$dev/state"); node $dnode: $(grep MemTotal $NODE/node$dnode/meminfo)"
+say "Bringing node $dnode back, with the pages bound to it: cdmctl online --restore $dnode"
+cdmctl online --restore "$dnode" || exit 1
+echo "device state: $(cat "$dev/state")"
+cdmctl where "$worker"
+usage_line
 echo quit >&3
 wait $worker
 say "Demo complete"
