@@ -348,41 +348,38 @@ static struct json_object *jat(const char *path)
 	return o;
 }
 
-static int jint(const char *path, int64_t want)
+/*
+ * @path holds exactly the JSON value @want (consumed): the same type, and
+ * the same text as json-c writes both, so escaping cannot differ.
+ */
+static int jeq(const char *path, struct json_object *want)
 {
 	struct json_object *o = jat(path);
+	const char *w = json_object_to_json_string_ext(want, JSON_C_TO_STRING_PLAIN);
+	const char *got = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) :
+			      "(none)";
+	int ok = o && json_object_get_type(o) == json_object_get_type(want) &&
+		 !strcmp(got, w);
 
-	if (o && json_object_is_type(o, json_type_int) &&
-	    json_object_get_int64(o) == want)
-		return 1;
-	printf("# %s: got %s, want %lld\n", path,
-	       o ? json_object_to_json_string(o) : "(none)", (long long)want);
-	return 0;
+	if (!ok)
+		printf("# %s: got %s, want %s\n", path, got, w);
+	json_object_put(want);
+	return ok;
+}
+
+static int jint(const char *path, int64_t want)
+{
+	return jeq(path, json_object_new_int64(want));
 }
 
 static int jstreq(const char *path, const char *want)
 {
-	struct json_object *o = jat(path);
-
-	if (o && json_object_is_type(o, json_type_string) &&
-	    !strcmp(json_object_get_string(o), want))
-		return 1;
-	printf("# %s: got %s, want \"%s\"\n", path,
-	       o ? json_object_to_json_string(o) : "(none)", want);
-	return 0;
+	return jeq(path, json_object_new_string(want));
 }
 
 static int jbool(const char *path, int want)
 {
-	struct json_object *o = jat(path);
-
-	if (o && json_object_is_type(o, json_type_boolean) &&
-	    json_object_get_boolean(o) == want)
-		return 1;
-	printf("# %s: got %s, want %s\n", path,
-	       o ? json_object_to_json_string(o) : "(none)",
-	       want ? "true" : "false");
-	return 0;
+	return jeq(path, json_object_new_boolean(want));
 }
 
 /* @path is there and holds null. */
@@ -1010,10 +1007,28 @@ static void test_firmware_node(void)
  * moves pages_migrated on.  Without a terminal: a line per 10 % step, in
  * bytes, ending with 100 %; with --quiet: nothing.
  */
+/*
+ * Wait until cdmctl's standard error file holds @s: the fake counters move
+ * on only once cdmctl has shown the step before, whatever the machine's
+ * load (20 s cap, for a cdmctl that never prints it).  0 when it does.
+ */
+static int wait_err(const char *epath, const char *s)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (get("", epath, errbuf, sizeof(errbuf)) >= 0 &&
+		    strstr(errbuf, s))
+			return 0;
+		usleep(10000);
+	}
+	printf("# cdmctl never printed \"%s\"\n", s);
+	return -1;
+}
+
 static void test_progress(int quiet)
 {
 	char fifo[4096], epath[4096], opath[4096], tmp[256];
 	static const int steps[][2] = { { 250, 750 }, { 500, 500 }, { 967, 33 } };
+	static const char * const steps_seen[] = { "(25.0%)", "(50.0%)", "(96.7%)" };
 	int st, n = 0;
 	pid_t pid;
 	char *p;
@@ -1040,13 +1055,16 @@ static void test_progress(int quiet)
 		      quiet ? "-q" : NULL, NULL);
 		_exit(99);
 	}
-	usleep(400000);
+	/* Each step once cdmctl showed the last (-q: it shows none). */
+	if (!quiet)
+		wait_err(epath, "(0.0%)");
 	for (size_t i = 0; i < 3; i++) {
 		xfmt(tmp, sizeof(tmp), "%d\n", steps[i][0]);
 		put(tree, ND "/node1/cdm/pages_migrated", "%s", tmp);
 		xfmt(tmp, sizeof(tmp), "%d\n", steps[i][1]);
 		put(tree, ND "/node1/cdm/pages_remaining", "%s", tmp);
-		usleep(300000);
+		if (!quiet)
+			wait_err(epath, steps_seen[i]);
 	}
 	{
 		/* never block: cdmctl may have exited without opening it */
