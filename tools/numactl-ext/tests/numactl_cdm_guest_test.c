@@ -67,6 +67,21 @@ static int run(char *out, size_t olen, char *err, size_t elen, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* The node of each of the @n pages at @p, by move_pages(2); 0 or -1. */
+static int page_nodes(char *p, size_t n, int *status)
+{
+	void **pages = calloc(n, sizeof(void *));
+	int r = -1;
+
+	if (pages) {
+		for (size_t i = 0; i < n; i++)
+			pages[i] = p + i * 4096;
+		r = move_pages(0, n, pages, NULL, status, 0) ? -1 : 0;
+		free(pages);
+	}
+	return r;
+}
+
 /*
  * Child: print "mode M mask X" for the task policy, then, if @node >= 0,
  * touch 4 MiB and print how many pages are on @node.
@@ -89,14 +104,11 @@ static int child(int node)
 		return 11;
 	memset(p, 1, sz);
 	{
-		void **pages = calloc(n, sizeof(void *));
 		int *status = calloc(n, sizeof(int));
 
-		if (!pages || !status)
+		if (!status)
 			return 12;
-		for (size_t i = 0; i < n; i++)
-			pages[i] = p + i * 4096;
-		if (move_pages(0, n, pages, NULL, status, 0))
+		if (page_nodes(p, n, status))
 			return 13;
 		for (size_t i = 0; i < n; i++)
 			on += status[i] == node;
@@ -115,20 +127,17 @@ static int child_alloc_interleaved(void)
 {
 	size_t sz = 4UL << 20, n = sz / 4096, on = 0;
 	unsigned long mask[16] = { 0 }, cdm = cdm_mask();
-	void **pages = calloc(n, sizeof(void *));
 	int *status = calloc(n, sizeof(int));
 	int mode = -1;
 	char *p;
 
 	p = numa_alloc_interleaved(sz);
-	if (!p || !pages || !status)
+	if (!p || !status)
 		return 11;
 	memset(p, 1, sz);
 	if (get_mempolicy(&mode, mask, 16 * 64, p, MPOL_F_ADDR))
 		return 10;
-	for (size_t i = 0; i < n; i++)
-		pages[i] = p + i * 4096;
-	if (move_pages(0, n, pages, NULL, status, 0))
+	if (page_nodes(p, n, status))
 		return 13;
 	for (size_t i = 0; i < n; i++)
 		on += status[i] >= 0 && status[i] < 64 && (cdm >> status[i] & 1);
