@@ -342,19 +342,47 @@ int fill_run(const struct fill_opts *o, struct fill_result *r, int timeout_s)
 	return 0;
 }
 
+/*
+ * MemFree of an open nodeN/meminfo, read again from offset 0.  The watcher
+ * samples while a fill drives RAM to OOM: opening the file for every sample
+ * allocated kernel memory each time, and such an allocation, made between
+ * an OOM kill and the victim's exit, started a second OOM that killed the
+ * guest's command shell (make check "did not run").  A file kept open is
+ * re-read into the buffer it already has.
+ */
+static long free_kb_of(int fd)
+{
+	char buf[4096], *p;
+	ssize_t n = fd < 0 ? -1 : pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strstr(buf, "MemFree:");
+	return p ? strtol(p + strlen("MemFree:"), NULL, 10) : -1;
+}
+
+static int open_meminfo(int nid)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), NODE_SYS "/node%d/meminfo", nid);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
 static void *watch_fn(void *arg)
 {
 	struct cdm_watch *w = arg;
 
 	while (!w->stop) {
 		for (int i = 0; i < w->n; i++) {
-			long f = node_meminfo_kb(w->nodes[i], "MemFree");
+			long f = free_kb_of(w->fd[i]);
 
 			if (f >= 0 && f < w->min_free[i])
 				w->min_free[i] = f;
 		}
 		{
-			long f = node_meminfo_kb(0, "MemFree");
+			long f = free_kb_of(w->fd0);
 
 			if (f >= 0 && (w->min_node0_free < 0 ||
 				       f < w->min_node0_free))
@@ -372,9 +400,11 @@ void watch_start(struct cdm_watch *w)
 	memset(w, 0, sizeof(*w));
 	w->n = cdm_mem_nodes(w->nodes, CDM_MAX_NODES);
 	for (int i = 0; i < w->n; i++) {
-		w->base_free[i] = node_meminfo_kb(w->nodes[i], "MemFree");
+		w->fd[i] = open_meminfo(w->nodes[i]);
+		w->base_free[i] = free_kb_of(w->fd[i]);
 		w->min_free[i] = w->base_free[i];
 	}
+	w->fd0 = open_meminfo(0);
 	w->min_node0_free = -1;
 	pthread_create(&t, NULL, watch_fn, w);
 	w->tid = (unsigned long)t;
@@ -384,6 +414,11 @@ void watch_stop(struct cdm_watch *w)
 {
 	w->stop = 1;
 	pthread_join((pthread_t)w->tid, NULL);
+	for (int i = 0; i < w->n; i++)
+		if (w->fd[i] >= 0)
+			close(w->fd[i]);
+	if (w->fd0 >= 0)
+		close(w->fd0);
 }
 
 long watch_max_drop(const struct cdm_watch *w)

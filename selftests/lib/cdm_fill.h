@@ -74,6 +74,7 @@ int fill_run(const struct fill_opts *o, struct fill_result *r, int timeout_s);
 /* peak tracker: thread polling node MemFree of the CDM nodes */
 struct cdm_watch {
 	int n, nodes[CDM_MAX_NODES];
+	int fd[CDM_MAX_NODES], fd0;	/* nodeN/meminfo, open for the run */
 	long base_free[CDM_MAX_NODES], min_free[CDM_MAX_NODES];
 	long min_node0_free;
 	volatile int stop;
