@@ -52,9 +52,9 @@ session0() {
 }
 
 # evacuate I METHOD TIMEOUT_MS: evacuate device I through "sysfs" (the
-# device's evacuate file) or "cdmctl"; TIMEOUT_MS 0 is the interface's
-# default: the driver's 10 s through sysfs, cdmctl's own (10 s + 3 x the
-# expected time, from the last measured rate) through cdmctl.  Sets
+# device's evacuate file) or "cdmctl"; TIMEOUT_MS 0 is the driver's 10 s
+# default, given to cdmctl explicitly too (its own default grows with the
+# memory in use and would let one evacuation take minutes of a short run).  Sets
 # evac_result to ok, EBUSY, ENOMEM, EINTR (the documented failures) or
 # "error: <message>", and evac_ms to the time it took.
 evacuate() {
@@ -63,8 +63,7 @@ evacuate() {
 	if [ "$2" = sysfs ]; then
 		out=$({ echo "$(($3 ? $3 : 1))" > "$d/evacuate"; } 2>&1)
 	else
-		# shellcheck disable=SC2046
-		out=$(cdmctl evacuate "$n" $([ "$3" != 0 ] && echo --timeout "$3") 2>&1)
+		out=$(cdmctl evacuate "$n" --timeout "$(($3 ? $3 : 10000))" 2>&1)
 	fi
 	rc=$?
 	evac_ms=$(((${EPOCHREALTIME/./} - t0) / 1000))
