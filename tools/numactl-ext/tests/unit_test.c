@@ -418,21 +418,15 @@ static int jlen(const char *path, size_t want)
 
 static char out[65536], errbuf[16384];
 
-/* Run cdmctl with CDM_SYSFS_ROOT=root; returns the exit status. */
-static int run(const char *root, ...)
+/*
+ * Start cdmctl with @argv and CDM_SYSFS_ROOT=@root, its standard output and
+ * error going to the files "<tree>.out" and "<tree>.err".
+ */
+static pid_t spawn(const char *root, char *const argv[])
 {
-	char *argv[32];
 	char opath[4096], epath[4096];
-	va_list ap;
-	int n = 0, st;
 	pid_t pid;
 
-	argv[n++] = (char *)cdmctl;
-	va_start(ap, root);
-	while (n < 31 && (argv[n] = va_arg(ap, char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
 	xfmt(opath, sizeof(opath), "%s.out", tree);
 	xfmt(epath, sizeof(epath), "%s.err", tree);
 	fflush(stdout);
@@ -447,9 +441,35 @@ static int run(const char *root, ...)
 		execv(cdmctl, argv);
 		_exit(99);
 	}
-	waitpid(pid, &st, 0);
-	get("", opath, out, sizeof(out));
-	get("", epath, errbuf, sizeof(errbuf));
+	return pid;
+}
+
+/* Read what the last spawn() wrote into out[] and errbuf[]. */
+static void collect(void)
+{
+	char path[4096];
+
+	xfmt(path, sizeof(path), "%s.out", tree);
+	get("", path, out, sizeof(out));
+	xfmt(path, sizeof(path), "%s.err", tree);
+	get("", path, errbuf, sizeof(errbuf));
+}
+
+/* Run cdmctl with CDM_SYSFS_ROOT=root; returns the exit status. */
+static int run(const char *root, ...)
+{
+	char *argv[32];
+	va_list ap;
+	int n = 0, st;
+
+	argv[n++] = (char *)cdmctl;
+	va_start(ap, root);
+	while (n < 31 && (argv[n] = va_arg(ap, char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	waitpid(spawn(root, argv), &st, 0);
+	collect();
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -1026,7 +1046,7 @@ static int wait_err(const char *epath, const char *s)
 
 static void test_progress(int quiet)
 {
-	char fifo[4096], epath[4096], opath[4096], tmp[256];
+	char fifo[4096], epath[4096], tmp[256];
 	static const int steps[][2] = { { 250, 750 }, { 500, 500 }, { 967, 33 } };
 	static const char * const steps_seen[] = { "(25.0%)", "(50.0%)", "(96.7%)" };
 	int st, n = 0;
@@ -1034,7 +1054,6 @@ static void test_progress(int quiet)
 	char *p;
 
 	xfmt(fifo, sizeof(fifo), "%s" CS "/0000:00:03.0/evacuate", tree);
-	xfmt(opath, sizeof(opath), "%s.out", tree);
 	xfmt(epath, sizeof(epath), "%s.err", tree);
 	unlink(fifo);
 	if (mkfifo(fifo, 0644)) {
@@ -1042,18 +1061,11 @@ static void test_progress(int quiet)
 		exit(2);
 	}
 	cdm_dir(tree, 1, "0000:00:03.0", "running", 0, 1000);
-	fflush(stdout);
-	pid = fork();
-	if (!pid) {
-		int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	{
+		char *argv[] = { (char *)cdmctl, "evacuate", "1", "--timeout",
+				 "60000", quiet ? "-q" : NULL, NULL };
 
-		dup2(o, 1);
-		dup2(e, 2);
-		setenv("CDM_SYSFS_ROOT", tree, 1);
-		execl(cdmctl, cdmctl, "evacuate", "1", "--timeout", "60000",
-		      quiet ? "-q" : NULL, NULL);
-		_exit(99);
+		pid = spawn(tree, argv);
 	}
 	/* Each step once cdmctl showed the last (-q: it shows none). */
 	if (!quiet)
@@ -1083,8 +1095,7 @@ static void test_progress(int quiet)
 		if (fd >= 0)
 			close(fd);
 	}
-	get("", opath, out, sizeof(out));
-	get("", epath, errbuf, sizeof(errbuf));
+	collect();
 	for (p = errbuf; (p = strstr(p, "evacuate: node 1: ")); p++)
 		n++;
 	if (quiet) {
