@@ -2157,6 +2157,7 @@ static int common_opt(const struct command *c, int opt)
 	{ "json", no_argument, NULL, 'j' }, \
 	{ "human", no_argument, NULL, 'u' }, \
 	{ "help", no_argument, NULL, 'h' }
+#define QUIET_LONG { "quiet", no_argument, NULL, 'q' }
 
 /* --timeout's value: 0 to EVAC_MAX_MS. */
 static int parse_ms(const char *opt, const char *s, long *v)
@@ -2175,19 +2176,6 @@ static int parse_ms(const char *opt, const char *s, long *v)
 		return EX_USAGE;
 	}
 	*v = (long)n;
-	return EX_OK;
-}
-
-/* The one positional argument of a command: argv[optind]. */
-static int one_arg(const struct command *c, int argc, char **argv,
-		   const char **arg)
-{
-	if (argc - optind != 1) {
-		err("%s needs exactly one argument (see 'cdmctl %s --help')",
-		    c->name, c->name);
-		return EX_USAGE;
-	}
-	*arg = argv[optind];
 	return EX_OK;
 }
 
@@ -2216,6 +2204,28 @@ static int parse_opts(const struct command *c, int argc, char **argv,
 	return -1;
 }
 
+/*
+ * parse_opts(), then the one positional argument, argv[optind]: -1 with
+ * *@arg set to go on, else the exit status.
+ */
+static int parse_one_arg(const struct command *c, int argc, char **argv,
+			 const char *shortopts, const struct option *longopts,
+			 int (*extra)(const struct command *, int, const char *),
+			 const char **arg)
+{
+	int r = parse_opts(c, argc, argv, shortopts, longopts, extra);
+
+	if (r >= 0)
+		return r;
+	if (argc - optind != 1) {
+		err("%s needs exactly one argument (see 'cdmctl %s --help')",
+		    c->name, c->name);
+		return EX_USAGE;
+	}
+	*arg = argv[optind];
+	return -1;
+}
+
 static int list_main(const struct command *c, int argc, char **argv)
 {
 	static const struct option lo[] = { COMMON_LONG, { 0 } };
@@ -2233,13 +2243,10 @@ static int list_main(const struct command *c, int argc, char **argv)
 static int data_main(const struct command *c, int argc, char **argv)
 {
 	static const struct option lo[] = { COMMON_LONG, { 0 } };
-	int r = parse_opts(c, argc, argv, ":juh", lo, NULL);
 	const char *arg;
+	int r = parse_one_arg(c, argc, argv, ":juh", lo, NULL, &arg);
 
 	if (r >= 0)
-		return r;
-	r = one_arg(c, argc, argv, &arg);
-	if (r)
 		return r;
 	if (!strcmp(c->name, "status"))
 		return cmd_status(arg);
@@ -2271,7 +2278,7 @@ static int evacuate_main(const struct command *c, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		COMMON_LONG,
-		{ "quiet", no_argument, NULL, 'q' },
+		QUIET_LONG,
 		{ "timeout", required_argument, NULL, 't' },
 		{ "dry-run", no_argument, NULL, 'D' },
 		{ 0 }
@@ -2280,11 +2287,8 @@ static int evacuate_main(const struct command *c, int argc, char **argv)
 	int r;
 
 	evac_timeout = -1;
-	r = parse_opts(c, argc, argv, ":juqht:", lo, evacuate_opt);
+	r = parse_one_arg(c, argc, argv, ":juqht:", lo, evacuate_opt, &arg);
 	if (r >= 0)
-		return r;
-	r = one_arg(c, argc, argv, &arg);
-	if (r)
 		return r;
 	if (evac_dry_run)
 		return evacuate_dry_run(arg);
@@ -2295,37 +2299,23 @@ static int online_main(const struct command *c, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		COMMON_LONG,
-		{ "quiet", no_argument, NULL, 'q' },
+		QUIET_LONG,
 		{ "restore", no_argument, NULL, 'r' },
 		{ 0 }
 	};
 	const char *arg;
-	int r = parse_opts(c, argc, argv, ":juqhr", lo, evacuate_opt);
+	int r = parse_one_arg(c, argc, argv, ":juqhr", lo, evacuate_opt, &arg);
 
-	if (r >= 0)
-		return r;
-	r = one_arg(c, argc, argv, &arg);
-	if (r)
-		return r;
-	return cmd_online(arg, online_restore);
+	return r >= 0 ? r : cmd_online(arg, online_restore);
 }
 
 static int unspill_main(const struct command *c, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		COMMON_LONG,
-		{ "quiet", no_argument, NULL, 'q' },
-		{ 0 }
-	};
+	static const struct option lo[] = { COMMON_LONG, QUIET_LONG, { 0 } };
 	const char *arg;
-	int r = parse_opts(c, argc, argv, ":juqh", lo, NULL);
+	int r = parse_one_arg(c, argc, argv, ":juqh", lo, NULL, &arg);
 
-	if (r >= 0)
-		return r;
-	r = one_arg(c, argc, argv, &arg);
-	if (r)
-		return r;
-	return cmd_unspill(arg);
+	return r >= 0 ? r : cmd_unspill(arg);
 }
 
 /*
