@@ -992,6 +992,23 @@ static void json_result(int node, const struct dev *d, const char *result,
 }
 
 /*
+ * An evacuation that did not succeed: its JSON "result" in *@result, the
+ * message for the user in @msg; returns the exit status @exit.
+ */
+static int __attribute__((format(printf, 6, 7)))
+evac_failed(const char **result, const char *what, int exit, char *msg,
+	    size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	*result = what;
+	va_start(ap, fmt);
+	vsnprintf(msg, len, fmt, ap);
+	va_end(ap);
+	return exit;
+}
+
+/*
  * cdmctl evacuate.  @timeout_ms: the --timeout value, -1 without one (the
  * default: see default_timeout_ms()), 0 for none.
  */
@@ -1094,40 +1111,31 @@ static int cmd_evacuate(const char *arg, long timeout_ms)
 		progress_end(&pg);
 		cdm_sysfs_read_u64(&v, NODE_DIR "/node%d/cdm/pages_remaining",
 				   node);
-		result = "timeout";
-		snprintf(msg, sizeof(msg),
-			 "evacuation of node %d timed out after %u ms: %" PRIu64
-			 " pages could not be migrated; the memory is back online",
-			 node, tmo, v);
-		ret = EX_EVAC;
+		ret = evac_failed(&result, "timeout", EX_EVAC, msg, sizeof(msg),
+				  "evacuation of node %d timed out after %u ms: %" PRIu64
+				  " pages could not be migrated; the memory is back online",
+				  node, tmo, v);
 		break;
 	case EINTR:
 		progress_end(&pg);
-		result = "interrupted";
-		snprintf(msg, sizeof(msg),
-			 "evacuation of node %d interrupted; the memory is back online",
-			 node);
-		ret = EX_EVAC;
+		ret = evac_failed(&result, "interrupted", EX_EVAC, msg, sizeof(msg),
+				  "evacuation of node %d interrupted; the memory is back online",
+				  node);
 		break;
 	case EALREADY:
-		result = "nothing";
-		snprintf(msg, sizeof(msg), "node %d has no memory to evacuate",
-			 node);
-		ret = EX_NOTHING;
+		ret = evac_failed(&result, "nothing", EX_NOTHING, msg, sizeof(msg),
+				  "node %d has no memory to evacuate", node);
 		break;
 	case EINVAL:
-		result = "rejected";
-		snprintf(msg, sizeof(msg), "the request was rejected (timeout %u ms)",
-			 tmo);
-		ret = EX_USAGE;
+		ret = evac_failed(&result, "rejected", EX_USAGE, msg, sizeof(msg),
+				  "the request was rejected (timeout %u ms)", tmo);
 		break;
 	default:
 		progress_end(&pg);
-		result = "error";
-		snprintf(msg, sizeof(msg), "evacuate: %s%s", strerror(job.err),
-			 job.err == EACCES || job.err == EPERM ?
-			 " (needs root)" : "");
-		ret = errno_exit(job.err);
+		ret = evac_failed(&result, "error", errno_exit(job.err), msg,
+				  sizeof(msg), "evacuate: %s%s", strerror(job.err),
+				  job.err == EACCES || job.err == EPERM ?
+				  " (needs root)" : "");
 		break;
 	}
 	if (job.err) {
