@@ -123,25 +123,19 @@ drop_caches() {
 # lists (/proc/zoneinfo "count:"), which MemFree leaves out and which can
 # hold tens of MiB after a busy run; user space cannot drain them.
 free_kb() {
-	echo $(($(node_kb "$1" MemFree) + $(awk -v n="$1," '
-		$1 == "Node" { mine = ($2 == n) }
-		mine && $1 == "count:" { s += $2 }
-		END { print s * 4 }' /proc/zoneinfo)))
+	echo $(($(node_kb "$1" MemFree) +
+		$(awk -v n="$1" -f /opt/cdm/node-pcp-free-kb.awk /proc/zoneinfo)))
 }
 
 # held_kb NODE: process memory on NODE: anonymous pages, slab, page
 # tables, kernel stacks (file and shmem pages left out).  Unlike
 # MemTotal - MemFree it also leaves out free pages in per-cpu lists.
 held_kb() {
-	awk -v n="$1" '$1 == "Node" && $2 == n && $3 ~ /^(AnonPages|Slab|PageTables|SecPageTables|KernelStack):$/ { s += $4 }
-		END { print s + 0 }' "/sys/devices/system/node/node$1/meminfo"
+	awk -v n="$1" -f /opt/cdm/node-held-kb.awk "/sys/devices/system/node/node$1/meminfo"
 }
 
 # meminfo_diff FILE NODE: the node's meminfo fields that differ from FILE
 # (an earlier copy), "field was -> now kB".
 meminfo_diff() {
-	awk '$1 == "Node" { k = $3; v = $4
-		if (FNR == NR) { was[k] = v; next }
-		if (was[k] != v) printf " %s %s->%s", k, was[k], v }' \
-		"$1" "/sys/devices/system/node/node$2/meminfo"
+	awk -f /opt/cdm/meminfo-diff.awk "$1" "/sys/devices/system/node/node$2/meminfo"
 }
