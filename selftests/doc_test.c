@@ -73,7 +73,7 @@ static struct cmd cmds[MAX_CMDS];
 static int ncmds;
 static struct block blocks[MAX_BLOCKS];
 static int nblocks;
-static char work[] = "/tmp/doc_test.XXXXXX";
+static char work[] = "/tmp/doc_test.XXXXXX";	/* mkdtemp() fills it in */
 
 /* ---- the example programs ---- */
 
@@ -154,9 +154,8 @@ static void parse_block(struct block *b, int from, int to, int ind)
 	for (int i = from; i < to && ncmds < MAX_CMDS; i++) {
 		const char *s = lines[i];
 
-		if (indent_of(s) < 0) {
+		if (indent_of(s) < 0)
 			continue;
-		}
 		s += ind;
 		if ((s[0] == '$' || s[0] == '#') && s[1] == ' ') {
 			size_t n;
@@ -259,8 +258,8 @@ static int write_script(const char *path)
 			fprintf(f, "{ %s\n} >out.%d 2>&1; s=$?; echo $s >rc.%d\n",
 				cmds[k].text, k, k);
 			if (cmds[k].background)
-				fprintf(f, "i=0; while [ ! -e %s ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done\n",
-					READY_FILE);
+				fprintf(f, "i=0; while [ ! -e %s ] && [ $i -lt 600 ]; do\n"
+					"sleep 0.1; i=$((i + 1)); done\n", READY_FILE);
 			fprintf(f, "rm -f %s; (exit $s)\n", READY_FILE);
 		}
 	}
