@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0
+/* cdmctl: JSON output through json-c, and sizes for people. */
+#include "cdmctl.h"
+
+/* ----------------------------------------------------------------- json */
+
+/*
+ * Length of the valid UTF-8 sequence at @s (1 to 4), or 0 if the bytes
+ * there are not one: overlong forms, surrogates and code points above
+ * U+10FFFF included.  Never reads past a NUL.
+ */
+static int utf8_seq_len(const unsigned char *s)
+{
+	uint32_t cp;
+	int n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (int i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * A JSON string.  Names come from the system (process names, cgroup
+ * paths) and may hold any bytes: what is not valid UTF-8 becomes U+FFFD
+ * before json-c sees it (json-c copies bytes as they are), so the output
+ * is always valid UTF-8.  json-c escapes quotes and control characters.
+ */
+static struct json_object *jstring(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	struct json_object *o;
+	char *buf = malloc(strlen(str) * 3 + 1), *p = buf;
+
+	if (!buf)
+		return json_object_new_string("");
+	while (*s) {
+		int n = utf8_seq_len(s);
+
+		if (!n) {
+			memcpy(p, "\xef\xbf\xbd", 3);
+			p += 3;
+			s++;
+		} else {
+			memcpy(p, s, (size_t)n);
+			p += n;
+			s += n;
+		}
+	}
+	*p = '\0';
+	o = json_object_new_string(buf);
+	free(buf);
+	return o;
+}
+
+/* @b bytes as daxctl's util_display_size() shows them: "256.00 MiB". */
+static const char *size_str(uint64_t b, char *buf, size_t len)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)b;
+	int u = -1;
+
+	if (b < 1024) {
+		snprintf(buf, len, "%" PRIu64 " B", b);
+		return buf;
+	}
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.2f %s", v, unit[u]);
+	return buf;
+}
+
+void jadd(struct json_object *o, const char *k, struct json_object *v)
+{
+	json_object_object_add(o, k, v);	/* v NULL: null */
+}
+
+void jstr(struct json_object *o, const char *k, const char *v)
+{
+	jadd(o, k, v ? jstring(v) : NULL);
+}
+
+void jnum(struct json_object *o, const char *k, int64_t v)
+{
+	jadd(o, k, json_object_new_int64(v));
+}
+
+void ju64(struct json_object *o, const char *k, uint64_t v)
+{
+	jadd(o, k, json_object_new_uint64(v));
+}
+
+/* A size in bytes: a number, or with --human a string ("4.00 MiB"). */
+void jsize(struct json_object *o, const char *k, uint64_t v)
+{
+	char buf[32];
+
+	if (human_sizes)
+		jadd(o, k, json_object_new_string(size_str(v, buf, sizeof(buf))));
+	else
+		ju64(o, k, v);
+}
+
+void jbool(struct json_object *o, const char *k, int v)
+{
+	jadd(o, k, json_object_new_boolean(v));
+}
+
+/* A number of seconds, with two decimals in the text. */
+void jsecs(struct json_object *o, const char *k, double v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%.2f", v);
+	jadd(o, k, json_object_new_double_s(v, buf));
+}
+
+/* Print @o (pretty, 2 spaces, as daxctl does) and free it. */
+void jprint(struct json_object *o)
+{
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+					    JSON_C_TO_STRING_SPACED |
+					    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}

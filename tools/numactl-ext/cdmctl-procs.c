@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: GPL-2.0
+/* cdmctl: cdmctl users, run and where: processes and their memory. */
+#include "cdmctl.h"
+
+/* ---------------------------------------------------------------- users */
+
+struct node_user {
+	int pid;
+	char comm[64];
+	char cgroup[256];
+	uint64_t bytes;
+};
+
+/*
+ * Bytes process @pid has resident on @node, from numa_maps: the sum over
+ * its mappings, so a page several processes map counts for each of them.
+ * -1 if the process is gone or not ours to read (errno says which).
+ */
+static int64_t pid_node_bytes(int pid, int node)
+{
+	char rel[64], path[PATH_MAX], line[8192];
+	uint64_t bytes = 0;
+	FILE *f;
+
+	snprintf(rel, sizeof(rel), "/proc/%d/numa_maps", pid);
+	if (cdm_sysfs_path(path, sizeof(path), "%s", rel) ||
+	    !(f = fopen(path, "re")))
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long cnt = 0, kps = 4, v;
+		char *save = NULL;
+
+		for (char *t = strtok_r(line, " \n", &save); t;
+		     t = strtok_r(NULL, " \n", &save)) {
+			int nd;
+
+			if (sscanf(t, "N%d=%llu", &nd, &v) == 2 && nd == node)
+				cnt = v;
+			else if (sscanf(t, "kernelpagesize_kB=%llu", &v) == 1)
+				kps = v;
+		}
+		bytes += cnt * kps * 1024;
+	}
+	fclose(f);
+	return (int64_t)bytes;
+}
+
+static int cmp_user(const void *a, const void *b)
+{
+	const struct node_user *x = a, *y = b;
+
+	if (x->bytes != y->bytes)
+		return x->bytes < y->bytes ? 1 : -1;
+	return x->pid - y->pid;
+}
+
+/* cdmctl users: the processes with memory on a CDM node, largest first. */
+int cmd_users(const char *arg)
+{
+	struct node_user *u = NULL;
+	size_t n = 0, cap = 0;
+	unsigned long unreadable = 0;
+	char path[PATH_MAX], a[32];
+	uint64_t total = 0;
+	struct dirent *de;
+	struct dev *d;
+	int node, ret;
+	DIR *dir;
+
+	ret = resolve(arg, &node, &d);
+	if (ret)
+		return ret;
+	if (cdm_sysfs_path(path, sizeof(path), "/proc") ||
+	    !(dir = opendir(path))) {
+		err("users: /proc: %s", strerror(errno));
+		return EX_FAIL;
+	}
+	while ((de = readdir(dir))) {
+		char rel[64], cg[300];
+		int64_t b;
+		int pid;
+
+		if (!is_number(de->d_name))
+			continue;
+		pid = atoi(de->d_name);
+		b = pid_node_bytes(pid, node);
+		if (b < 0) {
+			if (errno == EACCES || errno == EPERM)
+				unreadable++;
+			continue;
+		}
+		if (!b)
+			continue;
+		if (n == cap) {
+			struct node_user *nu;
+
+			cap = cap ? 2 * cap : 32;
+			nu = realloc(u, cap * sizeof(*u));
+			if (!nu) {
+				err("out of memory");
+				free(u);
+				closedir(dir);
+				return EX_FAIL;
+			}
+			u = nu;
+		}
+		memset(&u[n], 0, sizeof(u[n]));
+		u[n].pid = pid;
+		u[n].bytes = (uint64_t)b;
+		snprintf(rel, sizeof(rel), "/proc/%d/comm", pid);
+		if (cdm_sysfs_read(u[n].comm, sizeof(u[n].comm), "%s", rel) < 0)
+			snprintf(u[n].comm, sizeof(u[n].comm), "?");
+		/* cgroup v2: one line "0::/path" */
+		snprintf(rel, sizeof(rel), "/proc/%d/cgroup", pid);
+		if (cdm_sysfs_read(cg, sizeof(cg), "%s", rel) >= 0 &&
+		    !strncmp(cg, "0::", 3))
+			snprintf(u[n].cgroup, sizeof(u[n].cgroup), "%.*s",
+				 (int)strcspn(cg + 3, "\n"), cg + 3);
+		total += u[n].bytes;
+		n++;
+	}
+	closedir(dir);
+	if (n)
+		qsort(u, n, sizeof(*u), cmp_user);
+
+	if (json) {
+		struct json_object *o = json_object_new_object();
+		struct json_object *a = json_object_new_array();
+
+		jnum(o, "node", node);
+		jsize(o, "total_bytes", total);
+		ju64(o, "unreadable_processes", unreadable);
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *p = json_object_new_object();
+
+			jnum(p, "pid", u[i].pid);
+			jstr(p, "command", u[i].comm);
+			jstr(p, "cgroup", u[i].cgroup);
+			jsize(p, "bytes", u[i].bytes);
+			json_object_array_add(a, p);
+		}
+		jadd(o, "processes", a);
+		jprint(o);
+	} else {
+		printf("%-8s %-16s %10s  %s\n", "PID", "COMMAND", "SIZE",
+		       "CGROUP");
+		for (size_t i = 0; i < n; i++)
+			printf("%-8d %-16s %10s  %s\n", u[i].pid, u[i].comm,
+			       human(u[i].bytes, a, sizeof(a)),
+			       u[i].cgroup[0] ? u[i].cgroup : "-");
+		if (!n)
+			printf("(no process has memory on node %d)\n", node);
+	}
+	if (unreadable)
+		fprintf(stderr, "cdmctl: %lu processes of other users were not looked at (needs root)\n",
+			unreadable);
+	free(u);
+	return EX_OK;
+}
+
+/* ------------------------------------------------------------------ run */
+
+int cmd_run(int node, int preferred, char **argv)
+{
+	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
+	struct bitmask *mask;
+	int r = numacdm_node_is_cdm(node);
+
+	if (r < 0) {
+		err("cannot read CDM nodes: %s", strerror(errno));
+		return EX_FAIL;
+	}
+	if (!r) {
+		struct bitmask *cdm = numacdm_nodes();
+		char list[256] = "";
+		size_t off = 0;
+
+		for (unsigned int i = 0; cdm && i < cdm->size; i++)
+			if (numa_bitmask_isbitset(cdm, i) && off < sizeof(list))
+				off += (size_t)snprintf(list + off,
+							sizeof(list) - off,
+							"%s%u", off ? "," : "",
+							i);
+		if (cdm)
+			numa_bitmask_free(cdm);
+		err("node %d is not a coherent device memory node (CDM nodes: %s); "
+		    "use numactl for system-RAM nodes", node,
+		    list[0] ? list : "none");
+		return EX_NODEV;
+	}
+	if (numacdm_node_info(node, &in) || !in.present) {
+		err("node %d has no memory online (evacuated?); bring it back with 'cdmctl online %d'",
+		    node, node);
+		return EX_NODEV;
+	}
+	mask = numa_bitmask_alloc((unsigned int)node + 1);
+	if (!mask) {
+		err("out of memory");
+		return EX_FAIL;
+	}
+	numa_bitmask_setbit(mask, (unsigned int)node);
+	if (set_mempolicy(preferred ? MPOL_PREFERRED : MPOL_BIND, mask->maskp,
+			  mask->size + 1)) {
+		err("set_mempolicy(%s, node %d): %s",
+		    preferred ? "MPOL_PREFERRED" : "MPOL_BIND", node,
+		    strerror(errno));
+		numa_bitmask_free(mask);
+		return errno == EINVAL ? EX_NODEV : EX_FAIL;
+	}
+	numa_bitmask_free(mask);
+	execvp(argv[0], argv);
+	err("%s: %s", argv[0], strerror(errno));
+	return errno == ENOENT ? EX_NOTFOUND : EX_NOEXEC;
+}
+
+/* ---------------------------------------------------------------- where */
+
+int cmd_where(const char *pidarg)
+{
+	static uint64_t bytes[MAX_NODES];
+	struct bitmask *cdm;
+	char path[PATH_MAX], comm[64] = "", line[8192];
+	long psz = sysconf(_SC_PAGESIZE);
+	struct json_object *jo = NULL, *ja = NULL;
+	uint64_t total = 0;
+	FILE *f;
+	int pid;
+
+	if (!strcmp(pidarg, "self"))
+		pid = (int)getpid();
+	else if (is_number(pidarg) && strlen(pidarg) < 10)
+		pid = atoi(pidarg);
+	else {
+		err("where: '%s' is not a process id", pidarg);
+		return EX_USAGE;
+	}
+	snprintf(line, sizeof(line), "/proc/%d/comm", pid);
+	if (cdm_sysfs_read(comm, sizeof(comm), "%s", line) < 0) {
+		err("process %d: %s", pid, strerror(errno));
+		return errno == ENOENT ? EX_NODEV : errno_exit(errno);
+	}
+	snprintf(line, sizeof(line), "/proc/%d/numa_maps", pid);
+	if (cdm_sysfs_path(path, sizeof(path), "%s", line) ||
+	    !(f = fopen(path, "re"))) {
+		err("process %d: %s: %s", pid, line, strerror(errno));
+		return errno == ENOENT ? EX_NODEV : errno_exit(errno);
+	}
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t kps = (uint64_t)psz / 1024, cnt[64];
+		int nodes[64], n = 0;
+		char *save = NULL;
+
+		for (char *t = strtok_r(line, " \n", &save); t;
+		     t = strtok_r(NULL, " \n", &save)) {
+			unsigned long long v;
+			int nd;
+
+			if (sscanf(t, "N%d=%llu", &nd, &v) == 2 && n < 64 &&
+			    nd >= 0 && nd < MAX_NODES) {
+				nodes[n] = nd;
+				cnt[n++] = v;
+			} else if (sscanf(t, "kernelpagesize_kB=%llu", &v) == 1) {
+				kps = v;
+			}
+		}
+		for (int i = 0; i < n; i++) {
+			bytes[nodes[i]] += cnt[i] * kps * 1024;
+			total += cnt[i] * kps * 1024;
+		}
+	}
+	fclose(f);
+	cdm = numacdm_nodes();
+	if (!cdm) {
+		err("cannot read CDM nodes: %s", strerror(errno));
+		return EX_FAIL;
+	}
+	if (json) {
+		jo = json_object_new_object();
+		ja = json_object_new_array();
+		jnum(jo, "pid", pid);
+		jstr(jo, "comm", comm);
+		jsize(jo, "total_bytes", total);
+		jadd(jo, "nodes", ja);
+	} else {
+		printf("pid %d (%s)\n%-5s %-7s %12s %10s %6s\n", pid, comm,
+		       "NODE", "KIND", "PAGES", "SIZE", "SHARE");
+	}
+	for (unsigned int i = 0; i < MAX_NODES; i++) {
+		int is_cdm = i < cdm->size && numa_bitmask_isbitset(cdm, i);
+		char a[32];
+
+		if (!bytes[i])
+			continue;
+		if (json) {
+			struct json_object *e = json_object_new_object();
+
+			jnum(e, "node", i);
+			jbool(e, "cdm", is_cdm);
+			jsize(e, "bytes", bytes[i]);
+			ju64(e, "pages", bytes[i] / (uint64_t)psz);
+			json_object_array_add(ja, e);
+		} else {
+			printf("%-5u %-7s %12" PRIu64 " %10s %5.1f%%\n", i,
+			       is_cdm ? "cdm" : "sysram",
+			       bytes[i] / (uint64_t)psz,
+			       human(bytes[i], a, sizeof(a)),
+			       100.0 * (double)bytes[i] / (double)total);
+		}
+	}
+	if (json) {
+		jprint(jo);
+	} else if (!total) {
+		printf("(no resident pages)\n");
+	}
+	numa_bitmask_free(cdm);
+	return EX_OK;
+}
