@@ -5,8 +5,9 @@
  * A CDM node is a CPU-less NUMA node whose memory belongs to a device
  * (accelerator HBM, CXL type 2 memory, ...).  Its memory is onlined into
  * ZONE_MOVABLE only, it is left out of every implicit allocation path and
- * it is reached only by explicit placement (mempolicy, move_pages(2),
- * __GFP_THISNODE).  The owning driver can evacuate it at any time.
+ * it is reached only by explicit placement (a mempolicy or move_pages(2)
+ * naming it, cdm_alloc_pages() in the kernel).  The owning driver can
+ * evacuate it at any time.
  *
  * This header is the API for drivers, firmware code and the few callers
  * outside mm/; the hooks only core mm calls are in mm/cdm.h.
