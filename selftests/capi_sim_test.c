@@ -34,6 +34,7 @@ FIXTURE(capi) {
 	int ndev;
 	bool unplugged;
 	char unplug_id[16];
+	char removed_bdf[64];	/* removed through sysfs: rescan */
 };
 
 static void capi_prepare(struct __test_metadata *_metadata,
@@ -42,6 +43,7 @@ static void capi_prepare(struct __test_metadata *_metadata,
 	int online = capi_restore_all();
 
 	self->unplugged = false;
+	self->removed_bdf[0] = '\0';
 	self->ndev = capi_devs(self->dev, CDM_MAX_DEVS);
 	ASSERT_GE(self->ndev, 1) TH_LOG("no device bound to capi_sim");
 	ASSERT_EQ(self->ndev, online);
@@ -119,6 +121,18 @@ static int unplug(const char *id, char *out, size_t len)
 
 static void capi_cleanup(FIXTURE_DATA(capi) *self)
 {
+	if (self->removed_bdf[0]) {
+		char drv[128];
+
+		/* the background removal must end before a rescan can probe */
+		write_str(TEST_DBG "/pin", "unpin");
+		snprintf(drv, sizeof(drv), "/sys/bus/pci/devices/%s/driver",
+			 self->removed_bdf);
+		for (int i = 0; i < 120 && !path_exists(drv); i++) {
+			write_str("/sys/bus/pci/rescan", "1");
+			sleep(1);
+		}
+	}
 	if (self->unplugged)
 		replug(self->unplug_id, self->dev[self->ndev - 1].size);
 	capi_restore_all();
@@ -688,6 +702,117 @@ FIXTURE_TEARDOWN_PARENT(capi_evac)
 TEST_F_TIMEOUT(capi_evac, under_writer, 480)
 {
 	evac_under_writer(_metadata, &self->c, variant->how);
+}
+
+/*
+ * Read /dev/kmsg from @fd (non-blocking) until a record contains @needle;
+ * 0, or -ETIMEDOUT after @timeout_ms.
+ */
+static int kmsg_wait_for(int fd, const char *needle, int timeout_ms)
+{
+	uint64_t end = now_ms() + timeout_ms;
+	char rec[2048];
+
+	while (now_ms() < end) {
+		ssize_t n = read(fd, rec, sizeof(rec) - 1);
+
+		if (n > 0) {
+			rec[n] = '\0';
+			if (strstr(rec, needle))
+				return 0;
+		} else if (n < 0 && errno == EAGAIN) {
+			usleep(100000);
+		}
+	}
+	return -ETIMEDOUT;
+}
+
+/*
+ * A sysfs PCI "remove" holds pci_rescan_remove_lock through .remove, and an
+ * ACPI hot-plug event takes device_hotplug_lock, then acpi_scan_lock, then
+ * pci_rescan_remove_lock.  Here the removal of device X cannot finish (4
+ * pinned pages) while the other device is ejected through ACPI: a .remove
+ * that waited for device_hotplug_lock would deadlock with the eject.  Both
+ * must complete; X's evacuation goes on in the background and ends once
+ * the pin is dropped, with every byte intact and no kernel report (the
+ * kernel has lockdep: the inversion alone is reported).
+ */
+TEST_F_TIMEOUT(capi, pci_remove_races_acpi_eject, 600)
+{
+	struct capi_dev x = self->dev[0], y = self->dev[self->ndev - 1];
+	size_t len = 8 * MiB;
+	char path[600], out[1024], buf[64], first[256];
+	uint64_t sum, t0;
+	int kfd, r, st;
+	char *p;
+	pid_t a;
+
+	if (!path_exists(VMCTL))
+		SKIP(return, "no %s in the guest", VMCTL);
+	ASSERT_EQ(2, self->ndev);
+	ASSERT_EQ(256 * MiB, y.size);	/* cdm1, the one devctl unplugs */
+	r = test_kmod_ready();
+	ASSERT_EQ(0, r) TH_LOG("cdm_test_kmod: %s", strerror(-r));
+	p = map_anon(len);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &x.node, 1, 0));
+	fill_pattern(p, len, 77);
+	sum = checksum(p, len);
+	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, x.node));
+	write_str(TEST_DBG "/pin", "unpin");
+	snprintf(buf, sizeof(buf), "%lx 4", (unsigned long)(p + len / 2));
+	ASSERT_EQ(0, write_str(TEST_DBG "/pin", buf));
+	kfd = kmsg_open();
+	ASSERT_LE(0, kfd);
+
+	/* A: sysfs remove of X; its .remove cannot empty the node */
+	snprintf(self->removed_bdf, sizeof(self->removed_bdf), "%s", x.bdf);
+	t0 = now_ms();
+	a = fork_kid();
+	ASSERT_LE(0, a);
+	if (!a) {
+		snprintf(path, sizeof(path), "%s/remove", x.path);
+		_exit(write_str(path, "1") ? 1 : 0);
+	}
+	/* A is inside .remove once an evacuation attempt has failed */
+	snprintf(buf, sizeof(buf), "removal waits for node %d", x.node);
+	ASSERT_EQ(0, kmsg_wait_for(kfd, buf, 120000));
+
+	/* B: ACPI eject of Y while A holds pci_rescan_remove_lock */
+	snprintf(self->unplug_id, sizeof(self->unplug_id), "1");
+	self->unplugged = true;
+	r = unplug("1", out, sizeof(out));
+	TH_LOG("eject of %s during the removal of %s: %d %s (%llu ms)",
+	       y.bdf, x.bdf, r, out, (unsigned long long)(now_ms() - t0));
+	ASSERT_EQ(0, r);
+	ASSERT_EQ(0, wait_child(a, &st, 120));
+	ASSERT_EQ(0, st);
+	TH_LOG("sysfs remove of %s returned after %llu ms", x.bdf,
+	       (unsigned long long)(now_ms() - t0));
+	ASSERT_FALSE(path_exists(y.path));
+	ASSERT_FALSE(node_has_memory(y.node));
+	ASSERT_FALSE(path_exists(x.path));
+
+	/* X's memory stays, pinned pages and data in place, until unpinned */
+	ASSERT_TRUE(node_has_memory(x.node));
+	ASSERT_EQ(4, pages_on_node(p + len / 2, 4 * PAGE_SZ, x.node));
+	ASSERT_EQ(sum, checksum(p, len));
+	ASSERT_EQ(0, write_str(TEST_DBG "/pin", "unpin"));
+	ASSERT_EQ(0, wait_node_memory(x.node, false, 120000));
+	ASSERT_EQ(0, kmsg_wait_for(kfd, "removal done", 60000));
+	ASSERT_EQ(0, pages_on_cdm(p, len));
+	ASSERT_EQ(sum, checksum(p, len));
+	TH_LOG("node %d empty %llu ms after the remove began", x.node,
+	       (unsigned long long)(now_ms() - t0));
+	r = kmsg_reports(kfd, first, sizeof(first));
+	close(kfd);
+	ASSERT_EQ(0, r) TH_LOG("kernel report: %s", first);
+	munmap(p, len);
+
+	/* X comes back by a rescan (probe under pci_rescan_remove_lock) */
+	ASSERT_EQ(0, write_str("/sys/bus/pci/rescan", "1"));
+	self->removed_bdf[0] = '\0';
+	ASSERT_EQ(0, wait_node_memory(x.node, true, 60000));
 }
 
 TEST_F_TIMEOUT(capi, cycles_20_no_leak, 900)

@@ -24,16 +24,21 @@
  * stores drop their kernfs active reference while they run, so that
  * removing the attributes (which unbind and eject do with the device lock
  * held) never waits on memory hotplug.
+ *
+ * Probe and remove never take device_hotplug_lock themselves: see
+ * capi_sim_hotplug_work().
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/capability.h>
 #include <linux/cdm.h>
+#include <linux/completion.h>
 #include <linux/crc32.h>
 #include <linux/delay.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/idr.h>
+#include <linux/ioport.h>
 #include <linux/kref.h>
 #include <linux/ktime.h>
 #include <linux/memory.h>
@@ -61,6 +66,8 @@
 #define CAPI_SIM_EVAC_MAX_MS		3600000
 #define CAPI_SIM_REMOVE_TRY_MS		1000
 #define CAPI_SIM_REMOVE_BACKOFF_MAX_MS	8000
+/* How long probe and remove wait for the hot-plug work before going on. */
+#define CAPI_SIM_HOTPLUG_WAIT_MS	30000
 /* Pages pinned at a time per buffer: the engine never holds more. */
 #define CAPI_SIM_CHUNK_PAGES		64
 
@@ -89,6 +96,8 @@ MODULE_PARM_DESC(memmap_on_device,
 		 "Keep the struct pages of device memory on the device: no system RAM spent on them, device latency for them (needs memory_hotplug.memmap_on_memory=1; default off)");
 
 static DEFINE_IDA(capi_sim_ida);
+/* Runs capi_sim_hotplug_work(); module exit waits for it to drain. */
+static struct workqueue_struct *capi_sim_wq;
 /* Serializes node selection and registration between probes. */
 static DEFINE_MUTEX(capi_sim_probe_lock);
 
@@ -112,6 +121,15 @@ struct capi_sim {
 	u64 evacuations_failed;
 	u64 last_evacuated_pages;
 	u64 last_evacuation_us;
+
+	/* Adds the memory after probe, evacuates it after remove. */
+	struct work_struct hotplug_work;
+	struct completion online_done;	/* the work's online attempt ran */
+	struct completion removed;	/* the work emptied the node */
+	int online_rc;
+	bool remove_queued;		/* the work evacuates, not onlines */
+	bool remove_done;		/* under lock */
+	bool remove_detached;		/* under lock: the work releases cs */
 };
 
 static const char * const capi_sim_state_names[] = {
@@ -173,7 +191,7 @@ static void capi_sim_set_state(struct capi_sim *cs, enum capi_sim_state state)
  * .remove for every page of every device to move, without a deadline, for
  * as long as one of them stays pinned.  Evacuate first (sysfs, ioctl,
  * cdmctl), then unload.  Unbind and PCI hot-unplug cannot be refused and
- * still evacuate in .remove.
+ * still evacuate, in .remove or after it (see capi_sim_hotplug_work()).
  */
 static void capi_sim_pin_module(struct capi_sim *cs, bool online)
 {
@@ -774,28 +792,58 @@ static const struct file_operations capi_sim_fops = {
 /* ---- PCI driver ---- */
 
 /*
- * Evacuate until the node is empty: .remove cannot fail, and the memory
- * must be gone before the BAR is.  The first attempt gets the default
- * timeout, later ones 1 s each, with a growing pause while pages stay
- * pinned.
- * Returns -EINTR only when @stop_on_signal and a signal is pending: memory
- * offlining gives up at once while the caller has one.
+ * A PCI remove (sysfs "remove", a native hot-unplug) releases the BAR once
+ * .remove has returned.  The System RAM resource of memory still online is
+ * the BAR's child and leaves iomem_resource with it, after which
+ * offline_pages() would see a hole.  Put it back into the tree on its own;
+ * the pci_dev reference the removal holds keeps the old BAR, its parent
+ * pointer, valid until then.  Called with device_hotplug_lock held.
  */
-static int capi_sim_evacuate_loop(struct capi_sim *cs, bool stop_on_signal)
+static void capi_sim_adopt_ram_resource(struct capi_sim *cs)
+{
+	struct resource *bar = &cs->pdev->resource[CAPI_SIM_BAR];
+	struct resource *res;
+
+	/* Cleared under resource_lock by release_resource(), never set again. */
+	if (READ_ONCE(bar->parent))
+		return;
+	for (res = bar->child; res; res = res->sibling) {
+		if (res->parent != bar || res->start != cs->start)
+			continue;
+		if (insert_resource(&iomem_resource, res))
+			dev_err(&cs->pdev->dev, "cannot re-insert %pR\n", res);
+		else
+			dev_info(&cs->pdev->dev, "BAR%d released: %pR kept\n",
+				 CAPI_SIM_BAR, res);
+		return;
+	}
+}
+
+/*
+ * Evacuate until the node is empty: the memory must be gone before the
+ * device is.  The first attempt gets the default timeout, later ones 1 s
+ * each, with a growing pause while pages stay pinned.  Takes
+ * device_hotplug_lock for each attempt unless the caller holds it.
+ */
+static void capi_sim_evacuate_loop(struct capi_sim *cs)
 {
 	unsigned int timeout_ms = CAPI_SIM_EVAC_DEFAULT_MS;
-	unsigned int backoff = 10;
+	bool locked = device_hotplug_lock_held();
 	unsigned long migrated, unmoved;
+	unsigned int backoff = 10;
 	int rc;
 
 	for (;;) {
+		if (!locked)
+			lock_device_hotplug();
+		capi_sim_adopt_ram_resource(cs);
 		rc = capi_sim_evacuate(cs, timeout_ms, &migrated, &unmoved);
+		if (!locked)
+			unlock_device_hotplug();
 		if (!rc || rc == -EALREADY)
-			return 0;
+			return;
 		/* Each attempt keeps what it moved: retry in short steps. */
 		timeout_ms = CAPI_SIM_REMOVE_TRY_MS;
-		if (stop_on_signal && signal_pending(current))
-			return -EINTR;
 		dev_warn(&cs->pdev->dev,
 			 "removal waits for node %d: evacuation failed (%d), %lu pages still there, retrying in %u ms\n",
 			 cs->nid, rc, unmoved, backoff);
@@ -804,38 +852,129 @@ static int capi_sim_evacuate_loop(struct capi_sim *cs, bool stop_on_signal)
 	}
 }
 
-struct capi_sim_evac_work {
-	struct work_struct work;
-	struct capi_sim *cs;
-};
-
-static void capi_sim_evacuate_work(struct work_struct *work)
+/* Give back what probe took, once the node has no memory. */
+static void capi_sim_release_device(struct capi_sim *cs)
 {
-	struct capi_sim_evac_work *ew;
+	struct pci_dev *pdev = cs->pdev;
 
-	ew = container_of(work, struct capi_sim_evac_work, work);
-	capi_sim_evacuate_loop(ew->cs, false);
+	cdm_node_unregister(cs->nid);
+	pci_disable_device(pdev);
+	ida_free(&capi_sim_ida, cs->id);
+	capi_sim_put(cs);
+	pci_dev_put(pdev);
+	module_put(THIS_MODULE);
 }
 
 /*
- * A task with a signal pending (a shell writing to "unbind" that got
- * SIGCHLD, an rmmod being killed) cannot offline memory, so the loop moves
- * to a kernel worker, which never has one.  Not from the start: on an ACPI
- * eject the caller holds device_hotplug_lock, which a worker could not get;
- * but the ACPI hotplug worker has no signals, so it never gets that far.
+ * Probe and remove can run with pci_rescan_remove_lock held (sysfs "rescan"
+ * and "remove", native PCI hot-plug), while an ACPI hot-plug event holds
+ * device_hotplug_lock and acpi_scan_lock and then takes
+ * pci_rescan_remove_lock.  Taking device_hotplug_lock in probe or remove
+ * would close that cycle, so unless the caller holds it already (an ACPI
+ * hot-add or eject) the memory is added, or evacuated, by this work, which
+ * takes device_hotplug_lock holding nothing else.  Probe and remove wait
+ * for it at most CAPI_SIM_HOTPLUG_WAIT_MS and then return: a wait without a
+ * bound would be the same deadlock, hidden from lockdep.  A removal that
+ * did not finish in time goes on here, with the PCI device, its BAR
+ * decoding and the module held, until every page has moved.  The work item
+ * does not run concurrently with itself: an online still running when the
+ * device is removed is followed by the removal.
  */
-static void capi_sim_evacuate_all(struct capi_sim *cs)
+static void capi_sim_hotplug_work(struct work_struct *work)
 {
-	struct capi_sim_evac_work ew = { .cs = cs };
+	struct capi_sim *cs = container_of(work, struct capi_sim,
+					   hotplug_work);
+	bool detached;
 
-	if (!capi_sim_evacuate_loop(cs, true))
+	if (!READ_ONCE(cs->remove_queued)) {
+		lock_device_hotplug();
+		/* An ACPI eject may have come first, with the lock held. */
+		cs->online_rc = READ_ONCE(cs->dead) ? -ENODEV :
+			capi_sim_online(cs);
+		unlock_device_hotplug();
+		complete(&cs->online_done);
+		capi_sim_put(cs);
 		return;
+	}
+	capi_sim_evacuate_loop(cs);
+	mutex_lock(&cs->lock);
+	cs->remove_done = true;
+	detached = cs->remove_detached;
+	mutex_unlock(&cs->lock);
+	complete(&cs->removed);
+	if (detached) {
+		dev_info(&cs->pdev->dev, "node %d evacuated: removal done\n",
+			 cs->nid);
+		capi_sim_release_device(cs);
+	}
+	capi_sim_put(cs);
+}
+
+/* The work holds a reference to cs while it is queued or running. */
+static void capi_sim_queue_hotplug(struct capi_sim *cs)
+{
+	kref_get(&cs->ref);
+	if (!queue_work(capi_sim_wq, &cs->hotplug_work))
+		capi_sim_put(cs);
+}
+
+/* Hot-add the device memory from probe; see capi_sim_hotplug_work(). */
+static int capi_sim_probe_online(struct capi_sim *cs)
+{
+	unsigned long timeout = msecs_to_jiffies(CAPI_SIM_HOTPLUG_WAIT_MS);
+
+	if (device_hotplug_lock_held())
+		return capi_sim_online(cs);
+	capi_sim_queue_hotplug(cs);
+	if (wait_for_completion_timeout(&cs->online_done, timeout))
+		return cs->online_rc;
 	dev_info(&cs->pdev->dev,
-		 "signal pending: evacuating node %d from a worker\n", cs->nid);
-	INIT_WORK_ONSTACK(&ew.work, capi_sim_evacuate_work);
-	queue_work(system_unbound_wq, &ew.work);
-	flush_work(&ew.work);
-	destroy_work_on_stack(&ew.work);
+		 "device_hotplug_lock is busy: node %d goes online later\n",
+		 cs->nid);
+	return 0;
+}
+
+/*
+ * Evacuate the device and release it, from remove or a failed probe.
+ * Returns at once if the caller holds device_hotplug_lock (an ACPI eject,
+ * after which the memory is gone: it waits for every page), or else within
+ * CAPI_SIM_HOTPLUG_WAIT_MS; see capi_sim_hotplug_work().
+ */
+static void capi_sim_teardown(struct capi_sim *cs)
+{
+	struct pci_dev *pdev = cs->pdev;
+	bool done;
+
+	mutex_lock(&cs->lock);
+	cs->dead = true;
+	mutex_unlock(&cs->lock);
+	wake_up_all(&cs->wq);
+	/* Let a running evacuation or online finish; then it is ours. */
+	wait_event(cs->wq, !READ_ONCE(cs->busy));
+
+	/* Held until capi_sim_release_device(): the BAR must outlive the memory. */
+	pci_dev_get(pdev);
+	__module_get(THIS_MODULE);
+	if (device_hotplug_lock_held()) {
+		capi_sim_evacuate_loop(cs);
+		capi_sim_release_device(cs);
+		return;
+	}
+	WRITE_ONCE(cs->remove_queued, true);
+	capi_sim_queue_hotplug(cs);
+	wait_for_completion_timeout(&cs->removed,
+				    msecs_to_jiffies(CAPI_SIM_HOTPLUG_WAIT_MS));
+	mutex_lock(&cs->lock);
+	done = cs->remove_done;
+	cs->remove_detached = !done;
+	mutex_unlock(&cs->lock);
+	if (done) {
+		capi_sim_release_device(cs);
+		return;
+	}
+	dev_warn(&pdev->dev,
+		 "node %d still has %lu pages in use: the removal goes on in the background, holding the device until they have moved\n",
+		 cs->nid, capi_sim_used_pages(cs->nid));
 }
 
 static int capi_sim_pick_node(struct capi_sim *cs)
@@ -902,6 +1041,9 @@ static int capi_sim_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	kref_init(&cs->ref);
 	mutex_init(&cs->lock);
 	init_waitqueue_head(&cs->wq);
+	INIT_WORK(&cs->hotplug_work, capi_sim_hotplug_work);
+	init_completion(&cs->online_done);
+	init_completion(&cs->removed);
 	cs->pdev = pdev;
 	cs->nid = NUMA_NO_NODE;
 	cs->state = CAPI_SIM_STATE_OFFLINE;
@@ -931,13 +1073,9 @@ static int capi_sim_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	}
 	cs->nid = nid;
 
-	/*
-	 * Probe runs with device_hotplug_lock held on an ACPI hot-add;
-	 * cdm_add_memory() copes with that.
-	 */
-	rc = capi_sim_online(cs);
+	rc = capi_sim_probe_online(cs);
 	if (rc)
-		goto err_evacuate;
+		goto err_teardown;
 
 	cs->misc.minor = MISC_DYNAMIC_MINOR;
 	cs->misc.name = cs->name;
@@ -946,16 +1084,17 @@ static int capi_sim_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	cs->misc.mode = 0666;
 	rc = misc_register(&cs->misc);
 	if (rc)
-		goto err_evacuate;
+		goto err_teardown;
 
 	pci_set_drvdata(pdev, cs);
 	dev_info(&pdev->dev, "%s: node %d, %llu MiB at %#llx\n", cs->name,
 		 cs->nid, cs->size >> 20, cs->start);
 	return 0;
 
-err_evacuate:
-	capi_sim_evacuate_all(cs);
-	cdm_node_unregister(cs->nid);
+err_teardown:
+	/* Releases the node, the device, the id and cs. */
+	capi_sim_teardown(cs);
+	return rc;
 err_disable:
 	pci_disable_device(pdev);
 err_ida:
@@ -971,18 +1110,7 @@ static void capi_sim_remove(struct pci_dev *pdev)
 
 	/* No new opens; open files see -ENODEV from now on. */
 	misc_deregister(&cs->misc);
-	mutex_lock(&cs->lock);
-	cs->dead = true;
-	mutex_unlock(&cs->lock);
-	wake_up_all(&cs->wq);
-	/* Let a running evacuation or online finish; then it is ours. */
-	wait_event(cs->wq, !READ_ONCE(cs->busy));
-
-	capi_sim_evacuate_all(cs);
-	cdm_node_unregister(cs->nid);
-	pci_disable_device(pdev);
-	ida_free(&capi_sim_ida, cs->id);
-	capi_sim_put(cs);
+	capi_sim_teardown(cs);
 }
 
 static const struct pci_device_id capi_sim_ids[] = {
@@ -998,7 +1126,28 @@ static struct pci_driver capi_sim_driver = {
 	.remove = capi_sim_remove,
 	.dev_groups = capi_sim_groups,
 };
-module_pci_driver(capi_sim_driver);
+
+static int __init capi_sim_init(void)
+{
+	int rc;
+
+	capi_sim_wq = alloc_workqueue("capi_sim", WQ_UNBOUND, 0);
+	if (!capi_sim_wq)
+		return -ENOMEM;
+	rc = pci_register_driver(&capi_sim_driver);
+	if (rc)
+		destroy_workqueue(capi_sim_wq);
+	return rc;
+}
+module_init(capi_sim_init);
+
+static void __exit capi_sim_exit(void)
+{
+	pci_unregister_driver(&capi_sim_driver);
+	/* A background removal drops its module reference while it runs. */
+	destroy_workqueue(capi_sim_wq);
+}
+module_exit(capi_sim_exit);
 
 MODULE_DESCRIPTION("Simulated coherent accelerator with a CDM memory node");
 MODULE_LICENSE("GPL");
