@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <numaif.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,6 @@
 #define LEN (64 * MiB)
 #define NPAGES ((long)(LEN / PAGE_SZ))
 #define EVAC_MS 60000
-#define MEMSYS "/sys/devices/system/memory"
 #define TMPFS_DIR "/tmp/cdm_boot_tmpfs"
 #define THP_ENABLED "/sys/kernel/mm/transparent_hugepage/enabled"
 
@@ -543,7 +543,7 @@ TEST_F_TIMEOUT(boot, evacuate_pinned_fails_cleanly, 180)
 	size_t len = 4 * MiB;
 	char *p = bound_region(NODE, len, false);
 	long failed0 = vmstat_val("cdm_evacuations_failed");
-	char cmd[64], buf[64];
+	char buf[64];
 	uint64_t sum;
 	int r;
 
@@ -554,9 +554,7 @@ TEST_F_TIMEOUT(boot, evacuate_pinned_fails_cleanly, 180)
 	fill_pattern(p, len, 74);
 	sum = checksum(p, len);
 	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, NODE));
-	write_str(TEST_DBG "/pin", "unpin");
-	snprintf(cmd, sizeof(cmd), "%lx 4", (unsigned long)(p + len / 2));
-	ASSERT_EQ(0, write_str(TEST_DBG "/pin", cmd));
+	ASSERT_EQ(4, test_kmod_pin(p + len / 2, 4, false, NULL));
 	r = evacuate_node(NODE, 3000);
 	TH_LOG("pinned: evacuate -> %d (%s)", r, strerror(-r));
 	ASSERT_EQ(-EBUSY, r);
@@ -570,6 +568,83 @@ TEST_F_TIMEOUT(boot, evacuate_pinned_fails_cleanly, 180)
 	ASSERT_EQ(failed0 + 1, vmstat_val("cdm_evacuations_failed"));
 	ASSERT_EQ(0, write_str(TEST_DBG "/pin", "unpin"));
 	/* the rest went to RAM before the failure: bring it all back */
+	ASSERT_EQ((long)(len / PAGE_SZ), move_all(p, len, NODE));
+	evacuate_and_check(_metadata, self, p, len, sum);
+}
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * The admin guide: a timeout of 0 means none, and a signal ends the wait
+ * with -EINTR and the same rollback as a timeout.  With 4 pages pinned the
+ * evacuation can never finish: it must still be running well past the
+ * default 10 s timeout, and a non-fatal signal must end it with EINTR,
+ * every block online again and every byte in place.
+ */
+TEST_F_TIMEOUT(boot, evacuate_no_timeout_until_signal, 180)
+{
+	size_t len = 4 * MiB;
+	char *p = bound_region(NODE, len, false);
+	int pfd[2], err = 0, r;
+	char buf[64];
+	uint64_t sum, t0;
+	pid_t c;
+
+	r = test_kmod_ready();
+	if (r)
+		SKIP(return, "cdm_test_kmod: %s", strerror(-r));
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, len, 75);
+	sum = checksum(p, len);
+	ASSERT_EQ(4, test_kmod_pin(p + len / 2, 4, false, NULL));
+	ASSERT_EQ(0, pipe(pfd));
+	c = fork_kid();
+	ASSERT_LE(0, c);
+	if (!c) {
+		struct sigaction sa = { .sa_handler = on_sigusr1 };
+
+		sigaction(SIGUSR1, &sa, NULL);	/* no SA_RESTART */
+		r = evacuate_node(NODE, 0);
+		if (write(pfd[1], &r, sizeof(r)) != sizeof(r))
+			_exit(1);
+		_exit(0);
+	}
+	close(pfd[1]);
+	t0 = now_ms();
+	do {
+		usleep(100000);
+		ASSERT_LE(0, read_strf(buf, sizeof(buf),
+				       NODE_SYS "/node%d/cdm/evacuation_state",
+				       NODE));
+	} while (strcmp(buf, "running") && now_ms() - t0 < 30000);
+	ASSERT_STREQ("running", buf);
+	/* past the 10 s default, and any timeout the kernel could pick */
+	while (now_ms() - t0 < 15000)
+		usleep(200000);
+	ASSERT_LE(0, read_strf(buf, sizeof(buf),
+			       NODE_SYS "/node%d/cdm/evacuation_state", NODE));
+	ASSERT_STREQ("running", buf);
+	ASSERT_EQ(0, kill(c, SIGUSR1));
+	ASSERT_EQ((ssize_t)sizeof(err), read(pfd[0], &err, sizeof(err)));
+	close(pfd[0]);
+	ASSERT_EQ(0, wait_child(c, &r, 60));
+	TH_LOG("timeout 0: still running after %llu ms; SIGUSR1 -> %d (%s)",
+	       (unsigned long long)(now_ms() - t0), err, strerror(-err));
+	ASSERT_EQ(-EINTR, err);
+	ASSERT_LE(0, read_strf(buf, sizeof(buf),
+			       NODE_SYS "/node%d/cdm/evacuation_state", NODE));
+	ASSERT_STREQ("failed", buf);
+	ASSERT_LE(0, read_strf(buf, sizeof(buf),
+			       NODE_SYS "/node%d/cdm/pages_remaining", NODE));
+	ASSERT_LE(1, atol(buf));
+	ASSERT_TRUE(node_has_memory(NODE));
+	ASSERT_EQ(self->total_kb, node_total_kb(NODE));
+	ASSERT_EQ(4, pages_on_node(p + len / 2, 4 * PAGE_SZ, NODE));
+	ASSERT_EQ(sum, checksum(p, len));
+	ASSERT_EQ(0, write_str(TEST_DBG "/pin", "unpin"));
 	ASSERT_EQ((long)(len / PAGE_SZ), move_all(p, len, NODE));
 	evacuate_and_check(_metadata, self, p, len, sum);
 }

@@ -169,6 +169,45 @@ TEST_F(capi, two_devices_two_cdm_nodes)
 	ASSERT_EQ(256 * MiB, self->dev[1].size);
 }
 
+/* nodeN/cdm/evacuation_state and pages_remaining, as one string */
+static int node_evac_record(int nid, char *buf, size_t len)
+{
+	char st[32], rem[32];
+
+	if (read_strf(st, sizeof(st), NODE_SYS "/node%d/cdm/evacuation_state",
+		      nid) <= 0 ||
+	    read_strf(rem, sizeof(rem), NODE_SYS "/node%d/cdm/pages_remaining",
+		      nid) <= 0)
+		return -ENOENT;
+	snprintf(buf, len, "%s, %s pages remaining", st, rem);
+	return 0;
+}
+
+/*
+ * nodeN/cdm/evacuate is for nodes no driver owns: on a driver's node it
+ * fails with EBUSY and changes nothing (the admin guide's reference).
+ */
+TEST_F(capi, node_evacuate_file_refuses_driver_owned_node)
+{
+	for (int i = 0; i < self->ndev; i++) {
+		struct capi_dev *d = &self->dev[i];
+		long total = node_meminfo_kb(d->node, "MemTotal");
+		char rec0[96], rec1[96];
+
+		ASSERT_EQ(0, node_evac_record(d->node, rec0, sizeof(rec0)));
+		ASSERT_EQ(-EBUSY, write_strf("1000",
+					     NODE_SYS "/node%d/cdm/evacuate",
+					     d->node));
+		ASSERT_EQ(total, node_meminfo_kb(d->node, "MemTotal"));
+		ASSERT_EQ(0, node_evac_record(d->node, rec1, sizeof(rec1)));
+		TH_LOG("node %d: %s", d->node, rec1);
+		ASSERT_STREQ(rec0, rec1);
+		ASSERT_EQ(NULL, strstr(rec1, "running"));
+		ASSERT_EQ(0, capi_refresh(d));
+		ASSERT_STREQ("online", d->state);
+	}
+}
+
 TEST_F_TIMEOUT(capi, ram_fill_leaves_devices_empty, 300)
 {
 	long ram = node_meminfo_kb(0, "MemTotal");
@@ -759,9 +798,7 @@ TEST_F_TIMEOUT(capi, pci_remove_races_acpi_eject, 600)
 	fill_pattern(p, len, 77);
 	sum = checksum(p, len);
 	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, x.node));
-	write_str(TEST_DBG "/pin", "unpin");
-	snprintf(buf, sizeof(buf), "%lx 4", (unsigned long)(p + len / 2));
-	ASSERT_EQ(0, write_str(TEST_DBG "/pin", buf));
+	ASSERT_EQ(4, test_kmod_pin(p + len / 2, 4, false, NULL));
 	kfd = kmsg_open();
 	ASSERT_LE(0, kfd);
 
@@ -792,6 +829,31 @@ TEST_F_TIMEOUT(capi, pci_remove_races_acpi_eject, 600)
 	ASSERT_FALSE(path_exists(y.path));
 	ASSERT_FALSE(node_has_memory(y.node));
 	ASSERT_FALSE(path_exists(x.path));
+
+	/* memory hotplug elsewhere is not held up by the waiting removal */
+	if (memory_blocks_movable(0)) {
+		int b, blk = -1;
+
+		for (b = 4095; b >= 0 && blk < 0; b--) {
+			char z[32], nodedir[96];
+
+			snprintf(nodedir, sizeof(nodedir), MEMSYS "/memory%d/node0",
+				 b);
+			if (!path_exists(nodedir) ||
+			    read_strf(z, sizeof(z), MEMSYS "/memory%d/valid_zones",
+				      b) <= 0 || strcmp(z, "Movable"))
+				continue;
+			r = memory_block_offline(b, 60);
+			TH_LOG("offline RAM memory%d meanwhile: %s", b,
+			       r ? strerror(-r) : "ok");
+			ASSERT_NE(-ETIMEDOUT, r);
+			if (!r)
+				blk = b;
+		}
+		ASSERT_LE(0, blk) TH_LOG("no RAM block could be offlined");
+		ASSERT_EQ(0, write_strf("online", MEMSYS "/memory%d/state", blk));
+		ASSERT_TRUE(node_has_memory(x.node));
+	}
 
 	/* X's memory stays, pinned pages and data in place, until unpinned */
 	ASSERT_TRUE(node_has_memory(x.node));

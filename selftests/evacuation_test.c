@@ -461,7 +461,7 @@ static void pin_case(struct __test_metadata *_metadata,
 {
 	size_t len = 4 * MiB;
 	char *p = bound_region(_metadata, self->node, len, false);
-	char cmd[64], buf[64];
+	char buf[64];
 	unsigned long long mig = 0, unm = 0;
 	long failed0 = vmstat_val("cdm_evacuations_failed");
 	long stat_failed0 = capi_stat(self->d, "evacuations_failed");
@@ -474,12 +474,8 @@ static void pin_case(struct __test_metadata *_metadata,
 	fill_pattern(p, len, 18);
 	sum = checksum(p, len);
 	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, self->node));
-	write_str(TEST_DBG "/pin", "unpin");
 	/* pin 4 pages in the middle */
-	snprintf(cmd, sizeof(cmd), "%lx 4", (unsigned long)(p + len / 2));
-	ASSERT_EQ(0, write_str(TEST_DBG "/pin", cmd));
-	ASSERT_LT(0, read_str(TEST_DBG "/pin", buf, sizeof(buf)));
-	ASSERT_EQ(4, atoi(buf));
+	ASSERT_EQ(4, test_kmod_pin(p + len / 2, 4, false, NULL));
 
 	r = evacuate_bounded(self, sysfs, 3000, &mig, &unm, 60);
 	TH_LOG("pinned: evacuate via %s -> %d (%s), migrated %llu, unmoved %llu",
@@ -497,6 +493,20 @@ static void pin_case(struct __test_metadata *_metadata,
 		    !strcmp(self->d->state, "failed"));
 	ASSERT_EQ(4, pages_on_node(p + len / 2, 4 * PAGE_SZ, self->node));
 	ASSERT_EQ(sum, checksum(p, len));
+	/* the admin guide: the core's record of the failed evacuation */
+	ASSERT_LT(0, read_strf(buf, sizeof(buf),
+			       NODE_SYS "/node%d/cdm/evacuation_state",
+			       self->node));
+	ASSERT_STREQ("failed", buf);
+	ASSERT_LT(0, read_strf(buf, sizeof(buf),
+			       NODE_SYS "/node%d/cdm/pages_remaining",
+			       self->node));
+	TH_LOG("pages_remaining after the failure: %s", buf);
+	ASSERT_LE(1, atol(buf));
+	ASSERT_GE(4L << 9, atol(buf));
+	if (!sysfs) {
+		ASSERT_EQ((long)unm, atol(buf));
+	}
 	if (failed0 >= 0) {
 		ASSERT_EQ(failed0 + 1, vmstat_val("cdm_evacuations_failed"));
 	}
@@ -1121,7 +1131,6 @@ TEST_F_TIMEOUT(evac, longterm_pin_moves_pages_to_ram, 180)
 	size_t len = 4 * MiB;
 	char *p = bound_region(_metadata, self->node, len, false);
 	unsigned long long mig = 0, unm = 0;
-	char cmd[64], buf[64];
 	int r, pinned, pin_node = -1;
 	uint64_t sum;
 
@@ -1131,11 +1140,7 @@ TEST_F_TIMEOUT(evac, longterm_pin_moves_pages_to_ram, 180)
 	fill_pattern(p, len, 27);
 	sum = checksum(p, len);
 	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, self->node));
-	write_str(TEST_DBG "/pin", "unpin");
-	snprintf(cmd, sizeof(cmd), "%lx 16 longterm", (unsigned long)(p + len / 2));
-	ASSERT_EQ(0, write_str(TEST_DBG "/pin", cmd));
-	ASSERT_LT(0, read_str(TEST_DBG "/pin", buf, sizeof(buf)));
-	ASSERT_EQ(2, sscanf(buf, "%d %d", &pinned, &pin_node));
+	pinned = test_kmod_pin(p + len / 2, 16, true, &pin_node);
 	TH_LOG("long-term pin of 16 pages bound to node %d: %d pinned, first on node %d; the range: %ld on node %d, %ld in RAM",
 	       self->node, pinned, pin_node,
 	       pages_on_node(p + len / 2, 16 * PAGE_SZ, self->node), self->node,

@@ -34,7 +34,6 @@
 #define RAMDISK "/dev/ram0"
 #define THP "/sys/kernel/mm/transparent_hugepage"
 #define KSM "/sys/kernel/mm/ksm"
-#define MEMSYS "/sys/devices/system/memory"
 /* MemFree of an untouched node moves only by per-cpu vmstat drift */
 #define DRIFT_KB 2048
 
@@ -1217,48 +1216,6 @@ static bool block_has_reserved(int b)
 	return res;
 }
 
-static int movable_ram_blocks(int nid)
-{
-	char path[160], z[64];
-	int n = 0;
-
-	for (int b = 0; b < 4096; b++) {
-		snprintf(path, sizeof(path), MEMSYS "/memory%d/node%d", b, nid);
-		if (!path_exists(path))
-			continue;
-		snprintf(path, sizeof(path), MEMSYS "/memory%d/valid_zones", b);
-		if (read_str(path, z, sizeof(z)) > 0 && !strcmp(z, "Movable"))
-			n++;
-	}
-	return n;
-}
-
-/* write "offline" in a child with an alarm: offlining may never finish */
-static int offline_block(int b, int timeout_s)
-{
-	char path[128];
-	pid_t c;
-	int st;
-
-	snprintf(path, sizeof(path), MEMSYS "/memory%d/state", b);
-	c = fork_kid();
-	if (!c) {
-		int r;
-
-		alarm(timeout_s);
-		r = write_str(path, "offline");
-		_exit(r ? -r : 0);
-	}
-	if (wait_child(c, &st, timeout_s + 10)) {
-		kill(c, SIGKILL);
-		waitpid(c, &st, 0);
-		return -ETIMEDOUT;
-	}
-	if (WIFSIGNALED(st))
-		return -ETIMEDOUT;
-	return -WEXITSTATUS(st);
-}
-
 TEST_F_TIMEOUT(iso, offline_ram_block, 300)
 {
 	size_t len = 256 * MiB;
@@ -1268,7 +1225,7 @@ TEST_F_TIMEOUT(iso, offline_ram_block, 300)
 
 	if (!path_exists(MEMSYS "/block_size_bytes"))
 		SKIP(return, "no memory hotplug sysfs");
-	if (!movable_ram_blocks(self->ram[0]))
+	if (!memory_blocks_movable(self->ram[0]))
 		SKIP(return, "node %d has no ZONE_MOVABLE memory block (boot with movablecore=256M)",
 		     self->ram[0]);
 	p = map_anon(len);
@@ -1303,7 +1260,7 @@ TEST_F_TIMEOUT(iso, offline_ram_block, 300)
 			continue;
 		}
 		self->offlined_block = blocks[i];
-		r = offline_block(blocks[i], 30);
+		r = memory_block_offline(blocks[i], 30);
 		TH_LOG("offline memory%d: %s", blocks[i], r ? strerror(-r) : "ok");
 		if (!r) {
 			b = blocks[i];

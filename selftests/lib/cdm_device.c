@@ -265,3 +265,45 @@ int capi_restore_all(void)
 	}
 	return online;
 }
+
+int memory_blocks_movable(int nid)
+{
+	char path[160], z[64];
+	int n = 0;
+
+	for (int b = 0; b < 4096; b++) {
+		snprintf(path, sizeof(path), MEMSYS "/memory%d/node%d", b, nid);
+		if (!path_exists(path))
+			continue;
+		snprintf(path, sizeof(path), MEMSYS "/memory%d/valid_zones", b);
+		if (read_str(path, z, sizeof(z)) > 0 && !strcmp(z, "Movable"))
+			n++;
+	}
+	return n;
+}
+
+/* write "offline" in a child with an alarm: offlining may never finish */
+int memory_block_offline(int b, int timeout_s)
+{
+	char path[128];
+	pid_t c;
+	int st;
+
+	snprintf(path, sizeof(path), MEMSYS "/memory%d/state", b);
+	c = fork_kid();
+	if (!c) {
+		int r;
+
+		alarm(timeout_s);
+		r = write_str(path, "offline");
+		_exit(r ? -r : 0);
+	}
+	if (wait_child(c, &st, timeout_s + 10)) {
+		kill(c, SIGKILL);
+		waitpid(c, &st, 0);
+		return -ETIMEDOUT;
+	}
+	if (WIFSIGNALED(st))
+		return -ETIMEDOUT;
+	return -WEXITSTATUS(st);
+}

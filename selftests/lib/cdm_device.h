@@ -48,4 +48,9 @@ int wait_node_usable(int nid, int timeout_ms);
 int capi_restore_all(void);
 int capi_run(int fd, struct capi_sim_run *run);
 
+/* memory blocks of @nid whose valid_zones is "Movable" */
+int memory_blocks_movable(int nid);
+/* offline memory block @b in a child bounded by @timeout_s: 0 or -errno */
+int memory_block_offline(int b, int timeout_s);
+
 #endif

@@ -89,6 +89,27 @@ int test_kmod_ready(void)
 	return path_exists(TEST_DBG "/alloc") ? 0 : -ENOENT;
 }
 
+int test_kmod_pin(void *addr, int n, bool longterm, int *first_node)
+{
+	char cmd[64], buf[64];
+	int pinned = -1, node = -1, r;
+
+	write_str(TEST_DBG "/pin", "unpin");
+	snprintf(cmd, sizeof(cmd), "%lx %d%s", (unsigned long)addr, n,
+		 longterm ? " longterm" : "");
+	r = write_str(TEST_DBG "/pin", cmd);
+	if (r)
+		return r;
+	r = read_str(TEST_DBG "/pin", buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	if (sscanf(buf, "%d %d", &pinned, &node) < 1)
+		return -EIO;
+	if (first_node)
+		*first_node = node;
+	return pinned;
+}
+
 int kmsg_open(void)
 {
 	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);

@@ -17,6 +17,12 @@ int unload_module(const char *name);
 bool module_loaded(const char *name);
 int ensure_debugfs(void);
 int test_kmod_ready(void);	/* loads cdm_test_kmod if needed */
+/*
+ * Drop the previous pin, then pin @n pages of this task from @addr (with
+ * FOLL_LONGTERM if @longterm): pages pinned, or -errno.  The node of the
+ * first pinned page goes to *@first_node when asked.  "unpin" drops it.
+ */
+int test_kmod_pin(void *addr, int n, bool longterm, int *first_node);
 int kmsg_open(void);		/* positioned at the end */
 /* count kernel report lines since open; copy the first into buf */
 int kmsg_reports(int fd, char *first, size_t len);

@@ -16,6 +16,7 @@
 
 #define CDM_MAX_NODES 64
 #define NODE_SYS "/sys/devices/system/node"
+#define MEMSYS "/sys/devices/system/memory"
 
 /* ---- files ---- */
 int read_str(const char *path, char *buf, size_t len);	/* bytes or -errno */
