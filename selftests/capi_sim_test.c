@@ -851,7 +851,9 @@ TEST_F_TIMEOUT(capi, pci_remove_races_acpi_eject, 600)
 				blk = b;
 		}
 		ASSERT_LE(0, blk) TH_LOG("no RAM block could be offlined");
-		ASSERT_EQ(0, write_strf("online", MEMSYS "/memory%d/state", blk));
+		/* as it was: a plain "online" would pick the kernel zone */
+		ASSERT_EQ(0, write_strf("online_movable",
+					MEMSYS "/memory%d/state", blk));
 		ASSERT_TRUE(node_has_memory(x.node));
 	}
 

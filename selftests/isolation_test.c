@@ -121,7 +121,7 @@ static void iso_cleanup(FIXTURE_DATA(iso) *self)
 	if (self->offlined_block >= 0) {
 		snprintf(p, sizeof(p), MEMSYS "/memory%d/state",
 			 self->offlined_block);
-		write_str(p, "online");
+		write_str(p, "online_movable");
 	}
 	/* KSM: unmerge before merge_across_nodes can change back */
 	if (path_exists(KSM "/run"))
@@ -1281,7 +1281,8 @@ TEST_F_TIMEOUT(iso, offline_ram_block, 300)
 		char path[128];
 
 		snprintf(path, sizeof(path), MEMSYS "/memory%d/state", b);
-		ASSERT_EQ(0, write_str(path, "online"));
+		/* as it was: a plain "online" would pick the kernel zone */
+		ASSERT_EQ(0, write_str(path, "online_movable"));
 		self->offlined_block = -1;
 	}
 }

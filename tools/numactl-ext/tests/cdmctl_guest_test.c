@@ -855,10 +855,14 @@ static int spill_child(int node, long max_chunks, int r, int w)
 	}
 	if (!spilled)
 		return 11;
-	/* RAM has room again: drop the chunks that stayed in RAM. */
+	/*
+	 * RAM has room again: drop the chunks that stayed in RAM.  Not with
+	 * munmap(): splitting the mapping allocates a VMA while RAM is still
+	 * at its min watermark, and the OOM killer took this child for it.
+	 */
 	for (long i = 0; i < n; i++)
 		if (!on_node[i]) {
-			munmap(chunk[i], SPILL_CHUNK);
+			madvise(chunk[i], SPILL_CHUNK, MADV_DONTNEED);
 			chunk[i] = NULL;
 		}
 	if (write(w, &spilled, sizeof(spilled)) != sizeof(spilled))
