@@ -414,20 +414,42 @@ static void evacuate_and_check(struct __test_metadata *_metadata,
 
 	/* boot memory stays offline until onlined; kernel zones refused */
 	{
-		int ids[512], n = node_blocks(NODE, ids, 512);
-		char path[128], st[32];
+		int ids[512], n = node_blocks(NODE, ids, 512), kfd = kmsg_open();
+		char path[128], st[32], line[96];
 
 		ASSERT_LT(0, n);
+		ASSERT_LE(0, kfd);
 		ASSERT_EQ(0, block_state(ids[0], st, sizeof(st)));
 		ASSERT_STREQ("offline", st);
+		ASSERT_LT(0, read_strf(st, sizeof(st),
+				       MEMSYS "/memory%d/valid_zones", ids[0]));
+		ASSERT_STREQ("Movable", st);
 		snprintf(path, sizeof(path), MEMSYS "/memory%d/state", ids[0]);
 		ASSERT_EQ(-EINVAL, write_str(path, "online_kernel"));
+		/* the line the admin guide quotes */
+		snprintf(line, sizeof(line),
+			 "cdm: node %d: coherent device memory can only be onlined to ZONE_MOVABLE",
+			 NODE);
+		ASSERT_EQ(0, kmsg_wait_for(kfd, line, 10000));
+		close(kfd);
 		ASSERT_EQ(0, block_state(ids[0], st, sizeof(st)));
 		ASSERT_STREQ("offline", st);
 	}
 	ASSERT_EQ(-EALREADY, evacuate_node(NODE, EVAC_MS));
 	ASSERT_LT(0, online_node_blocks(NODE, "online"));
 	ASSERT_EQ(0, wait_node_usable(NODE, 10000));
+	/* a plain "online" picks ZONE_MOVABLE on a CDM node */
+	{
+		int ids[512], n = node_blocks(NODE, ids, 512);
+		char z[32];
+
+		for (int i = 0; i < n; i++) {
+			ASSERT_LT(0, read_strf(z, sizeof(z),
+					       MEMSYS "/memory%d/valid_zones",
+					       ids[i]));
+			ASSERT_STREQ("Movable", z);
+		}
+	}
 	ASSERT_EQ(self->total_kb, node_total_kb(NODE));
 	ASSERT_EQ(sum, checksum(p, len));
 }

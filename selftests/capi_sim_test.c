@@ -744,29 +744,6 @@ TEST_F_TIMEOUT(capi_evac, under_writer, 480)
 }
 
 /*
- * Read /dev/kmsg from @fd (non-blocking) until a record contains @needle;
- * 0, or -ETIMEDOUT after @timeout_ms.
- */
-static int kmsg_wait_for(int fd, const char *needle, int timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms;
-	char rec[2048];
-
-	while (now_ms() < end) {
-		ssize_t n = read(fd, rec, sizeof(rec) - 1);
-
-		if (n > 0) {
-			rec[n] = '\0';
-			if (strstr(rec, needle))
-				return 0;
-		} else if (n < 0 && errno == EAGAIN) {
-			usleep(100000);
-		}
-	}
-	return -ETIMEDOUT;
-}
-
-/*
  * A sysfs PCI "remove" holds pci_rescan_remove_lock through .remove, and an
  * ACPI hot-plug event takes device_hotplug_lock, then acpi_scan_lock, then
  * pci_rescan_remove_lock.  Here the removal of device X cannot finish (4

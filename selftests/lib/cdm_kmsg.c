@@ -189,3 +189,26 @@ int oom_quiet_end(struct oom_quiet *q, char *first, size_t len)
 	q->kfd = -1;
 	return n;
 }
+
+/*
+ * Read /dev/kmsg from @fd (non-blocking) until a record contains @needle;
+ * 0, or -ETIMEDOUT after @timeout_ms.
+ */
+int kmsg_wait_for(int fd, const char *needle, int timeout_ms)
+{
+	uint64_t end = now_ms() + timeout_ms;
+	char rec[2048];
+
+	while (now_ms() < end) {
+		ssize_t n = read(fd, rec, sizeof(rec) - 1);
+
+		if (n > 0) {
+			rec[n] = '\0';
+			if (strstr(rec, needle))
+				return 0;
+		} else if (n < 0 && errno == EAGAIN) {
+			usleep(100000);
+		}
+	}
+	return -ETIMEDOUT;
+}

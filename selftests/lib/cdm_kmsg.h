@@ -26,6 +26,8 @@ int test_kmod_pin(void *addr, int n, bool longterm, int *first_node);
 int kmsg_open(void);		/* positioned at the end */
 /* count kernel report lines since open; copy the first into buf */
 int kmsg_reports(int fd, char *first, size_t len);
+/* read @fd until a record contains @needle: 0, or -ETIMEDOUT */
+int kmsg_wait_for(int fd, const char *needle, int timeout_ms);
 
 /*
  * A test that provokes the OOM killer on purpose scans /dev/kmsg for real
