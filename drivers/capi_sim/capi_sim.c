@@ -935,10 +935,10 @@ static int capi_sim_probe_online(struct capi_sim *cs)
 }
 
 /*
- * Evacuate the device and release it, from remove or a failed probe.
- * Returns at once if the caller holds device_hotplug_lock (an ACPI eject,
- * after which the memory is gone: it waits for every page), or else within
- * CAPI_SIM_HOTPLUG_WAIT_MS; see capi_sim_hotplug_work().
+ * Evacuate the device and release it, from remove or a failed probe.  When
+ * the caller holds device_hotplug_lock (an ACPI eject, after which the
+ * device and its memory are gone) this waits for every page; otherwise it
+ * returns within CAPI_SIM_HOTPLUG_WAIT_MS; see capi_sim_hotplug_work().
  */
 static void capi_sim_teardown(struct capi_sim *cs)
 {
@@ -952,7 +952,7 @@ static void capi_sim_teardown(struct capi_sim *cs)
 	/* Let a running evacuation or online finish; then it is ours. */
 	wait_event(cs->wq, !READ_ONCE(cs->busy));
 
-	/* Held until capi_sim_release_device(): the BAR must outlive the memory. */
+	/* Held until capi_sim_release_device(): the BAR outlives the memory. */
 	pci_dev_get(pdev);
 	__module_get(THIS_MODULE);
 	if (device_hotplug_lock_held()) {
