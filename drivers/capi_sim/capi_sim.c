@@ -127,7 +127,9 @@ struct capi_sim {
 	struct completion online_done;	/* the work's online attempt ran */
 	struct completion removed;	/* the work emptied the node */
 	int online_rc;
-	bool remove_queued;		/* the work evacuates, not onlines */
+	bool remove_queued;		/* under lock: the work evacuates */
+	bool remove_started;		/* under lock: one run evacuates */
+	bool ram_res_adopted;		/* see capi_sim_adopt_ram_resource() */
 	bool remove_done;		/* under lock */
 	bool remove_detached;		/* under lock: the work releases cs */
 };
@@ -795,28 +797,52 @@ static const struct file_operations capi_sim_fops = {
  * A PCI remove (sysfs "remove", a native hot-unplug) releases the BAR once
  * .remove has returned.  The System RAM resource of memory still online is
  * the BAR's child and leaves iomem_resource with it, after which
- * offline_pages() would see a hole.  Put it back into the tree on its own;
- * the pci_dev reference the removal holds keeps the old BAR, its parent
- * pointer, valid until then.  Called with device_hotplug_lock held.
+ * offline_pages() would see a hole.  The resource of the range, in the
+ * released BAR's child list (private to us from then on: the pci_dev
+ * reference the removal holds keeps it valid), or NULL.
  */
-static void capi_sim_adopt_ram_resource(struct capi_sim *cs)
+static struct resource *capi_sim_orphaned_ram_resource(struct capi_sim *cs)
 {
 	struct resource *bar = &cs->pdev->resource[CAPI_SIM_BAR];
 	struct resource *res;
 
 	/* Cleared under resource_lock by release_resource(), never set again. */
-	if (READ_ONCE(bar->parent))
+	if (cs->ram_res_adopted || READ_ONCE(bar->parent))
+		return NULL;
+	for (res = bar->child; res; res = res->sibling)
+		if (res->parent == bar && res->start == cs->start)
+			return res;
+	return NULL;
+}
+
+/* Put an orphaned RAM resource back into the tree on its own. */
+static void capi_sim_adopt_ram_resource(struct capi_sim *cs)
+{
+	struct resource *res = capi_sim_orphaned_ram_resource(cs);
+
+	if (!res)
 		return;
-	for (res = bar->child; res; res = res->sibling) {
-		if (res->parent != bar || res->start != cs->start)
-			continue;
-		if (insert_resource(&iomem_resource, res))
-			dev_err(&cs->pdev->dev, "cannot re-insert %pR\n", res);
-		else
-			dev_info(&cs->pdev->dev, "BAR%d released: %pR kept\n",
-				 CAPI_SIM_BAR, res);
+	if (insert_resource(&iomem_resource, res)) {
+		dev_err(&cs->pdev->dev, "cannot re-insert %pR\n", res);
 		return;
 	}
+	cs->ram_res_adopted = true;
+	dev_info(&cs->pdev->dev, "BAR%d released: %pR kept\n", CAPI_SIM_BAR,
+		 res);
+}
+
+/*
+ * The BAR was released during an evacuation attempt that went on to remove
+ * the memory: __remove_memory() did not find the orphaned resource to free.
+ */
+static void capi_sim_free_orphaned_ram_resource(struct capi_sim *cs)
+{
+	struct resource *res = capi_sim_orphaned_ram_resource(cs);
+
+	if (!res)
+		return;
+	release_resource(res);
+	kfree(res);
 }
 
 /*
@@ -838,6 +864,8 @@ static void capi_sim_evacuate_loop(struct capi_sim *cs)
 			lock_device_hotplug();
 		capi_sim_adopt_ram_resource(cs);
 		rc = capi_sim_evacuate(cs, timeout_ms, &migrated, &unmoved);
+		if (!rc || rc == -EALREADY)
+			capi_sim_free_orphaned_ram_resource(cs);
 		if (!locked)
 			unlock_device_hotplug();
 		if (!rc || rc == -EALREADY)
@@ -884,9 +912,19 @@ static void capi_sim_hotplug_work(struct work_struct *work)
 {
 	struct capi_sim *cs = container_of(work, struct capi_sim,
 					   hotplug_work);
-	bool detached;
+	bool queued, remove, detached;
 
-	if (!READ_ONCE(cs->remove_queued)) {
+	/* Queued again while running: one run evacuates, none twice. */
+	mutex_lock(&cs->lock);
+	queued = cs->remove_queued;
+	remove = queued && !cs->remove_started;
+	cs->remove_started |= remove;
+	mutex_unlock(&cs->lock);
+	if (queued && !remove) {
+		capi_sim_put(cs);
+		return;
+	}
+	if (!remove) {
 		lock_device_hotplug();
 		/* An ACPI eject may have come first, with the lock held. */
 		cs->online_rc = READ_ONCE(cs->dead) ? -ENODEV :
@@ -960,7 +998,9 @@ static void capi_sim_teardown(struct capi_sim *cs)
 		capi_sim_release_device(cs);
 		return;
 	}
-	WRITE_ONCE(cs->remove_queued, true);
+	mutex_lock(&cs->lock);
+	cs->remove_queued = true;
+	mutex_unlock(&cs->lock);
 	capi_sim_queue_hotplug(cs);
 	wait_for_completion_timeout(&cs->removed,
 				    msecs_to_jiffies(CAPI_SIM_HOTPLUG_WAIT_MS));
