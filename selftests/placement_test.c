@@ -519,6 +519,50 @@ TEST_F_TIMEOUT(place, full_node_preferred_falls_back, 300)
 	ASSERT_EQ(0, other_cdm);
 }
 
+/*
+ * The admin guide: "numactl --preferred-many=1,2: nodes 1/2, RAM when both
+ * full".  Fill past the free memory of every CDM node under one
+ * MPOL_PREFERRED_MANY naming them all: each node fills up, the rest lands
+ * in system RAM, and the task is not OOM-killed.
+ */
+TEST_F_TIMEOUT(place, full_nodes_preferred_many_falls_back, 300)
+{
+	struct fill_opts o = {
+		.chunk = 4 * MiB, .mode = MPOL_PREFERRED_MANY,
+	};
+	long free_kb[CDM_MAX_NODES], total_kb = 0, on_named = 0;
+	struct fill_result r;
+
+	for (int i = 0; i < self->ncdm && o.nnodes < 4; i++) {
+		if (self->cdm[i] >= 4)
+			continue;	/* fill_result counts nodes 0..3 */
+		o.nodes[o.nnodes] = self->cdm[i];
+		free_kb[o.nnodes] = node_meminfo_kb(self->cdm[i], "MemFree");
+		total_kb += free_kb[o.nnodes++];
+	}
+	if (o.nnodes < 2)
+		SKIP(return, "needs two CDM nodes among nodes 0-3");
+	o.max_bytes = ((size_t)total_kb * KiB + 128 * MiB) / o.chunk * o.chunk;
+	ASSERT_EQ(0, fill_run(&o, &r, 240));
+	for (int i = 0; i < o.nnodes; i++) {
+		TH_LOG("PREFERRED_MANY: node %d (free %ld kB) got %ld pages",
+		       o.nodes[i], free_kb[i], r.nodes[o.nodes[i]]);
+		on_named += r.nodes[o.nodes[i]];
+	}
+	TH_LOG("%ld pages, node%d %ld, on CDM nodes %ld, err %d, status 0x%x",
+	       r.pages, self->ram[0], r.nodes[self->ram[0]], r.on_cdm, r.err,
+	       r.status);
+	ASSERT_FALSE(r.oom_killed);
+	ASSERT_EQ(0, r.err);
+	ASSERT_EQ((long)(o.max_bytes / PAGE_SZ), r.pages);
+	/* every named node filled up (allow watermarks and pcp lists) */
+	for (int i = 0; i < o.nnodes; i++)
+		ASSERT_GE(r.nodes[o.nodes[i]] * 4, free_kb[i] * 85 / 100);
+	/* the rest went to RAM, none to a CDM node the policy did not name */
+	ASSERT_GE(r.nodes[self->ram[0]], 128 * MiB / PAGE_SZ / 2);
+	ASSERT_EQ(r.on_cdm, on_named);
+}
+
 TEST_F_TIMEOUT(place, full_node_bind_ooms_no_spill, 300)
 {
 	int node = small_cdm(self);
@@ -563,56 +607,66 @@ static int cg_setup(const char *mems)
 	return write_str(CG "/cpuset.mems", mems);
 }
 
-/* child in the cgroup tries every way onto @node; returns pages there */
-static long cg_try(int node, int *errs)
+/* what a task in the cgroup got trying each way onto a node */
+struct cg_tries {
+	long pages;		/* pages on the node afterwards */
+	int mbind_bind;		/* 0 or -errno of each call */
+	int mbind_preferred;
+	int set_mempolicy_bind;
+	int move_pages;
+};
+
+/* a child in the cgroup (cpuset.mems @mems) tries every way onto @node */
+static int cg_try(struct __test_metadata *_metadata, const char *mems,
+		  int node, struct cg_tries *t)
 {
+	struct cg_tries res = { .pages = -1 };
 	int pfd[2];
-	long res[2] = { -1, 0 };
 	pid_t c;
 	int st;
 
 	if (pipe(pfd))
-		return -1;
+		return -errno;
 	c = fork_kid();
 	if (!c) {
 		char pid[32];
 		char *p = map_anon(LEN);
-		long e = 0;
+		long moved;
 
 		snprintf(pid, sizeof(pid), "%d", getpid());
 		if (!p || write_str(CG "/cgroup.procs", pid))
 			_exit(1);
-		if (mbind_nodes(p, LEN / 4, MPOL_BIND, &node, 1, 0))
-			e++;
-		if (mbind_nodes(p + LEN / 4, LEN / 4, MPOL_PREFERRED, &node, 1, 0))
-			e++;
-		if (set_policy_nodes(MPOL_BIND, &node, 1))
-			e++;
+		res.mbind_bind = mbind_nodes(p, LEN / 4, MPOL_BIND, &node, 1, 0);
+		res.mbind_preferred = mbind_nodes(p + LEN / 4, LEN / 4,
+						  MPOL_PREFERRED, &node, 1, 0);
+		res.set_mempolicy_bind = set_policy_nodes(MPOL_BIND, &node, 1);
 		touch_pages(p, LEN);
 		set_policy_nodes(MPOL_DEFAULT, NULL, 0);
-		if (move_all(p + LEN / 2, LEN / 2, node) < 0)
-			e++;
-		res[0] = pages_on_node(p, LEN, node);
-		res[1] = e;
-		if (write(pfd[1], res, sizeof(res)) != sizeof(res))
+		moved = move_all(p + LEN / 2, LEN / 2, node);
+		res.move_pages = moved < 0 ? (int)moved : 0;
+		res.pages = pages_on_node(p, LEN, node);
+		if (write(pfd[1], &res, sizeof(res)) != sizeof(res))
 			_exit(2);
 		_exit(0);
 	}
 	close(pfd[1]);
-	if (read(pfd[0], res, sizeof(res)) != sizeof(res))
-		res[0] = -1;
+	if (read(pfd[0], &res, sizeof(res)) != sizeof(res))
+		res.pages = -1;
 	close(pfd[0]);
 	waitpid(c, &st, 0);
-	*errs = (int)res[1];
-	return res[0];
+	*t = res;
+	TH_LOG("cpuset.mems=%s: %ld pages on node %d; mbind BIND %d, mbind PREFERRED %d, set_mempolicy BIND %d, move_pages %d",
+	       mems, t->pages, node, t->mbind_bind, t->mbind_preferred,
+	       t->set_mempolicy_bind, t->move_pages);
+	return res.pages < 0 ? -EIO : 0;
 }
 
 TEST_F(place, cpuset_excludes_cdm)
 {
 	int node = self->cdm[0];
+	struct cg_tries t;
 	char mems[64];
-	long on;
-	int r, errs;
+	int r;
 
 	r = cg_setup("0");
 	if (r == -ENOENT)
@@ -620,20 +674,23 @@ TEST_F(place, cpuset_excludes_cdm)
 	ASSERT_EQ(0, r) TH_LOG("cpuset setup: %s", strerror(-r));
 	snprintf(mems, sizeof(mems), "%d", self->ram[0]);
 	ASSERT_EQ(0, write_str(CG "/cpuset.mems", mems));
-	on = cg_try(node, &errs);
-	TH_LOG("cpuset.mems=%s: %ld pages on node %d, %d calls refused", mems,
-	       on, node, errs);
-	ASSERT_EQ(0, on);
-	ASSERT_GE(errs, 1);
+	ASSERT_EQ(0, cg_try(_metadata, mems, node, &t));
+	ASSERT_EQ(0, t.pages);
+	/* the admin guide's errors, exactly */
+	ASSERT_EQ(-EINVAL, t.mbind_bind);
+	ASSERT_EQ(-EINVAL, t.mbind_preferred);
+	ASSERT_EQ(-EINVAL, t.set_mempolicy_bind);
+	ASSERT_EQ(-EACCES, t.move_pages);
 
 	/* positive control: with the node in cpuset.mems it works */
 	snprintf(mems, sizeof(mems), "%d,%d", self->ram[0], node);
 	ASSERT_EQ(0, write_str(CG "/cpuset.mems", mems));
-	on = cg_try(node, &errs);
-	TH_LOG("cpuset.mems=%s: %ld pages on node %d, %d calls refused", mems,
-	       on, node, errs);
-	ASSERT_EQ(NPAGES, on);
-	ASSERT_EQ(0, errs);
+	ASSERT_EQ(0, cg_try(_metadata, mems, node, &t));
+	ASSERT_EQ(NPAGES, t.pages);
+	ASSERT_EQ(0, t.mbind_bind);
+	ASSERT_EQ(0, t.mbind_preferred);
+	ASSERT_EQ(0, t.set_mempolicy_bind);
+	ASSERT_EQ(0, t.move_pages);
 	ASSERT_EQ(0, rmdir(CG));
 }
 
