@@ -287,6 +287,17 @@ static inline int cdm_hugetlb_target_node(int nid)
 	return nid;
 }
 
+/*
+ * gather_surplus_pages() allocates a reservation's surplus pages on each
+ * node of mems_allowed (within an MPOL_BIND mask) without a nodemask, so
+ * the gate sends a CDM node's share to RAM, where a task bound to the node
+ * can never fault it in.  Give the bind's mask for a CDM node it names.
+ */
+static inline nodemask_t *cdm_surplus_nodemask(int nid, nodemask_t *mbind)
+{
+	return cdm_enabled() && mbind && __node_is_cdm(nid) ? mbind : NULL;
+}
+
 /* Free and page-cache pages on CDM nodes, see __cdm_private_pages(). */
 static inline unsigned long cdm_private_pages(void)
 {
@@ -405,6 +416,11 @@ static inline nodemask_t *cdm_sysram_nodes(nodemask_t *buf)
 static inline bool cdm_hugetlb_replace(struct hstate *h, int nid)
 {
 	return false;
+}
+
+static inline nodemask_t *cdm_surplus_nodemask(int nid, nodemask_t *mbind)
+{
+	return NULL;
 }
 
 static inline int cdm_hugetlb_target_node(int nid)
