@@ -170,6 +170,22 @@ TEST_F(place, bind_all_cdm_nodes)
 	ASSERT_EQ(NPAGES, on);
 }
 
+/*
+ * The admin guide: "numactl --membind=0,1: node 0 first, node 1 when 0 is
+ * low".  With RAM not low, a bind to RAM and a CDM node starts at the
+ * local RAM node and stays there.
+ */
+TEST_F(place, bind_ram_and_cdm_ram_first)
+{
+	int nodes[2] = { self->ram[0], self->cdm[0] };
+	char *p = mbind_touch(_metadata, MPOL_BIND, nodes, 2);
+
+	ASSERT_NE(NULL, p);
+	log_nodes(_metadata, "MPOL_BIND RAM and CDM", p, LEN);
+	ASSERT_EQ(NPAGES, pages_on_node(p, LEN, self->ram[0]));
+	munmap(p, LEN);
+}
+
 TEST_F(place, preferred_many)
 {
 	long c[CDM_MAX_NODES], e, on = 0;
