@@ -604,10 +604,7 @@ static unsigned long cdm_node_used_pages(int nid)
 	return used;
 }
 
-/*
- * Pages of @nid an evacuation must migrate: free hugetlb pages dissolve,
- * but those that reservations need are replaced in RAM (cdm_hugetlb_replace()).
- */
+/* Pages of @nid an evacuation must migrate: free hugetlb pages dissolve. */
 static unsigned long cdm_pages_to_migrate(int nid)
 {
 	unsigned long used = cdm_node_used_pages(nid);
@@ -615,15 +612,10 @@ static unsigned long cdm_pages_to_migrate(int nid)
 	struct hstate *h;
 
 	for_each_hstate(h) {
-		unsigned long free_node = READ_ONCE(h->free_huge_pages_node[nid]);
-		unsigned long free_elsewhere = READ_ONCE(h->free_huge_pages) -
-					       free_node;
-		unsigned long resv = READ_ONCE(h->resv_huge_pages);
-		unsigned long replaced = 0;
+		unsigned long pool = READ_ONCE(h->free_huge_pages_node[nid]) *
+				     pages_per_huge_page(h);
 
-		if (resv > free_elsewhere)
-			replaced = min(free_node, resv - free_elsewhere);
-		used -= min(used, (free_node - replaced) * pages_per_huge_page(h));
+		used -= min(used, pool);
 	}
 #endif
 	return used;
@@ -1033,26 +1025,6 @@ static int cdm_nearest_node(int nid, const nodemask_t *mask)
 	}
 	return best;
 }
-
-#ifdef CONFIG_HUGETLB_PAGE
-/* Under hugetlb_lock; see cdm_hugetlb_replace() in mm/cdm.h. */
-bool __cdm_hugetlb_replace(struct hstate *h, int nid)
-{
-	/* A surplus page's accounting stays with its node: not moved. */
-	return !hstate_is_gigantic(h) && !h->surplus_huge_pages_node[nid];
-}
-
-int __cdm_hugetlb_target_node(int nid)
-{
-	nodemask_t ram;
-	int best;
-
-	nodes_andnot(ram, node_states[N_MEMORY],
-		     node_states[N_COHERENT_DEVICE]);
-	best = cdm_nearest_node(nid, &ram);
-	return best == NUMA_NO_NODE ? nid : best;
-}
-#endif
 
 int __cdm_policy_node(const nodemask_t *mask, int nid)
 {

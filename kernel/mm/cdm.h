@@ -17,7 +17,6 @@ struct zonelist;
 struct mempolicy;
 struct oom_control;
 struct task_struct;
-struct hstate;
 
 #ifdef CONFIG_COHERENT_DEVICE_MEMORY
 
@@ -59,8 +58,6 @@ nodemask_t *__cdm_policy_extra_nodes(nodemask_t *buf, const nodemask_t *mask,
 				     int nid);
 long __cdm_oom_badness(struct task_struct *task, struct oom_control *oc,
 		       long points);
-bool __cdm_hugetlb_replace(struct hstate *h, int nid);
-int __cdm_hugetlb_target_node(int nid);
 unsigned long __cdm_private_pages(void);
 
 /*
@@ -266,38 +263,6 @@ static inline long cdm_oom_badness(struct task_struct *task,
 	return __cdm_oom_badness(task, oc, points);
 }
 
-/*
- * Memory offlining dissolves the node's free huge pages, but not one that
- * a reservation holds: it fails instead.  On a CDM node being evacuated a
- * new huge page on the nearest system RAM node takes the reserved page's
- * place, as alloc_contig_range() replaces free huge pages, so the pool
- * never blocks the evacuation and the reservation stays honoured.
- */
-static inline bool cdm_hugetlb_replace(struct hstate *h, int nid)
-{
-	return cdm_enabled() && node_isset(nid, cdm_evacuating_nodes) &&
-	       __cdm_hugetlb_replace(h, nid);
-}
-
-/* The node a free huge page of @nid is replaced on. */
-static inline int cdm_hugetlb_target_node(int nid)
-{
-	if (cdm_enabled() && node_isset(nid, cdm_evacuating_nodes))
-		return __cdm_hugetlb_target_node(nid);
-	return nid;
-}
-
-/*
- * gather_surplus_pages() allocates a reservation's surplus pages on each
- * node of mems_allowed (within an MPOL_BIND mask) without a nodemask, so
- * the gate sends a CDM node's share to RAM, where a task bound to the node
- * can never fault it in.  Give the bind's mask for a CDM node it names.
- */
-static inline nodemask_t *cdm_surplus_nodemask(int nid, nodemask_t *mbind)
-{
-	return cdm_enabled() && mbind && __node_is_cdm(nid) ? mbind : NULL;
-}
-
 /* Free and page-cache pages on CDM nodes, see __cdm_private_pages(). */
 static inline unsigned long cdm_private_pages(void)
 {
@@ -411,21 +376,6 @@ static inline void cdm_policy_extra_nodes(nodemask_t *buf,
 static inline nodemask_t *cdm_sysram_nodes(nodemask_t *buf)
 {
 	return &node_states[N_MEMORY];
-}
-
-static inline bool cdm_hugetlb_replace(struct hstate *h, int nid)
-{
-	return false;
-}
-
-static inline nodemask_t *cdm_surplus_nodemask(int nid, nodemask_t *mbind)
-{
-	return NULL;
-}
-
-static inline int cdm_hugetlb_target_node(int nid)
-{
-	return nid;
 }
 
 static inline bool cdm_numa_migrate_denied(int from, int to)
