@@ -727,19 +727,23 @@ static long map_huge(const char *dir, int flags, int n)
 }
 
 /*
- * Surplus huge pages with system RAM short (a tmpfs file holds node 0 at
- * its low watermark): gather_surplus_pages() loops over every node of
+ * Surplus huge pages with system RAM short (anonymous memory holds node 0
+ * at its low watermark): gather_surplus_pages() loops over every node of
  * mems_allowed.  An unbound task must get them from RAM or not at all,
  * never from a CDM node - as a MAP_HUGETLB mapping and as a hugetlbfs file.
+ *
+ * The filler is anonymous, not a tmpfs file, so that an OOM kill of it
+ * (a GFP_KERNEL allocation can meet the min watermark here) frees its
+ * memory before the OOM killer looks for another victim; a tmpfs file is
+ * freed only after that, and the next OOM found nothing left to kill.
  */
 TEST_F_TIMEOUT(iso, hugetlb_surplus_ram_short, 420)
 {
-	struct fill_opts o = { .mode = -1, .file_dir = TMPFS_DIR,
-			       .stop_at_low = 1, .keep = true };
+	struct fill_opts o = { .mode = -1, .stop_at_low = 1, .keep = true };
 	static const char *const how[] = { "MAP_HUGETLB", "hugetlbfs file" };
 	struct fill_result r;
 	struct oom_quiet q;
-	char opts[64], first[256];
+	char first[256];
 	long res[2];
 	int rfd, st;
 	pid_t pid;
@@ -750,11 +754,6 @@ TEST_F_TIMEOUT(iso, hugetlb_surplus_ram_short, 420)
 	o.chunk = 8 * MiB;
 	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_hugepages", "0"));
 	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_overcommit_hugepages", "8"));
-	mkdir(TMPFS_DIR, 0700);
-	snprintf(opts, sizeof(opts), "size=%ldk,huge=never",
-		 self->ram_total_kb + 512 * 1024);
-	ASSERT_EQ(0, mount("tmpfs", TMPFS_DIR, "tmpfs", 0, opts));
-	self->tmpfs = true;
 	mkdir(HUGETLBFS_DIR, 0700);
 	ASSERT_EQ(0, mount("none", HUGETLBFS_DIR, "hugetlbfs", 0, NULL));
 

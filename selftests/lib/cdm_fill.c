@@ -254,8 +254,31 @@ pid_t fill_start(const struct fill_opts *o, int *rfd)
 		}
 		if (o->thp)
 			madvise(p, o->chunk, MADV_HUGEPAGE);
-		if (ffd < 0)
+		if (ffd < 0 && !o->stop_at_low)
 			touch_pages(p, o->chunk);
+		if (ffd < 0 && o->stop_at_low) {
+			/* 1 MiB at a time, as for a file */
+			for (qlen = 0; qlen < o->chunk; qlen += MiB) {
+				long fr, lo;
+
+				node_zone_free_low(0, o->stop_at_low == 1,
+						   &fr, &lo);
+				if (fr < lo) {
+					stop = true;
+					break;
+				}
+				touch_pages(p + qlen, o->chunk - qlen < MiB ?
+						      o->chunk - qlen : MiB);
+			}
+			if (qlen > o->chunk)
+				qlen = o->chunk;
+			if (!qlen) {
+				munmap(p, o->chunk);
+				r.stopped_low = stop;
+				report(pfd[1], &r);
+				break;
+			}
+		}
 		r.pages = page_nodes(p, qlen, c, &e);
 		if (r.pages < 0) {
 			r.err = (int)-r.pages;

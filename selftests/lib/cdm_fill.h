@@ -50,7 +50,7 @@ struct fill_opts {
 	bool keep;		/* after filling, wait to be killed */
 	const char *file_dir;	/* fill an unlinked file there with write(2) */
 	/*
-	 * File mode: stop once node 0's free memory is below its low
+	 * Stop once node 0's free memory is below its low
 	 * watermarks, summed over all zones (1) or over the zones below
 	 * ZONE_MOVABLE (2: page cache that is not movable, like ramfs).
 	 */
