@@ -2,7 +2,8 @@
 # results (@begin NAME / @t ok|not ok ... / @end NAME RC, one block per test
 # program), prints a line per program, per guest console scan and for the
 # host unit tests, names every program of selftests/tests.list that never
-# ran, and prints "N passed, M failed, K skipped"; exits 1 if anything failed,
+# ran, and prints "N passed, M failed, K skipped", each failed test with
+# the diagnostics printed just before it (CI shows only this summary); exits 1 if anything failed,
 # 2 if a test of the list never ran.
 # Variables (awk -v): list, shards, vmrcs, guests, kasan, kasan_off, logs,
 # host_line, host_rc.
@@ -18,11 +19,19 @@ BEGIN {
 	split(vmrcs, vmrc, " ")
 	nguests = split(guests, gname, " ")
 }
-/^@begin / { name = $2; seen[name] = 1; p = f = s = 0; next }
+/^@begin / { name = $2; seen[name] = 1; p = f = s = nd = 0; next }
 /^@t (ok|not ok) [0-9]+/ {
-	if ($2 == "ok") { if ($0 ~ /# *SKIP/) s++; else p++ } else f++
+	if ($2 == "ok") { if ($0 ~ /# *SKIP/) s++; else p++ }
+	else {
+		f++
+		why_failed[++nfailed] = name ": " substr($0, 4)
+		for (i = (nd > 4 ? nd - 3 : 1); i <= nd; i++)
+			why_failed[nfailed] = why_failed[nfailed] "\n      " diag[i]
+	}
+	nd = 0
 	next
 }
+/^@t # / && !/^@t # +(RUN|OK|FAIL) / { diag[++nd] = substr(substr($0, 6), 1, 300); next }
 /^@end / {
 	rc = $3
 	if (rc != 0 && f == 0) {
@@ -60,6 +69,7 @@ END {
 			F++
 		} else { printf "  %-24s ok\n", name; P++ }
 	}
+	for (i = 1; i <= nfailed; i++) printf "FAILED %s\n", why_failed[i]
 	printf "%d passed, %d failed, %d skipped\n", P, F, S
 	exit F == 0 ? 0 : missing ? 2 : 1
 }
