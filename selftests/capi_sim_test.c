@@ -807,9 +807,15 @@ TEST_F_TIMEOUT(capi, pci_remove_races_acpi_eject, 600)
 	ASSERT_FALSE(node_has_memory(y.node));
 	ASSERT_FALSE(path_exists(x.path));
 
-	/* memory hotplug elsewhere is not held up by the waiting removal */
+	/*
+	 * Memory hotplug elsewhere is not held up by the waiting removal.
+	 * Every write to a block's state takes device_hotplug_lock first,
+	 * so an offline that fails (EBUSY: a page did not migrate; EINVAL:
+	 * the block spans a hole) shows it as well as one that succeeds;
+	 * only a write still blocked at its time limit means held up.
+	 */
 	if (memory_blocks_movable(0)) {
-		int b, blk = -1;
+		int b, blk = -1, tried = 0;
 
 		for (b = 4095; b >= 0 && blk < 0; b--) {
 			char z[32], nodedir[96];
@@ -824,13 +830,15 @@ TEST_F_TIMEOUT(capi, pci_remove_races_acpi_eject, 600)
 			TH_LOG("offline RAM memory%d meanwhile: %s", b,
 			       r ? strerror(-r) : "ok");
 			ASSERT_NE(-ETIMEDOUT, r);
+			tried++;
 			if (!r)
 				blk = b;
 		}
-		ASSERT_LE(0, blk) TH_LOG("no RAM block could be offlined");
+		ASSERT_LT(0, tried) TH_LOG("no Movable RAM block to offline");
 		/* as it was: a plain "online" would pick the kernel zone */
-		ASSERT_EQ(0, write_strf("online_movable",
-					MEMSYS "/memory%d/state", blk));
+		if (blk >= 0)
+			ASSERT_EQ(0, write_strf("online_movable",
+						MEMSYS "/memory%d/state", blk));
 		ASSERT_TRUE(node_has_memory(x.node));
 	}
 
@@ -960,8 +968,12 @@ TEST_F_TIMEOUT(capi, memmap_on_device, 600)
 					     "memmap_on_device=1");
 	TH_LOG("node 0 MemFree spent on %ld MiB of device memory: %ld kB by default, %ld kB with memmap_on_device",
 	       total_kb / 1024, lost_default, lost_memmap);
-	/* 64 bytes of struct page per 4 KiB page, less 10% for noise */
-	EXPECT_GE(lost_default, total_kb / 64 * 9 / 10);
+	/*
+	 * 64 bytes of struct page per 4 KiB page (12288 kB for 768 MiB),
+	 * less 25% for what else is freed meanwhile (11476 kB has been
+	 * measured): still six times what memmap_on_device may cost.
+	 */
+	EXPECT_GE(lost_default, total_kb / 64 * 3 / 4);
 	EXPECT_LE(lost_memmap, total_kb / 1024 + 1024);
 
 	ASSERT_EQ(self->ndev, capi_devs(self->dev, CDM_MAX_DEVS));
