@@ -151,6 +151,15 @@ static void report(int fd, struct fill_report *r)
 		_exit(3);
 }
 
+/* Node 0's free memory is below its low watermarks (o->stop_at_low) */
+static bool node0_below_low(const struct fill_opts *o)
+{
+	long fr, lo;
+
+	node_zone_free_low(0, o->stop_at_low == 1, &fr, &lo);
+	return fr < lo;
+}
+
 pid_t fill_start(const struct fill_opts *o, int *rfd)
 {
 	bool stop = false;
@@ -210,15 +219,9 @@ pid_t fill_start(const struct fill_opts *o, int *rfd)
 					   o->chunk - done : MiB;
 				ssize_t n;
 
-				if (o->stop_at_low) {
-					long fr, lo;
-
-					node_zone_free_low(0, o->stop_at_low == 1,
-							   &fr, &lo);
-					if (fr < lo) {
-						stop = true;
-						break;
-					}
+				if (o->stop_at_low && node0_below_low(o)) {
+					stop = true;
+					break;
 				}
 				n = write(ffd, wbuf + done, w);
 				if (n <= 0) {
@@ -259,11 +262,7 @@ pid_t fill_start(const struct fill_opts *o, int *rfd)
 		if (ffd < 0 && o->stop_at_low) {
 			/* 1 MiB at a time, as for a file */
 			for (qlen = 0; qlen < o->chunk; qlen += MiB) {
-				long fr, lo;
-
-				node_zone_free_low(0, o->stop_at_low == 1,
-						   &fr, &lo);
-				if (fr < lo) {
+				if (node0_below_low(o)) {
 					stop = true;
 					break;
 				}
