@@ -73,6 +73,13 @@ static void evac_cleanup(FIXTURE_DATA(evac) *self)
 	if (self->thp_saved[0])
 		write_str("/sys/kernel/mm/transparent_hugepage/enabled",
 			  self->thp_saved);
+	/* hugetlb_pool_reserved_by_bound_task: no pool left behind */
+	if (path_exists("/sys/kernel/mm/hugepages/hugepages-2048kB")) {
+		write_strf("0", "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/nr_hugepages",
+			   self->node);
+		write_str("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+			  "0");
+	}
 	capi_restore_all();
 }
 
@@ -1157,4 +1164,135 @@ TEST_F_TIMEOUT(evac, longterm_pin_moves_pages_to_ram, 180)
 	ASSERT_EQ(sum, checksum(p, len));
 	ASSERT_EQ(0, write_str(TEST_DBG "/pin", "unpin"));
 	check_gone_and_online(_metadata, self);
+}
+
+#define HUGEPAGES_2M "/sys/kernel/mm/hugepages/hugepages-2048kB"
+
+/* nodeN's 2 MiB pool attribute @attr, or -1 */
+static long node_hugepages(int node, const char *attr)
+{
+	char path[160];
+	long v;
+
+	snprintf(path, sizeof(path),
+		 "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/%s",
+		 node, attr);
+	return read_long(path, &v) ? -1 : v;
+}
+
+/*
+ * A hugetlb pool on the node, part of it reserved by a task bound there
+ * that has not touched those pages yet: the pool must not block the
+ * evacuation (issue 12: "a free pool on a CDM node never blocks its
+ * evacuation"), the page in use moves with its data, and the reserved
+ * page is still there for the task afterwards (no SIGBUS at first touch),
+ * in RAM.  With @surplus the node's pool is then shrunk to nothing, which
+ * turns both pages still needed into surplus pages: they must stay
+ * surplus where they go, so that both are freed once the task exits.
+ */
+static void hugetlb_reserved_evacuation(struct __test_metadata *_metadata,
+					FIXTURE_DATA(evac) *self, bool surplus)
+{
+	long resv0, free_node, unused = -1, got;
+	unsigned long long mig = 0, unm = 0;
+	int to_c[2], to_p[2], st, r;
+	char path[160], c = 0;
+	pid_t kid;
+
+	if (!path_exists(HUGEPAGES_2M "/resv_hugepages"))
+		SKIP(return, "CONFIG_HUGETLB_PAGE off");
+	ASSERT_EQ(0, read_long(HUGEPAGES_2M "/resv_hugepages", &resv0));
+	snprintf(path, sizeof(path),
+		 "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/nr_hugepages",
+		 self->node);
+	ASSERT_EQ(0, write_str(path, "4"));
+	ASSERT_EQ(4, node_hugepages(self->node, "nr_hugepages"));
+	ASSERT_EQ(0, pipe(to_c));
+	ASSERT_EQ(0, pipe(to_p));
+	kid = fork_kid();
+	ASSERT_LE(0, kid);
+	if (!kid) {
+		size_t len = 2 * HPAGE_SZ;
+		char *p;
+
+		if (set_policy_nodes(MPOL_BIND, &self->node, 1))
+			_exit(10);
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+		if (p == MAP_FAILED)
+			_exit(11);
+		/* the first page in use, the second only reserved */
+		fill_pattern(p, HPAGE_SZ, 31);
+		if (pages_on_node(p, HPAGE_SZ, self->node) !=
+		    (long)(HPAGE_SZ / PAGE_SZ))
+			_exit(12);
+		if (write(to_p[1], &c, 1) != 1 || read(to_c[0], &c, 1) != 1)
+			_exit(13);
+		/* after the evacuation: data kept, the reservation honoured */
+		if (check_pattern(p, HPAGE_SZ, 31) != (size_t)-1)
+			_exit(14);
+		fill_pattern(p + HPAGE_SZ, HPAGE_SZ, 32);
+		if (check_pattern(p + HPAGE_SZ, HPAGE_SZ, 32) != (size_t)-1)
+			_exit(15);
+		if (pages_on_cdm(p, len))
+			_exit(16);
+		_exit(0);
+	}
+	ASSERT_EQ(1, read(to_p[0], &c, 1));
+	free_node = node_hugepages(self->node, "free_hugepages");
+	ASSERT_EQ(0, read_long(HUGEPAGES_2M "/resv_hugepages", &got));
+	TH_LOG("node %d pool: 4 pages, %ld free; reserved system-wide %ld (before the task %ld)",
+	       self->node, free_node, got, resv0);
+	ASSERT_EQ(3, free_node);
+	ASSERT_EQ(resv0 + 1, got);
+	if (surplus) {
+		/* the page in use and the reserved one cannot go: surplus */
+		ASSERT_EQ(0, write_str(path, "0"));
+		TH_LOG("node %d pool shrunk to 0: %ld pages, %ld surplus, %ld free",
+		       self->node, node_hugepages(self->node, "nr_hugepages"),
+		       node_hugepages(self->node, "surplus_hugepages"),
+		       node_hugepages(self->node, "free_hugepages"));
+		ASSERT_EQ(2, node_hugepages(self->node, "nr_hugepages"));
+		ASSERT_EQ(2, node_hugepages(self->node, "surplus_hugepages"));
+		ASSERT_EQ(1, node_hugepages(self->node, "free_hugepages"));
+	}
+
+	r = evacuate(self, false, EVAC_MS, &mig, &unm);
+	ASSERT_EQ(0, read_long(HUGEPAGES_2M "/resv_hugepages", &got));
+	read_long(HUGEPAGES_2M "/free_hugepages", &unused);
+	TH_LOG("evacuate: %d (%llu pages migrated, %llu left); reserved %ld, free system-wide %ld, node 0 surplus %ld",
+	       r, mig, unm, got, unused, node_hugepages(0, "surplus_hugepages"));
+	ASSERT_EQ(0, r) TH_LOG("evacuate: %s, %llu left", strerror(-r), unm);
+	/* the reservation kept, its page replaced in RAM (node 0 here) */
+	ASSERT_EQ(resv0 + 1, got);
+	ASSERT_GE(unused, got);
+	ASSERT_EQ(unused, node_hugepages(0, "free_hugepages"));
+	if (surplus) {
+		ASSERT_EQ(2, node_hugepages(0, "surplus_hugepages"));
+	}
+	ASSERT_EQ(1, write(to_c[1], &c, 1));
+	ASSERT_EQ(0, wait_child(kid, &st, 60));
+	TH_LOG("task after the evacuation: %s %d",
+	       WIFEXITED(st) ? "exit" : "signal",
+	       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	if (surplus) {
+		/* surplus pages are freed, not kept, once nobody needs them */
+		ASSERT_EQ(0, read_long(HUGEPAGES_2M "/nr_hugepages", &got));
+		ASSERT_EQ(0, got);
+		ASSERT_EQ(0, read_long(HUGEPAGES_2M "/surplus_hugepages", &got));
+		ASSERT_EQ(0, got);
+	}
+	ASSERT_EQ(0, write_str(HUGEPAGES_2M "/nr_hugepages", "0"));
+	check_gone_and_online(_metadata, self);
+}
+
+TEST_F_TIMEOUT(evac, hugetlb_pool_reserved_by_bound_task, 180)
+{
+	hugetlb_reserved_evacuation(_metadata, self, false);
+}
+
+TEST_F_TIMEOUT(evac, hugetlb_surplus_reserved_by_bound_task, 180)
+{
+	hugetlb_reserved_evacuation(_metadata, self, true);
 }

@@ -604,7 +604,10 @@ static unsigned long cdm_node_used_pages(int nid)
 	return used;
 }
 
-/* Pages of @nid an evacuation must migrate: free hugetlb pages dissolve. */
+/*
+ * Pages of @nid an evacuation must migrate: free hugetlb pages dissolve,
+ * but those that reservations need are replaced in RAM (cdm_hugetlb_replace()).
+ */
 static unsigned long cdm_pages_to_migrate(int nid)
 {
 	unsigned long used = cdm_node_used_pages(nid);
@@ -612,10 +615,17 @@ static unsigned long cdm_pages_to_migrate(int nid)
 	struct hstate *h;
 
 	for_each_hstate(h) {
-		unsigned long pool = READ_ONCE(h->free_huge_pages_node[nid]) *
-				     pages_per_huge_page(h);
+		unsigned long free_node = READ_ONCE(h->free_huge_pages_node[nid]);
+		unsigned long free_all = READ_ONCE(h->free_huge_pages);
+		unsigned long resv = READ_ONCE(h->resv_huge_pages);
+		unsigned long free_elsewhere, replaced = 0;
 
-		used -= min(used, pool);
+		/* read without hugetlb_lock: the counts need not agree */
+		free_elsewhere = free_all > free_node ? free_all - free_node : 0;
+		free_node = min(free_node, free_all);
+		if (resv > free_elsewhere)
+			replaced = min(free_node, resv - free_elsewhere);
+		used -= min(used, (free_node - replaced) * pages_per_huge_page(h));
 	}
 #endif
 	return used;
@@ -1025,6 +1035,49 @@ static int cdm_nearest_node(int nid, const nodemask_t *mask)
 	}
 	return best;
 }
+
+#ifdef CONFIG_HUGETLB_PAGE
+/* See cdm_hugetlb_replace(): a gigantic page has no buddy replacement. */
+bool __cdm_hugetlb_replace(struct hstate *h)
+{
+	return !hstate_is_gigantic(h);
+}
+
+/*
+ * A free huge page replaced on another node takes its share of the old
+ * node's surplus count along, as move_hugetlb_state() does for a migrated
+ * one, so the per-node counts stay true.  Under hugetlb_lock.
+ */
+void __cdm_hugetlb_move_surplus(struct hstate *h, int from, int to)
+{
+	lockdep_assert_held(&hugetlb_lock);
+	if (h->surplus_huge_pages_node[from]) {
+		h->surplus_huge_pages_node[from]--;
+		h->surplus_huge_pages_node[to]++;
+	}
+}
+
+/*
+ * Where alloc_and_dissolve_hugetlb_folio() puts the page that replaces a
+ * free huge page of CDM node *@nid being evacuated: any system RAM node,
+ * the nearest first (*@nid), never the isolated node itself, so
+ * __GFP_THISNODE goes.  NULL: no RAM node at all; the allocation fails.
+ */
+nodemask_t *__cdm_hugetlb_target(int *nid, gfp_t *gfp)
+{
+	struct cdm_zonelists *czl = READ_ONCE(cdm_zonelists[*nid]);
+	int best;
+
+	if (!czl)
+		return NULL;
+	best = cdm_nearest_node(*nid, &czl->ram);
+	if (best == NUMA_NO_NODE)
+		return NULL;
+	*nid = best;
+	*gfp &= ~__GFP_THISNODE;
+	return &czl->ram;
+}
+#endif
 
 int __cdm_policy_node(const nodemask_t *mask, int nid)
 {

@@ -17,6 +17,7 @@ struct zonelist;
 struct mempolicy;
 struct oom_control;
 struct task_struct;
+struct hstate;
 
 #ifdef CONFIG_COHERENT_DEVICE_MEMORY
 
@@ -58,6 +59,9 @@ nodemask_t *__cdm_policy_extra_nodes(nodemask_t *buf, const nodemask_t *mask,
 				     int nid);
 long __cdm_oom_badness(struct task_struct *task, struct oom_control *oc,
 		       long points);
+bool __cdm_hugetlb_replace(struct hstate *h);
+nodemask_t *__cdm_hugetlb_target(int *nid, gfp_t *gfp);
+void __cdm_hugetlb_move_surplus(struct hstate *h, int from, int to);
 unsigned long __cdm_private_pages(void);
 
 /*
@@ -263,6 +267,36 @@ static inline long cdm_oom_badness(struct task_struct *task,
 	return __cdm_oom_badness(task, oc, points);
 }
 
+/*
+ * Memory offlining dissolves the node's free huge pages, but not one that
+ * a reservation holds: it fails instead.  On a CDM node being evacuated a
+ * new huge page in system RAM takes the reserved page's place, as
+ * alloc_contig_range() replaces free huge pages, so the pool never blocks
+ * the evacuation and the reservation stays honoured.  Gigantic pages have
+ * no buddy allocation to replace them with.
+ */
+static inline bool cdm_hugetlb_replace(struct hstate *h, int nid)
+{
+	return cdm_enabled() && node_isset(nid, cdm_evacuating_nodes) &&
+	       __cdm_hugetlb_replace(h);
+}
+
+/* The nodes of a replacement huge page, see __cdm_hugetlb_target(). */
+static inline nodemask_t *cdm_hugetlb_target(int *nid, gfp_t *gfp)
+{
+	if (cdm_enabled() && node_isset(*nid, cdm_evacuating_nodes))
+		return __cdm_hugetlb_target(nid, gfp);
+	return NULL;
+}
+
+/* Under hugetlb_lock, see __cdm_hugetlb_move_surplus(). */
+static inline void cdm_hugetlb_move_surplus(struct hstate *h, int from,
+					    int to)
+{
+	if (cdm_enabled() && from != to)
+		__cdm_hugetlb_move_surplus(h, from, to);
+}
+
 /* Free and page-cache pages on CDM nodes, see __cdm_private_pages(). */
 static inline unsigned long cdm_private_pages(void)
 {
@@ -376,6 +410,21 @@ static inline void cdm_policy_extra_nodes(nodemask_t *buf,
 static inline nodemask_t *cdm_sysram_nodes(nodemask_t *buf)
 {
 	return &node_states[N_MEMORY];
+}
+
+static inline bool cdm_hugetlb_replace(struct hstate *h, int nid)
+{
+	return false;
+}
+
+static inline nodemask_t *cdm_hugetlb_target(int *nid, gfp_t *gfp)
+{
+	return NULL;
+}
+
+static inline void cdm_hugetlb_move_surplus(struct hstate *h, int from,
+					    int to)
+{
 }
 
 static inline bool cdm_numa_migrate_denied(int from, int to)
