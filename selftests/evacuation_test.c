@@ -73,11 +73,13 @@ static void evac_cleanup(FIXTURE_DATA(evac) *self)
 	if (self->thp_saved[0])
 		write_str("/sys/kernel/mm/transparent_hugepage/enabled",
 			  self->thp_saved);
-	/* hugetlb_pool_reserved_by_bound_task: no pool left behind */
+	/* hugetlb_*_reserved_by_bound_task: no pool or overcommit left */
 	if (path_exists("/sys/kernel/mm/hugepages/hugepages-2048kB")) {
 		write_strf("0", "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/nr_hugepages",
 			   self->node);
 		write_str("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+			  "0");
+		write_str("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_overcommit_hugepages",
 			  "0");
 	}
 	capi_restore_all();
@@ -1190,9 +1192,13 @@ static long node_hugepages(int node, const char *attr)
  * turns both pages still needed into surplus pages: they must stay
  * surplus where they go, so that both are freed once the task exits.
  */
+enum hp_pool { HP_POOL, HP_POOL_SHRUNK, HP_OVERCOMMIT };
+
 static void hugetlb_reserved_evacuation(struct __test_metadata *_metadata,
-					FIXTURE_DATA(evac) *self, bool surplus)
+					FIXTURE_DATA(evac) *self,
+					enum hp_pool how)
 {
+	bool surplus = how != HP_POOL;
 	long resv0, free_node, unused = -1, got;
 	unsigned long long mig = 0, unm = 0;
 	int to_c[2], to_p[2], st, r;
@@ -1205,8 +1211,14 @@ static void hugetlb_reserved_evacuation(struct __test_metadata *_metadata,
 	snprintf(path, sizeof(path),
 		 "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/nr_hugepages",
 		 self->node);
-	ASSERT_EQ(0, write_str(path, "4"));
-	ASSERT_EQ(4, node_hugepages(self->node, "nr_hugepages"));
+	if (how == HP_OVERCOMMIT) {
+		/* no pool: the task's reservation allocates 2 surplus pages */
+		ASSERT_EQ(0, write_str(HUGEPAGES_2M "/nr_overcommit_hugepages",
+				       "2"));
+	} else {
+		ASSERT_EQ(0, write_str(path, "4"));
+		ASSERT_EQ(4, node_hugepages(self->node, "nr_hugepages"));
+	}
 	ASSERT_EQ(0, pipe(to_c));
 	ASSERT_EQ(0, pipe(to_p));
 	kid = fork_kid();
@@ -1241,11 +1253,16 @@ static void hugetlb_reserved_evacuation(struct __test_metadata *_metadata,
 	ASSERT_EQ(1, read(to_p[0], &c, 1));
 	free_node = node_hugepages(self->node, "free_hugepages");
 	ASSERT_EQ(0, read_long(HUGEPAGES_2M "/resv_hugepages", &got));
-	TH_LOG("node %d pool: 4 pages, %ld free; reserved system-wide %ld (before the task %ld)",
-	       self->node, free_node, got, resv0);
-	ASSERT_EQ(3, free_node);
+	TH_LOG("node %d pool: %ld pages, %ld surplus, %ld free; reserved system-wide %ld (before the task %ld)",
+	       self->node, node_hugepages(self->node, "nr_hugepages"),
+	       node_hugepages(self->node, "surplus_hugepages"), free_node,
+	       got, resv0);
+	ASSERT_EQ(how == HP_OVERCOMMIT ? 1 : 3, free_node);
 	ASSERT_EQ(resv0 + 1, got);
-	if (surplus) {
+	if (how == HP_OVERCOMMIT) {
+		ASSERT_EQ(2, node_hugepages(self->node, "surplus_hugepages"));
+	}
+	if (how == HP_POOL_SHRUNK) {
 		/* the page in use and the reserved one cannot go: surplus */
 		ASSERT_EQ(0, write_str(path, "0"));
 		TH_LOG("node %d pool shrunk to 0: %ld pages, %ld surplus, %ld free",
@@ -1289,10 +1306,16 @@ static void hugetlb_reserved_evacuation(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(evac, hugetlb_pool_reserved_by_bound_task, 180)
 {
-	hugetlb_reserved_evacuation(_metadata, self, false);
+	hugetlb_reserved_evacuation(_metadata, self, HP_POOL);
 }
 
 TEST_F_TIMEOUT(evac, hugetlb_surplus_reserved_by_bound_task, 180)
 {
-	hugetlb_reserved_evacuation(_metadata, self, true);
+	hugetlb_reserved_evacuation(_metadata, self, HP_POOL_SHRUNK);
+}
+
+/* The same with overcommit and no pool (the surplus pages of mm_cdm/0027) */
+TEST_F_TIMEOUT(evac, hugetlb_overcommit_reserved_by_bound_task, 180)
+{
+	hugetlb_reserved_evacuation(_metadata, self, HP_OVERCOMMIT);
 }

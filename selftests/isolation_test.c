@@ -824,6 +824,37 @@ TEST_F_TIMEOUT(iso, hugetlb_reservation_cdm_pool, 120)
 	ASSERT_EQ(0, write_str(p, "0"));
 }
 
+/*
+ * No pool, overcommit only, a task bound to a CDM node: the surplus pages
+ * its reservation allocates at mmap() must come from the node, where its
+ * faults look for them.  Surplus pages in RAM could never serve them, and
+ * with the overcommit limit used up by them the first touch would SIGBUS.
+ */
+TEST_F_TIMEOUT(iso, hugetlb_surplus_bound_task, 120)
+{
+	static const int flags[] = { MAP_SHARED, MAP_PRIVATE };
+	int node = self->cdm[0];
+	long res;
+
+	if (!path_exists(HUGEPAGES "/nr_overcommit_hugepages"))
+		SKIP(return, "CONFIG_HUGETLB_PAGE off");
+	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_hugepages", "0"));
+	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_overcommit_hugepages", "2"));
+	for (int i = 0; i < 2; i++) {
+		ASSERT_EQ(0, set_policy_nodes(MPOL_BIND, &node, 1));
+		res = map_huge(NULL, flags[i], 2);
+		set_policy_nodes(MPOL_DEFAULT, NULL, 0);
+		TH_LOG("bound to node %d, %s|MAP_HUGETLB, 2 surplus pages allowed: %s %ld",
+		       node, flags[i] == MAP_SHARED ? "MAP_SHARED" : "MAP_PRIVATE",
+		       res < 0 ? "error" : "pages on CDM", res);
+		/* -EFAULT: the child died (SIGBUS) */
+		ASSERT_EQ(2 * 512, res);
+	}
+	/* the mappings are gone, and so are their surplus pages */
+	ASSERT_EQ(0, cdm_hp_attr(self, "surplus_hugepages"));
+	ASSERT_EQ(0, cdm_hp_attr(self, "nr_hugepages"));
+}
+
 /* Run KSM until @n more full scans are done (at most @ms); the scans done. */
 static long ksm_scans(long n, uint64_t ms)
 {

@@ -297,6 +297,17 @@ static inline void cdm_hugetlb_move_surplus(struct hstate *h, int from,
 		__cdm_hugetlb_move_surplus(h, from, to);
 }
 
+/*
+ * gather_surplus_pages() allocates a reservation's surplus pages on each
+ * node of mems_allowed (within an MPOL_BIND mask) without a nodemask, so
+ * the gate sends a CDM node's share to RAM, where a task bound to the node
+ * can never fault it in.  Give the bind's mask for a CDM node it names.
+ */
+static inline nodemask_t *cdm_surplus_nodemask(int nid, nodemask_t *mbind)
+{
+	return cdm_enabled() && mbind && __node_is_cdm(nid) ? mbind : NULL;
+}
+
 /* Free and page-cache pages on CDM nodes, see __cdm_private_pages(). */
 static inline unsigned long cdm_private_pages(void)
 {
@@ -425,6 +436,11 @@ static inline nodemask_t *cdm_hugetlb_target(int *nid, gfp_t *gfp)
 static inline void cdm_hugetlb_move_surplus(struct hstate *h, int from,
 					    int to)
 {
+}
+
+static inline nodemask_t *cdm_surplus_nodemask(int nid, nodemask_t *mbind)
+{
+	return NULL;
 }
 
 static inline bool cdm_numa_migrate_denied(int from, int to)
