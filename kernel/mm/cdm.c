@@ -1236,16 +1236,40 @@ nodemask_t *__cdm_policy_evacuating(nodemask_t *mask, int *nid)
 }
 
 /*
+ * MPOL_F_RELATIVE_NODES: node N of the user's mask is the Nth node of the
+ * task's mems.  A relative mask names no device, so the mems it maps onto
+ * are the system RAM nodes of @mems, unless @mems holds only CDM nodes (an
+ * explicit choice).  Setting and rebinding a policy use this same base: a
+ * CDM node's coming or going then moves no relative policy, and no
+ * relative policy lands on a device by position.
+ */
+nodemask_t *__cdm_relative_mems(nodemask_t *mems)
+{
+	nodemask_t sysram;
+
+	nodes_andnot(sysram, *mems, node_states[N_COHERENT_DEVICE]);
+	if (!nodes_empty(sysram))
+		*mems = sysram;
+	return mems;
+}
+
+/*
  * cpuset rebinding after memory hotplug remaps a policy's nodes by their
  * positions in the old and new mems_allowed, so a CDM node coming or
  * going would shift every policy naming a node with a higher id.  Count
  * every CDM node as present in both masks: a CDM node's hotplug then
  * moves no policy at all, and a policy naming it allocates from RAM while
  * it is gone (it is not in mems_allowed) and from the node once it is back.
+ * Relative policies count positions among system RAM nodes only, as when
+ * they were set (__cdm_relative_mems()).
  */
 const nodemask_t *__cdm_rebind_mems(struct mempolicy *pol, nodemask_t *buf,
 				    const nodemask_t *mems)
 {
+	if (pol->flags & MPOL_F_RELATIVE_NODES) {
+		*buf = *mems;
+		return __cdm_relative_mems(buf);
+	}
 	nodes_or(*buf, *mems, node_states[N_COHERENT_DEVICE]);
 	if (!(pol->flags & (MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES)))
 		nodes_or(pol->w.cpuset_mems_allowed, pol->w.cpuset_mems_allowed,

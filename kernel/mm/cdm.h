@@ -40,6 +40,7 @@ extern nodemask_t cdm_evacuating_nodes;
 nodemask_t *__cdm_policy_evacuating(nodemask_t *mask, int *nid);
 const nodemask_t *__cdm_rebind_mems(struct mempolicy *pol, nodemask_t *buf,
 				    const nodemask_t *mems);
+nodemask_t *__cdm_relative_mems(nodemask_t *mems);
 struct zonelist *__cdm_node_zonelist(struct zonelist *zonelist, int nid,
 				     gfp_t gfp, const nodemask_t *mask);
 struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
@@ -182,6 +183,12 @@ static inline nodemask_t *cdm_policy_nodemask(nodemask_t *mask, int home,
 	if (home == NUMA_NO_NODE)
 		*nid = cdm_policy_node(mask, *nid);
 	return mask;
+}
+
+/* The mems MPOL_F_RELATIVE_NODES positions count in, see mm/cdm.c. */
+static inline nodemask_t *cdm_relative_mems(nodemask_t *mems)
+{
+	return cdm_enabled() ? __cdm_relative_mems(mems) : mems;
 }
 
 /* mpol_rebind_nodemask(): the mems a policy is remapped between. */
@@ -402,6 +409,11 @@ static inline nodemask_t *cdm_policy_nodemask(nodemask_t *mask, int home,
 static inline const nodemask_t *cdm_rebind_mems(struct mempolicy *pol,
 						nodemask_t *buf,
 						const nodemask_t *mems)
+{
+	return mems;
+}
+
+static inline nodemask_t *cdm_relative_mems(nodemask_t *mems)
 {
 	return mems;
 }
