@@ -722,21 +722,22 @@ static void bystander_ask(struct __test_metadata *_metadata, int *to_c,
  * absence and after; a task bound to {A,B} keeps {A,B} and its new pages
  * go to B while A is gone; a task bound to RAM keeps its RAM node.  (The
  * cpuset hotplug rebind used to remap them by position: {B} became {0}.)
- * A task bound relative to B's position among all nodes keeps its mask
- * and its pages on the RAM node at that position among RAM nodes: a
- * relative mask names no device.  A fifth task sets the same relative
- * policy while A is away (when A's position is missing from mems) and
- * keeps the same RAM node once A is back.
+ * A task bound relative to B's position keeps its mask and its pages on
+ * B.  While A is away (its node is missing from mems_allowed), a fifth
+ * task sets the same relative policy and gets B too, and a sixth binds
+ * relative to A's position: RAM while A is away, A once it is back.
+ * Positions count A in its place throughout, as when every node is there.
  */
 TEST_F_TIMEOUT(evac, bystander_policies_unchanged, 300)
 {
 	struct capi_dev *a, *bdev;
-	int na, nb, ram = 0, to_c[5][2], to_p[5][2], st, nram = 0;
-	int sets[5][2], nsets[5] = { 1, 2, 1, 1, 1 }, rams[CDM_MAX_NODES];
-	static const char *const what[5] = { "{B}", "{A,B}", "{RAM}",
+	int na, nb, ram = 0, to_c[6][2], to_p[6][2], st;
+	int sets[6][2], nsets[6] = { 1, 2, 1, 1, 1, 1 };
+	static const char *const what[6] = { "{B}", "{A,B}", "{RAM}",
 					     "{B} relative",
-					     "{B} relative, set while A away" };
-	pid_t c[5] = { 0 };
+					     "{B} relative, set while A away",
+					     "{A} relative, set while A away" };
+	pid_t c[6] = { 0 };
 
 	if (self->ndev < 2)
 		SKIP(return, "needs two capi_sim devices");
@@ -745,11 +746,11 @@ TEST_F_TIMEOUT(evac, bystander_policies_unchanged, 300)
 	bdev = a == &self->dev[0] ? &self->dev[1] : &self->dev[0];
 	na = a->node;
 	nb = bdev->node;
-	for (int n = 0; n < CDM_MAX_NODES; n++)
-		if (node_has_memory(n) && !node_is_cdm(n))
-			rams[nram++] = n;
-	ASSERT_LT(0, nram);
-	ram = rams[0];
+	for (int n = 0; n < 64; n++)
+		if (node_has_memory(n) && !node_is_cdm(n)) {
+			ram = n;
+			break;
+		}
 	sets[0][0] = nb;
 	sets[1][0] = na;
 	sets[1][1] = nb;
@@ -759,6 +760,10 @@ TEST_F_TIMEOUT(evac, bystander_policies_unchanged, 300)
 	for (int n = 0; n < nb; n++)
 		sets[3][0] += mems_allowed_has(n);
 	sets[4][0] = sets[3][0];
+	/* A's position */
+	sets[5][0] = 0;
+	for (int n = 0; n < na; n++)
+		sets[5][0] += mems_allowed_has(n);
 	for (int i = 0; i < 4; i++) {
 		c[i] = bystander_start(sets[i], nsets[i], i == 3, to_c[i],
 				       to_p[i]);
@@ -777,9 +782,11 @@ TEST_F_TIMEOUT(evac, bystander_policies_unchanged, 300)
 			ASSERT_EQ(0, r) TH_LOG("evacuate node %d: %s", na,
 					       strerror(-r));
 			ASSERT_EQ(0, wait_node_memory(na, false, 10000));
-			c[4] = bystander_start(sets[4], nsets[4], true,
-					       to_c[4], to_p[4]);
-			ASSERT_LT(0, c[4]);
+			for (int i = 4; i < 6; i++) {
+				c[i] = bystander_start(sets[i], nsets[i], true,
+						       to_c[i], to_p[i]);
+				ASSERT_LT(0, c[i]);
+			}
 		} else if (round == 2) {
 			int fd = capi_open_node(na);
 
@@ -788,7 +795,7 @@ TEST_F_TIMEOUT(evac, bystander_policies_unchanged, 300)
 			close(fd);
 			ASSERT_EQ(0, wait_node_usable(na, 10000));
 		}
-		for (int i = 0; i < 5; i++) {
+		for (int i = 0; i < 6; i++) {
 			unsigned long want = 0;
 			struct bystander b;
 			int expect_node;
@@ -800,9 +807,9 @@ TEST_F_TIMEOUT(evac, bystander_policies_unchanged, 300)
 			bystander_ask(_metadata, to_c[i], to_p[i], &b);
 			/* {A,B}: B while A is gone; the nearest otherwise */
 			expect_node = i == 2 ? ram : nb;
-			/* relative: B's position among the RAM nodes */
-			if (i >= 3)
-				expect_node = rams[sets[i][0] % nram];
+			/* A's position: RAM while A is away */
+			if (i == 5)
+				expect_node = round == 1 ? ram : na;
 			TH_LOG("%s, task bound to %s: get_mempolicy mode %ld nodes %#lx (want %#lx); new 4 MiB: node0 %ld node1 %ld node2 %ld node3 %ld; old data %s",
 			       when[round], what[i], b.mode, b.nodes, want,
 			       b.on[0], b.on[1], b.on[2], b.on[3],
@@ -820,7 +827,7 @@ TEST_F_TIMEOUT(evac, bystander_policies_unchanged, 300)
 			}
 		}
 	}
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 6; i++) {
 		char x = 'q';
 
 		ASSERT_EQ(1, write(to_c[i][1], &x, 1));

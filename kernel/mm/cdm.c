@@ -1237,19 +1237,22 @@ nodemask_t *__cdm_policy_evacuating(nodemask_t *mask, int *nid)
 
 /*
  * MPOL_F_RELATIVE_NODES: node N of the user's mask is the Nth node of the
- * task's mems.  A relative mask names no device, so the mems it maps onto
- * are the system RAM nodes of @mems, unless @mems holds only CDM nodes (an
- * explicit choice).  Setting and rebinding a policy use this same base: a
- * CDM node's coming or going then moves no relative policy, and no
- * relative policy lands on a device by position.
+ * task's mems.  A CDM node leaves the mems while it is evacuated, which
+ * would shift every position after it, and differently when the policy is
+ * set (mems with memory) and when it is rebound.  Count every CDM node
+ * away (registered, without memory) as present, in both places: a
+ * relative mask means the same nodes before and after any evacuation or
+ * re-add, and one set while a device is away lands where it will land
+ * once the device is back (allocating from RAM meanwhile, as a policy
+ * naming an evacuated node does).
  */
 nodemask_t *__cdm_relative_mems(nodemask_t *mems)
 {
-	nodemask_t sysram;
+	nodemask_t away;
 
-	nodes_andnot(sysram, *mems, node_states[N_COHERENT_DEVICE]);
-	if (!nodes_empty(sysram))
-		*mems = sysram;
+	nodes_andnot(away, node_states[N_COHERENT_DEVICE],
+		     node_states[N_MEMORY]);
+	nodes_or(*mems, *mems, away);
 	return mems;
 }
 
@@ -1260,8 +1263,8 @@ nodemask_t *__cdm_relative_mems(nodemask_t *mems)
  * every CDM node as present in both masks: a CDM node's hotplug then
  * moves no policy at all, and a policy naming it allocates from RAM while
  * it is gone (it is not in mems_allowed) and from the node once it is back.
- * Relative policies count positions among system RAM nodes only, as when
- * they were set (__cdm_relative_mems()).
+ * Relative policies count positions in the mems and the CDM nodes away,
+ * as when they were set (__cdm_relative_mems()).
  */
 const nodemask_t *__cdm_rebind_mems(struct mempolicy *pol, nodemask_t *buf,
 				    const nodemask_t *mems)
@@ -1336,16 +1339,22 @@ int __cdm_collapse_target_node(int target, const u32 *node_load,
  * changes the root cpuset's mems), mpol_rebind_nodemask() remaps a
  * policy's nodes by position, which can move a policy from one device to
  * another, or from a RAM node onto a device, and falls back to all of mems
- * when nothing is left.  @tmp is the rebound mask, @named the nodes the
- * policy names, @mems the new mems.  Drop the CDM nodes the policy does not
- * name; if nothing is left, keep the named nodes still in @mems, else use
- * the system RAM nodes of @mems.
+ * when nothing is left.  @tmp is the rebound mask, @mems the new mems.
+ * Drop the CDM nodes the policy does not name (the static mask, or the
+ * nodes it had); if nothing is left, keep the named nodes still in @mems,
+ * else use the system RAM nodes of @mems.  A relative mask names nodes by
+ * position, counted as when it was set (__cdm_relative_mems()): where the
+ * positions land is what its owner asked for, device or not.
  */
-void __cdm_rebind_nodemask(nodemask_t *tmp, const nodemask_t *named,
+void __cdm_rebind_nodemask(struct mempolicy *pol, nodemask_t *tmp,
 			   const nodemask_t *mems)
 {
+	const nodemask_t *named = pol->flags & MPOL_F_STATIC_NODES ?
+				  &pol->w.user_nodemask : &pol->nodes;
 	nodemask_t unnamed;
 
+	if (pol->flags & MPOL_F_RELATIVE_NODES)
+		return;
 	nodes_and(unnamed, *tmp, node_states[N_COHERENT_DEVICE]);
 	nodes_andnot(unnamed, unnamed, *named);
 	if (nodes_empty(unnamed))

@@ -50,7 +50,7 @@ void __cdm_offline_migrated(int nid, unsigned int nr_pages);
 int __cdm_offline_expired(int nid);
 bool __cdm_offline_batch_end(unsigned long start_pfn);
 int __cdm_policy_node(const nodemask_t *mask, int nid);
-void __cdm_rebind_nodemask(nodemask_t *tmp, const nodemask_t *named,
+void __cdm_rebind_nodemask(struct mempolicy *pol, nodemask_t *tmp,
 			   const nodemask_t *mems);
 int __cdm_collapse_target_node(int target, const u32 *node_load,
 			       nodemask_t *alloc_nmask);
@@ -257,12 +257,12 @@ static inline int cdm_collapse_target_node(int target, const u32 *node_load,
 }
 
 /* cpuset rebinding of a mempolicy nodemask: see mm/cdm.c. */
-static inline void cdm_rebind_nodemask(nodemask_t *tmp,
-				       const nodemask_t *named,
+static inline void cdm_rebind_nodemask(struct mempolicy *pol,
+				       nodemask_t *tmp,
 				       const nodemask_t *mems)
 {
 	if (cdm_enabled())
-		__cdm_rebind_nodemask(tmp, named, mems);
+		__cdm_rebind_nodemask(pol, tmp, mems);
 }
 
 /* OOM badness counting only what a kill frees where the OOM is. */
@@ -308,11 +308,14 @@ static inline void cdm_hugetlb_move_surplus(struct hstate *h, int from,
  * gather_surplus_pages() allocates a reservation's surplus pages on each
  * node of mems_allowed (within an MPOL_BIND mask) without a nodemask, so
  * the gate sends a CDM node's share to RAM, where a task bound to the node
- * can never fault it in.  Give the bind's mask for a CDM node it names.
+ * can never fault it in.  Give the bind's mask for a CDM node it names,
+ * unless the node is being evacuated: then RAM is where the task's faults
+ * look (__cdm_policy_evacuating()), and where the pages must go.
  */
 static inline nodemask_t *cdm_surplus_nodemask(int nid, nodemask_t *mbind)
 {
-	return cdm_enabled() && mbind && __node_is_cdm(nid) ? mbind : NULL;
+	return cdm_enabled() && mbind && __node_is_cdm(nid) &&
+	       !node_isset(nid, cdm_evacuating_nodes) ? mbind : NULL;
 }
 
 /* Free and page-cache pages on CDM nodes, see __cdm_private_pages(). */
@@ -466,8 +469,8 @@ static inline int cdm_collapse_target_node(int target, const u32 *node_load,
 	return target;
 }
 
-static inline void cdm_rebind_nodemask(nodemask_t *tmp,
-				       const nodemask_t *named,
+static inline void cdm_rebind_nodemask(struct mempolicy *pol,
+				       nodemask_t *tmp,
 				       const nodemask_t *mems)
 {
 }
