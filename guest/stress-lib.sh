@@ -52,8 +52,8 @@ session0() {
 }
 
 # evacuate I METHOD TIMEOUT_MS: evacuate device I through "sysfs" (the
-# device's evacuate file) or "cdmctl"; TIMEOUT_MS 0 is the driver's 10 s
-# default, given to cdmctl explicitly too (its own default grows with the
+# device's evacuate file) or "cdmctl"; TIMEOUT_MS 0 is the kernel's 10 s
+# default for both (cdmctl's own default, without --timeout, grows with the
 # memory in use and would let one evacuation take minutes of a short run).  Sets
 # evac_result to ok, EBUSY, ENOMEM, EINTR (the documented failures) or
 # "error: <message>", and evac_ms to the time it took.
@@ -61,9 +61,9 @@ evacuate() {
 	local d=${dev_dir[$1]} n=${dev_node[$1]} t0 out rc
 	t0=${EPOCHREALTIME/./}
 	if [ "$2" = sysfs ]; then
-		out=$({ echo "$(($3 ? $3 : 1))" > "$d/evacuate"; } 2>&1)
+		out=$({ echo "$3" > "$d/evacuate"; } 2>&1)
 	else
-		out=$(cdmctl evacuate "$n" --timeout "$(($3 ? $3 : 10000))" 2>&1)
+		out=$(cdmctl evacuate "$n" --timeout "$3" 2>&1)
 	fi
 	rc=$?
 	evac_ms=$(((${EPOCHREALTIME/./} - t0) / 1000))

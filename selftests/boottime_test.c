@@ -402,6 +402,8 @@ static void evacuate_and_check(struct __test_metadata *_metadata,
 	ASSERT_LE(0, read_strf(buf, sizeof(buf),
 			       NODE_SYS "/node%d/cdm/evacuation_state", NODE));
 	ASSERT_STREQ("idle", buf);
+	ASSERT_EQ(0, node_cdm_long(NODE, "evacuation_error"));
+	ASSERT_LE(0, node_cdm_long(NODE, "evacuation_ms"));
 	ASSERT_LE(0, read_strf(buf, sizeof(buf),
 			       NODE_SYS "/node%d/cdm/pages_migrated", NODE));
 	migrated = atol(buf);
@@ -578,11 +580,16 @@ TEST_F_TIMEOUT(boot, evacuate_pinned_fails_cleanly, 180)
 	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, NODE));
 	ASSERT_EQ(4, test_kmod_pin(p + len / 2, 4, false, NULL));
 	r = evacuate_node(NODE, 3000);
-	TH_LOG("pinned: evacuate -> %d (%s)", r, strerror(-r));
+	TH_LOG("pinned: evacuate -> %d (%s) after %ld ms", r, strerror(-r),
+	       node_cdm_long(NODE, "evacuation_ms"));
 	ASSERT_EQ(-EBUSY, r);
 	ASSERT_LE(0, read_strf(buf, sizeof(buf),
 			       NODE_SYS "/node%d/cdm/evacuation_state", NODE));
 	ASSERT_STREQ("failed", buf);
+	/* the result stays readable: the error and the deadline it hit */
+	ASSERT_EQ(-EBUSY, node_cdm_long(NODE, "evacuation_error"));
+	ASSERT_LE(3000, node_cdm_long(NODE, "evacuation_ms"));
+	ASSERT_LE(1, node_cdm_long(NODE, "pages_remaining"));
 	ASSERT_TRUE(node_has_memory(NODE));
 	ASSERT_EQ(self->total_kb, node_total_kb(NODE));
 	ASSERT_EQ(4, pages_on_node(p + len / 2, 4 * PAGE_SZ, NODE));
@@ -600,19 +607,23 @@ static void on_sigusr1(int sig)
 }
 
 /*
- * The admin guide: a timeout of 0 means none, and a signal ends the wait
- * with -EINTR and the same rollback as a timeout.  With 4 pages pinned the
- * evacuation can never finish: it must still be running well past the
- * default 10 s timeout, and a non-fatal signal must end it with EINTR,
- * every block online again and every byte in place.
+ * The admin guide: every evacuation has a deadline, 0 asks for the
+ * default (10 s), and a signal ends the wait earlier with -EINTR; both end
+ * with the same rollback.  With 4 pages pinned the evacuation can never
+ * finish.  First timeout 0: -EBUSY, and evacuation_ms says the default
+ * deadline was the one applied (not less than 10 s, well under the next
+ * one a careless kernel might pick).  Then 60 s and a non-fatal signal
+ * as soon as it runs: -EINTR, long before its deadline.  Every block is
+ * online again and every byte in place.
  */
-TEST_F_TIMEOUT(boot, evacuate_no_timeout_until_signal, 180)
+TEST_F_TIMEOUT(boot, evacuate_default_deadline_and_signal, 180)
 {
 	size_t len = 4 * MiB;
 	char *p = bound_region(NODE, len, false);
 	int pfd[2], err = 0, r;
 	char buf[64];
 	uint64_t sum, t0;
+	long ms;
 	pid_t c;
 
 	r = test_kmod_ready();
@@ -622,6 +633,17 @@ TEST_F_TIMEOUT(boot, evacuate_no_timeout_until_signal, 180)
 	fill_pattern(p, len, 75);
 	sum = checksum(p, len);
 	ASSERT_EQ(4, test_kmod_pin(p + len / 2, 4, false, NULL));
+
+	r = evacuate_node(NODE, 0);
+	ms = node_cdm_long(NODE, "evacuation_ms");
+	TH_LOG("timeout 0: evacuate -> %d (%s) after %ld ms", r, strerror(-r),
+	       ms);
+	ASSERT_EQ(-EBUSY, r);
+	ASSERT_EQ(-EBUSY, node_cdm_long(NODE, "evacuation_error"));
+	ASSERT_LE(10000, ms);
+	ASSERT_GT(60000, ms);
+	ASSERT_TRUE(node_has_memory(NODE));
+
 	ASSERT_EQ(0, pipe(pfd));
 	c = fork_kid();
 	ASSERT_LE(0, c);
@@ -629,7 +651,7 @@ TEST_F_TIMEOUT(boot, evacuate_no_timeout_until_signal, 180)
 		struct sigaction sa = { .sa_handler = on_sigusr1 };
 
 		sigaction(SIGUSR1, &sa, NULL);	/* no SA_RESTART */
-		r = evacuate_node(NODE, 0);
+		r = evacuate_node(NODE, 60000);
 		if (write(pfd[1], &r, sizeof(r)) != sizeof(r))
 			_exit(1);
 		_exit(0);
@@ -643,25 +665,20 @@ TEST_F_TIMEOUT(boot, evacuate_no_timeout_until_signal, 180)
 				       NODE));
 	} while (strcmp(buf, "running") && now_ms() - t0 < 30000);
 	ASSERT_STREQ("running", buf);
-	/* past the 10 s default, and any timeout the kernel could pick */
-	while (now_ms() - t0 < 15000)
-		usleep(200000);
-	ASSERT_LE(0, read_strf(buf, sizeof(buf),
-			       NODE_SYS "/node%d/cdm/evacuation_state", NODE));
-	ASSERT_STREQ("running", buf);
 	ASSERT_EQ(0, kill(c, SIGUSR1));
 	ASSERT_EQ((ssize_t)sizeof(err), read(pfd[0], &err, sizeof(err)));
 	close(pfd[0]);
 	ASSERT_EQ(0, wait_child(c, &r, 60));
-	TH_LOG("timeout 0: still running after %llu ms; SIGUSR1 -> %d (%s)",
-	       (unsigned long long)(now_ms() - t0), err, strerror(-err));
+	ms = node_cdm_long(NODE, "evacuation_ms");
+	TH_LOG("timeout 60000, SIGUSR1 -> %d (%s) after %ld ms", err,
+	       strerror(-err), ms);
 	ASSERT_EQ(-EINTR, err);
+	ASSERT_EQ(-EINTR, node_cdm_long(NODE, "evacuation_error"));
+	ASSERT_GT(60000, ms);
 	ASSERT_LE(0, read_strf(buf, sizeof(buf),
 			       NODE_SYS "/node%d/cdm/evacuation_state", NODE));
 	ASSERT_STREQ("failed", buf);
-	ASSERT_LE(0, read_strf(buf, sizeof(buf),
-			       NODE_SYS "/node%d/cdm/pages_remaining", NODE));
-	ASSERT_LE(1, atol(buf));
+	ASSERT_LE(1, node_cdm_long(NODE, "pages_remaining"));
 	ASSERT_TRUE(node_has_memory(NODE));
 	ASSERT_EQ(self->total_kb, node_total_kb(NODE));
 	ASSERT_EQ(4, pages_on_node(p + len / 2, 4 * PAGE_SZ, NODE));
@@ -678,6 +695,9 @@ TEST_F(boot, evacuate_bad_input)
 				      NODE));
 	ASSERT_EQ(-EINVAL, write_strf("-1", NODE_SYS "/node%d/cdm/evacuate",
 				      NODE));
+	/* every evacuation has a deadline, one hour at most */
+	ASSERT_EQ(-EINVAL, write_strf("3600001",
+				      NODE_SYS "/node%d/cdm/evacuate", NODE));
 	ASSERT_TRUE(node_has_memory(NODE));
 	ASSERT_EQ(self->total_kb, node_total_kb(NODE));
 }

@@ -62,8 +62,6 @@
 #define CAPI_SIM_MAX_DEVICES		16
 #define CAPI_SIM_BAR			2
 #define CAPI_SIM_RES_NAME		"System RAM (capi_sim)"
-#define CAPI_SIM_EVAC_DEFAULT_MS	10000
-#define CAPI_SIM_EVAC_MAX_MS		3600000
 #define CAPI_SIM_REMOVE_TRY_MS		1000
 #define CAPI_SIM_REMOVE_BACKOFF_MAX_MS	8000
 /* How long probe and remove wait for the hot-plug work before going on. */
@@ -250,7 +248,7 @@ static void capi_sim_unclaim(struct capi_sim *cs)
 static int capi_sim_evacuate(struct capi_sim *cs, unsigned int timeout_ms,
 			     unsigned long *migrated, unsigned long *unmoved)
 {
-	unsigned long before, after = 0;
+	struct cdm_evacuation res;
 	ktime_t start;
 	u64 us;
 	int rc;
@@ -260,16 +258,15 @@ static int capi_sim_evacuate(struct capi_sim *cs, unsigned int timeout_ms,
 	if (cs->state == CAPI_SIM_STATE_OFFLINE)
 		return -EALREADY;
 
-	before = capi_sim_used_pages(cs->nid);
 	capi_sim_set_state(cs, CAPI_SIM_STATE_EVACUATING);
 	start = ktime_get();
-	rc = cdm_evacuate(cs->nid, timeout_ms, unmoved);
+	rc = cdm_evacuate(cs->nid, timeout_ms, &res);
 	us = ktime_us_delta(ktime_get(), start);
 	if (rc == -EALREADY)	/* memory-less already: nothing to move */
 		rc = 0;
-	if (rc)
-		after = capi_sim_used_pages(cs->nid);
-	*migrated = before > after ? before - after : 0;
+	/* The core's counts, exact: no estimate of our own beside them. */
+	*migrated = res.pages_migrated;
+	*unmoved = res.pages_left;
 
 	mutex_lock(&cs->lock);
 	cs->last_evacuated_pages = *migrated;
@@ -325,13 +322,14 @@ static int capi_sim_online(struct capi_sim *cs)
 	return 0;
 }
 
+/* The core's convention: ms, 0 for CDM_EVACUATE_DEFAULT_MS, bounded. */
 static int capi_sim_parse_timeout(const char *buf, unsigned int *timeout_ms)
 {
 	unsigned int v;
 
-	if (kstrtouint(buf, 10, &v) || !v || v > CAPI_SIM_EVAC_MAX_MS)
+	if (kstrtouint(buf, 10, &v) || v > CDM_EVACUATE_MAX_MS)
 		return -EINVAL;
-	*timeout_ms = v == 1 ? CAPI_SIM_EVAC_DEFAULT_MS : v;
+	*timeout_ms = v;
 	return 0;
 }
 
@@ -718,14 +716,13 @@ static long capi_sim_ioctl_evacuate(struct capi_sim *cs, void __user *uarg)
 		return -EPERM;
 	if (copy_from_user(&ev, uarg, sizeof(ev)))
 		return -EFAULT;
-	if (ev.reserved || ev.timeout_ms > CAPI_SIM_EVAC_MAX_MS)
+	if (ev.reserved || ev.timeout_ms > CDM_EVACUATE_MAX_MS)
 		return -EINVAL;
 
 	rc = capi_sim_claim(cs);
 	if (rc)
 		return rc;
-	rc = capi_sim_evacuate(cs, ev.timeout_ms ? : CAPI_SIM_EVAC_DEFAULT_MS,
-			       &migrated, &unmoved);
+	rc = capi_sim_evacuate(cs, ev.timeout_ms, &migrated, &unmoved);
 	capi_sim_unclaim(cs);
 	if (rc == -EALREADY)
 		return rc;
@@ -853,7 +850,7 @@ static void capi_sim_free_orphaned_ram_resource(struct capi_sim *cs)
  */
 static void capi_sim_evacuate_loop(struct capi_sim *cs)
 {
-	unsigned int timeout_ms = CAPI_SIM_EVAC_DEFAULT_MS;
+	unsigned int timeout_ms = 0;	/* the core's default */
 	bool locked = device_hotplug_lock_held();
 	unsigned long migrated, unmoved;
 	unsigned int backoff = 10;

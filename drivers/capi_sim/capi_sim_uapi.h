@@ -70,7 +70,7 @@ struct capi_sim_run {
  * ONLINE: -EALREADY when the memory is online.
  */
 struct capi_sim_evacuate {
-	__u32 timeout_ms;		/* in: 0 = driver default (10 s), max 3600000 */
+	__u32 timeout_ms;		/* in: 0 = default (10 s), max 3600000 */
 	__u32 reserved;			/* must be 0 */
 	__u64 pages_migrated;		/* out */
 	__u64 pages_unmoved;		/* out: on -EBUSY, pages that could not move */

@@ -64,11 +64,12 @@ enum cdm_evac_state {
  * @nr_ranges: number of valid entries in @ranges
  * @ranges: memory added by cdm_add_memory()
  * @state: evacuation state, see enum cdm_evac_state
- * @has_deadline: the running evacuation has a deadline
- * @deadline: in jiffies
+ * @deadline: of the running evacuation, in jiffies
  * @nr_used: pages in use on the node when the evacuation started
  * @nr_unmoved: pages left on the node by the last failed evacuation
  * @pages_migrated: pages migrated by the running or last evacuation
+ * @last_error: what the last evacuation returned
+ * @last_ms: how long the last evacuation took
  *
  * @owner and @reserved are protected by cdm_lock; @ranges and the
  * evacuation fields are written under device_hotplug_lock.  The emergency
@@ -81,11 +82,12 @@ struct cdm_node {
 	int nr_ranges;
 	struct cdm_range ranges[CDM_MAX_RANGES];
 	enum cdm_evac_state state;
-	bool has_deadline;
 	unsigned long deadline;
 	unsigned long nr_used;
 	unsigned long nr_unmoved;
 	atomic_long_t pages_migrated;
+	int last_error;
+	unsigned int last_ms;
 };
 
 /* Protects cdm_info[] and node ownership. */
@@ -871,27 +873,48 @@ static unsigned long cdm_pages_remaining(struct cdm_node *cn)
 	}
 }
 
+/* Record what an evacuation did, for nodeN/cdm/ and for the caller. */
+static void cdm_evacuation_done(int nid, struct cdm_node *cn, int ret,
+				unsigned long start_jiffies,
+				struct cdm_evacuation *res)
+{
+	WRITE_ONCE(cn->last_error, ret);
+	WRITE_ONCE(cn->last_ms, jiffies_to_msecs(jiffies - start_jiffies));
+	if (ret) {
+		cn->nr_unmoved = cdm_node_used_pages(nid);
+		WRITE_ONCE(cn->state, CDM_EVAC_FAILED);
+		count_vm_event(CDM_EVACUATIONS_FAILED);
+	} else {
+		WRITE_ONCE(cn->state, CDM_EVAC_IDLE);
+	}
+	if (res) {
+		res->pages_migrated = atomic_long_read(&cn->pages_migrated);
+		res->pages_left = ret ? cn->nr_unmoved : 0;
+		res->duration_ms = cn->last_ms;
+	}
+}
+
 /**
  * cdm_evacuate - migrate everything off a CDM node and remove its memory
  * @nid: the CDM node
- * @timeout_ms: give up after this long; 0 means no timeout
- * @nr_unmoved: if not NULL, set to the pages left on the node on failure
+ * @timeout_ms: give up after this long; 0 means CDM_EVACUATE_DEFAULT_MS
+ * @res: if not NULL, what the evacuation did, on success or failure
  *
  * Offlines every memory block of @nid, migrating its pages to system RAM
  * nodes (never to another CDM node), then removes the memory added by
  * cdm_add_memory() and unregisters its memory groups.  Memory that was
  * present at boot is left offline.  Any pending signal ends the wait, as
- * for offlining through sysfs.
+ * for offlining through sysfs.  The result stays readable in nodeN/cdm/.
  *
  * Return: 0 when the node has no memory left; -ENOMEM, before anything
  * moved, when system RAM cannot take the node's pages (free memory above
  * the high watermarks, page cache and swap space count); -EBUSY on timeout
  * or when a page cannot be migrated at all; -EINTR on a signal; -EALREADY
- * when the node has no memory; -EINVAL for a non-CDM node.  On failure
- * every block is online again and *@nr_unmoved pages are still in use on
- * the node.
+ * when the node has no memory; -EINVAL for a non-CDM node or a timeout
+ * above CDM_EVACUATE_MAX_MS.  On failure every block is online again and
+ * @res->pages_left pages are still in use on the node.
  */
-int cdm_evacuate(int nid, unsigned int timeout_ms, unsigned long *nr_unmoved)
+int cdm_evacuate(int nid, unsigned int timeout_ms, struct cdm_evacuation *res)
 {
 	unsigned long start_jiffies = jiffies, need, room;
 	struct cdm_node *cn;
@@ -899,13 +922,16 @@ int cdm_evacuate(int nid, unsigned int timeout_ms, unsigned long *nr_unmoved)
 	bool unlock;
 	int ret, i;
 
-	if (nr_unmoved)
-		*nr_unmoved = 0;
-	if (nid < 0 || nid >= MAX_NUMNODES || !node_is_cdm(nid))
+	if (res)
+		memset(res, 0, sizeof(*res));
+	if (nid < 0 || nid >= MAX_NUMNODES || !node_is_cdm(nid) ||
+	    timeout_ms > CDM_EVACUATE_MAX_MS)
 		return -EINVAL;
 	cn = READ_ONCE(cdm_info[nid]);
 	if (!cn)
 		return -EINVAL;
+	if (!timeout_ms)
+		timeout_ms = CDM_EVACUATE_DEFAULT_MS;
 
 	unlock = cdm_lock_device_hotplug();
 	if (!node_state(nid, N_MEMORY) && !cn->nr_ranges) {
@@ -922,11 +948,8 @@ int cdm_evacuate(int nid, unsigned int timeout_ms, unsigned long *nr_unmoved)
 	need = cdm_pages_to_migrate(nid);
 	room = cdm_ram_room();
 	if (need > room) {
-		cn->nr_unmoved = cdm_node_used_pages(nid);
-		WRITE_ONCE(cn->state, CDM_EVAC_FAILED);
-		count_vm_event(CDM_EVACUATIONS_FAILED);
-		if (nr_unmoved)
-			*nr_unmoved = cn->nr_unmoved;
+		atomic_long_set(&cn->pages_migrated, 0);
+		cdm_evacuation_done(nid, cn, -ENOMEM, start_jiffies, res);
 		pr_info("node %d: evacuation needs %lu MiB of system RAM, %lu MiB can be made free: %lu MiB short, not started\n",
 			nid, need >> (20 - PAGE_SHIFT), room >> (20 - PAGE_SHIFT),
 			(need - room) >> (20 - PAGE_SHIFT));
@@ -938,7 +961,6 @@ int cdm_evacuate(int nid, unsigned int timeout_ms, unsigned long *nr_unmoved)
 	cn->nr_unmoved = 0;
 	atomic_long_set(&cn->pages_migrated, 0);
 	cn->deadline = jiffies + msecs_to_jiffies(timeout_ms);
-	cn->has_deadline = timeout_ms != 0;
 	WRITE_ONCE(cn->state, CDM_EVAC_RUNNING);
 	node_set(nid, cdm_evacuating_nodes);
 	count_vm_event(CDM_EVACUATIONS);
@@ -947,8 +969,9 @@ int cdm_evacuate(int nid, unsigned int timeout_ms, unsigned long *nr_unmoved)
 	pgdat = NODE_DATA(nid);
 	ret = cdm_offline_range(nid, PFN_PHYS(pgdat->node_start_pfn),
 				PFN_PHYS(pgdat->node_spanned_pages));
-	cn->has_deadline = false;
 	node_clear(nid, cdm_evacuating_nodes);
+	if (ret == -ETIMEDOUT)
+		ret = -EBUSY;
 	if (!ret) {
 		for (i = cn->nr_ranges - 1; i >= 0; i--) {
 			struct cdm_range *r = &cn->ranges[i];
@@ -958,21 +981,13 @@ int cdm_evacuate(int nid, unsigned int timeout_ms, unsigned long *nr_unmoved)
 			kfree(r->name);
 		}
 		cn->nr_ranges = 0;
-		WRITE_ONCE(cn->state, CDM_EVAC_IDLE);
-	} else {
-		cn->nr_unmoved = cdm_node_used_pages(nid);
-		WRITE_ONCE(cn->state, CDM_EVAC_FAILED);
-		count_vm_event(CDM_EVACUATIONS_FAILED);
-		if (ret == -ETIMEDOUT)
-			ret = -EBUSY;
-		if (nr_unmoved)
-			*nr_unmoved = cn->nr_unmoved;
+	}
+	cdm_evacuation_done(nid, cn, ret, start_jiffies, res);
+	if (ret)
 		pr_info("node %d: evacuation failed (%d), %lu pages not migrated\n",
 			nid, ret, cn->nr_unmoved);
-	}
 	trace_cdm_evacuate_end(nid, ret, atomic_long_read(&cn->pages_migrated),
-			       cn->nr_unmoved,
-			       jiffies_to_msecs(jiffies - start_jiffies));
+			       cn->nr_unmoved, cn->last_ms);
 out:
 	if (unlock)
 		unlock_device_hotplug();
@@ -1005,7 +1020,7 @@ int __cdm_offline_expired(int nid)
 {
 	struct cdm_node *cn = READ_ONCE(cdm_info[nid]);
 
-	if (cn && cn->has_deadline && READ_ONCE(cn->state) == CDM_EVAC_RUNNING &&
+	if (cn && READ_ONCE(cn->state) == CDM_EVAC_RUNNING &&
 	    time_after(jiffies, cn->deadline))
 		return -ETIMEDOUT;
 	return 0;
@@ -1452,11 +1467,30 @@ static ssize_t pages_remaining_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(pages_remaining);
 
+static ssize_t evacuation_error_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	struct cdm_node *cn = READ_ONCE(cdm_info[dev->id]);
+
+	return sysfs_emit(buf, "%d\n", cn ? READ_ONCE(cn->last_error) : 0);
+}
+static DEVICE_ATTR_RO(evacuation_error);
+
+static ssize_t evacuation_ms_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	struct cdm_node *cn = READ_ONCE(cdm_info[dev->id]);
+
+	return sysfs_emit(buf, "%u\n", cn ? READ_ONCE(cn->last_ms) : 0);
+}
+static DEVICE_ATTR_RO(evacuation_ms);
+
 /*
  * Evacuation of a node no driver owns: memory described by firmware at
  * boot (cdm_nodes=, device tree, soft-reserved ranges).  A driver-owned
  * node is evacuated through its driver, which must quiesce the device
  * first.  The write returns when cdm_evacuate() does: 0 or its error.
+ * The value is cdm_evacuate()'s timeout: 0 for the default.
  */
 static ssize_t evacuate_store(struct device *dev, struct device_attribute *attr,
 			      const char *buf, size_t count)
@@ -1486,6 +1520,8 @@ static struct attribute *cdm_node_attrs[] = {
 	&dev_attr_evacuation_state.attr,
 	&dev_attr_pages_migrated.attr,
 	&dev_attr_pages_remaining.attr,
+	&dev_attr_evacuation_error.attr,
+	&dev_attr_evacuation_ms.attr,
 	&dev_attr_evacuate.attr,
 	NULL
 };

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <numaif.h>
 #include <poll.h>
 #include <pthread.h>
@@ -302,6 +303,16 @@ long node_meminfo_kb(int nid, const char *key)
 
 	snprintf(path, sizeof(path), NODE_SYS "/node%d/meminfo", nid);
 	return kv_file(path, key, true);
+}
+
+long node_cdm_long(int nid, const char *name)
+{
+	char buf[64];
+
+	if (read_strf(buf, sizeof(buf), NODE_SYS "/node%d/cdm/%s", nid,
+		      name) < 0)
+		return LONG_MIN;
+	return atol(buf);
 }
 
 long node_used_kb(int nid)

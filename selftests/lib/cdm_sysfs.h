@@ -51,6 +51,8 @@ long kv_file(const char *path, const char *key, bool nodefmt);
 /* value in kB of "Node N <key>:" in nodeN/meminfo, -1 if absent */
 long node_meminfo_kb(int nid, const char *key);
 long node_used_kb(int nid);	/* MemTotal - MemFree, -1 if absent */
+/* the number in nodeN/cdm/@name (evacuation_error, ...), LONG_MIN if absent */
+long node_cdm_long(int nid, const char *name);
 long meminfo_kb(const char *key);	/* /proc/meminfo */
 long vmstat_val(const char *key);	/* /proc/vmstat, -1 if absent */
 long node_nr_hugepages(int nid);	/* 2 MiB pool on node */

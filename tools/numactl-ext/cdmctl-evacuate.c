@@ -306,7 +306,8 @@ evac_failed(const char **result, const char *what, int exit, char *msg,
 
 /*
  * cdmctl evacuate.  @timeout_ms: the --timeout value, -1 without one (the
- * default: see default_timeout_ms()), 0 for none.
+ * default: see default_timeout_ms()), 0 for the kernel's default (10 s).
+ * The driver and the node's file read the value the same way.
  */
 int cmd_evacuate(const char *arg, long timeout_ms)
 {
@@ -342,14 +343,6 @@ int cmd_evacuate(const char *arg, long timeout_ms)
 		}
 		snprintf(job.rel, sizeof(job.rel), CAPI_SIM_DIR "/%s/evacuate",
 			 d->bdf);
-		/*
-		 * The driver refuses 0 and reads 1 as its own default: "no
-		 * timeout" is its maximum, 1 ms is 2.
-		 */
-		if (!tmo)
-			tmo = EVAC_MAX_MS;
-		else if (tmo == 1)
-			tmo = 2;
 	} else {
 		if (!node_online_bytes(node)) {
 			err("%s: node %d has no memory online (already evacuated?)",

@@ -174,7 +174,8 @@ static int parse_ms(const char *opt, const char *s, long *v)
 		return EX_USAGE;
 	}
 	if (n > EVAC_MAX_MS) {
-		err("%s: at most %u ms (0: no timeout)", opt, EVAC_MAX_MS);
+		err("%s: at most %u ms (0: the kernel's default, 10 s)", opt,
+		    EVAC_MAX_MS);
 		return EX_USAGE;
 	}
 	*v = (long)n;
@@ -437,8 +438,8 @@ static const struct command commands[] = {
 	  "Migrate every page off the node and remove (firmware memory: offline)\n"
 	  "its memory.  Progress on stderr: a bar on a terminal, else a line per 10 %.\n"
 	  "  -t, --timeout MS  give up after MS ms (0 to 3600000) and put the memory\n"
-	  "                    back; 0 = no timeout (the capi_sim driver has none:\n"
-	  "                    its maximum, 3600000, is used).  Default: 10 s + 3 x the\n"
+	  "                    back; 0 = the kernel's default, 10 s (every\n"
+	  "                    evacuation has a deadline).  Default: 10 s + 3 x the\n"
 	  "                    time the node's used memory takes at the rate of the\n"
 	  "                    device's last evacuation (8 MiB/s if none was\n"
 	  "                    measured), at most 3600000 ms; --dry-run shows it.\n"

@@ -33,6 +33,26 @@ struct page;
 /* cdm_add_memory(): the range's struct pages live on the device memory. */
 #define CDM_MEMMAP_ON_DEVICE	0x1
 
+/*
+ * The deadline of an evacuation, in ms, wherever one is asked for (the
+ * kernel API, nodeN/cdm/evacuate, drivers' interfaces): 0 means the
+ * default; more than the maximum is refused.  There is no "no deadline".
+ */
+#define CDM_EVACUATE_DEFAULT_MS	10000
+#define CDM_EVACUATE_MAX_MS	3600000
+
+/**
+ * struct cdm_evacuation - what one cdm_evacuate() did
+ * @pages_migrated: base pages migrated off the node (a THP counts as 512)
+ * @pages_left: on failure, pages still in use on the node; otherwise 0
+ * @duration_ms: time from the start of the offlining to its end
+ */
+struct cdm_evacuation {
+	unsigned long pages_migrated;
+	unsigned long pages_left;
+	unsigned int duration_ms;
+};
+
 #ifdef CONFIG_COHERENT_DEVICE_MEMORY
 
 DECLARE_STATIC_KEY_FALSE(cdm_key);
@@ -54,7 +74,7 @@ int cdm_node_register(int nid, struct device *owner);
 void cdm_node_unregister(int nid);
 int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name,
 		   unsigned int flags);
-int cdm_evacuate(int nid, unsigned int timeout_ms, unsigned long *nr_unmoved);
+int cdm_evacuate(int nid, unsigned int timeout_ms, struct cdm_evacuation *res);
 struct page *cdm_alloc_pages(int nid, gfp_t gfp, unsigned int order);
 
 /* For firmware code, drivers/base and cpuset, see mm/cdm.c. */
@@ -127,7 +147,7 @@ static inline int cdm_add_memory(int nid, u64 start, u64 size,
 }
 
 static inline int cdm_evacuate(int nid, unsigned int timeout_ms,
-			       unsigned long *nr_unmoved)
+			       struct cdm_evacuation *res)
 {
 	return -EOPNOTSUPP;
 }
