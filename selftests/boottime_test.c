@@ -438,8 +438,25 @@ static void evacuate_and_check(struct __test_metadata *_metadata,
 		ASSERT_STREQ("offline", st);
 	}
 	ASSERT_EQ(-EALREADY, evacuate_node(NODE, EVAC_MS));
-	ASSERT_LT(0, online_node_blocks(NODE, "online"));
+	/*
+	 * A plain "online" of one block picks ZONE_MOVABLE (checked below);
+	 * the one contract for every CDM node brings back the rest.
+	 */
+	{
+		int ids[512], n = node_blocks(NODE, ids, 512);
+		char path[128];
+
+		ASSERT_LT(1, n);
+		snprintf(path, sizeof(path), MEMSYS "/memory%d/state", ids[0]);
+		ASSERT_EQ(0, write_str(path, "online"));
+	}
+	ASSERT_EQ(0, write_strf("1", NODE_SYS "/node%d/cdm/online", NODE));
 	ASSERT_EQ(0, wait_node_usable(NODE, 10000));
+	ASSERT_EQ(self->total_kb, node_total_kb(NODE));
+	ASSERT_EQ(-EALREADY, write_strf("1", NODE_SYS "/node%d/cdm/online",
+					NODE));
+	ASSERT_EQ(-EINVAL, write_strf("2", NODE_SYS "/node%d/cdm/online",
+				       NODE));
 	/* a plain "online" picks ZONE_MOVABLE on a CDM node */
 	{
 		int ids[512], n = node_blocks(NODE, ids, 512);

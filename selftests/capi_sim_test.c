@@ -169,43 +169,77 @@ TEST_F(capi, two_devices_two_cdm_nodes)
 	ASSERT_EQ(256 * MiB, self->dev[1].size);
 }
 
-/* nodeN/cdm/evacuation_state and pages_remaining, as one string */
-static int node_evac_record(int nid, char *buf, size_t len)
+static long module_refcnt(void)
 {
-	char st[32], rem[32];
+	char buf[32];
 
-	if (read_strf(st, sizeof(st), NODE_SYS "/node%d/cdm/evacuation_state",
-		      nid) <= 0 ||
-	    read_strf(rem, sizeof(rem), NODE_SYS "/node%d/cdm/pages_remaining",
-		      nid) <= 0)
-		return -ENOENT;
-	snprintf(buf, len, "%s, %s pages remaining", st, rem);
-	return 0;
+	if (read_str("/sys/module/capi_sim/refcnt", buf, sizeof(buf)) <= 0)
+		return -1;
+	return atol(buf);
 }
 
 /*
- * nodeN/cdm/evacuate is for nodes no driver owns: on a driver's node it
- * fails with EBUSY and changes nothing (the admin guide's reference).
+ * The one contract: nodeN/cdm/evacuate and nodeN/cdm/online drive a
+ * driver's node as they drive a node no driver owns.  The driver's state
+ * and statistics are the core's; the node stays (memory-less) while the
+ * driver owns it; the core holds the module while the node has memory.
  */
-TEST_F(capi, node_evacuate_file_refuses_driver_owned_node)
+TEST_F_TIMEOUT(capi, node_files_evacuate_and_online_driver_node, 300)
 {
-	for (int i = 0; i < self->ndev; i++) {
-		struct capi_dev *d = &self->dev[i];
-		long total = node_meminfo_kb(d->node, "MemTotal");
-		char rec0[96], rec1[96];
+	struct capi_dev *d = &self->dev[0];
+	size_t len = 16 * MiB;
+	long total = node_meminfo_kb(d->node, "MemTotal"), ref0, migrated;
+	char *p = map_anon(len), buf[64];
+	uint64_t sum;
 
-		ASSERT_EQ(0, node_evac_record(d->node, rec0, sizeof(rec0)));
-		ASSERT_EQ(-EBUSY, write_strf("1000",
-					     NODE_SYS "/node%d/cdm/evacuate",
-					     d->node));
-		ASSERT_EQ(total, node_meminfo_kb(d->node, "MemTotal"));
-		ASSERT_EQ(0, node_evac_record(d->node, rec1, sizeof(rec1)));
-		TH_LOG("node %d: %s", d->node, rec1);
-		ASSERT_STREQ(rec0, rec1);
-		ASSERT_EQ(NULL, strstr(rec1, "running"));
-		ASSERT_EQ(0, capi_refresh(d));
-		ASSERT_STREQ("online", d->state);
-	}
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &d->node, 1, 0));
+	fill_pattern(p, len, 31);
+	sum = checksum(p, len);
+	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, d->node));
+	ref0 = module_refcnt();
+	ASSERT_LT(0, ref0);
+
+	ASSERT_EQ(-EINVAL, write_strf("3600001", NODE_SYS "/node%d/cdm/evacuate",
+				      d->node));
+	ASSERT_EQ(0, write_strf("60000", NODE_SYS "/node%d/cdm/evacuate",
+				d->node));
+	ASSERT_FALSE(node_has_memory(d->node));
+	ASSERT_EQ(0, pages_on_cdm(p, len));
+	ASSERT_EQ(sum, checksum(p, len));
+	/* the node stays while its driver owns it, with the result */
+	ASSERT_LT(0, read_strf(buf, sizeof(buf), NODE_SYS "/node%d/cdm/owner",
+			       d->node));
+	ASSERT_STREQ(d->bdf, buf);
+	ASSERT_EQ(0, node_cdm_long(d->node, "evacuation_error"));
+	migrated = node_cdm_long(d->node, "pages_migrated");
+	TH_LOG("node %d: %ld pages migrated in %ld ms", d->node, migrated,
+	       node_cdm_long(d->node, "evacuation_ms"));
+	ASSERT_LE((long)(len / PAGE_SZ), migrated);
+	/* the driver reports the core's state and counts */
+	ASSERT_EQ(0, capi_refresh(d));
+	ASSERT_STREQ("offline", d->state);
+	ASSERT_EQ(migrated, capi_stat(d, "last_evacuated_pages"));
+	/* no memory: the core let go of the module */
+	ASSERT_EQ(ref0 - 1, module_refcnt());
+	ASSERT_EQ(-EALREADY, write_strf("60000",
+					NODE_SYS "/node%d/cdm/evacuate",
+					d->node));
+
+	ASSERT_EQ(-EINVAL, write_strf("0", NODE_SYS "/node%d/cdm/online",
+				      d->node));
+	ASSERT_EQ(0, write_strf("1", NODE_SYS "/node%d/cdm/online", d->node));
+	ASSERT_EQ(0, wait_node_usable(d->node, 10000));
+	ASSERT_EQ(total, node_meminfo_kb(d->node, "MemTotal"));
+	ASSERT_EQ(0, capi_refresh(d));
+	ASSERT_STREQ("online", d->state);
+	ASSERT_EQ(ref0, module_refcnt());
+	ASSERT_EQ(-EALREADY, write_strf("1", NODE_SYS "/node%d/cdm/online",
+					d->node));
+	/* the device's own file is the same contract: EALREADY too */
+	ASSERT_EQ(-EALREADY, capi_write(d, "online", "1"));
+	ASSERT_EQ(sum, checksum(p, len));
+	munmap(p, len);
 }
 
 TEST_F_TIMEOUT(capi, ram_fill_leaves_devices_empty, 300)

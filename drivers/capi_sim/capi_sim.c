@@ -113,12 +113,6 @@ struct capi_sim {
 	wait_queue_head_t wq;		/* busy cleared or dead set */
 	bool busy;			/* an evacuation or online is running */
 	bool dead;			/* being removed */
-	bool pins_module;		/* memory online: rmmod is refused */
-	enum capi_sim_state state;	/* written under lock, read locklessly */
-	u64 evacuations;
-	u64 evacuations_failed;
-	u64 last_evacuated_pages;
-	u64 last_evacuation_us;
 
 	/* Adds the memory after probe, evacuates it after remove. */
 	struct work_struct hotplug_work;
@@ -178,30 +172,28 @@ static unsigned long capi_sim_used_pages(int nid)
 	return used;
 }
 
-static void capi_sim_set_state(struct capi_sim *cs, enum capi_sim_state state)
-{
-	mutex_lock(&cs->lock);
-	WRITE_ONCE(cs->state, state);
-	mutex_unlock(&cs->lock);
-}
-
 /*
- * While a device's memory is online the module cannot be unloaded: rmmod
- * fails with EWOULDBLOCK ("in use") at once, rather than waiting in
- * .remove for every page of every device to move, without a deadline, for
- * as long as one of them stays pinned.  Evacuate first (sysfs, ioctl,
- * cdmctl), then unload.  Unbind and PCI hot-unplug cannot be refused and
- * still evacuate, in .remove or after it (see capi_sim_hotplug_work()).
+ * The device's state is the core's state of its node, whoever changed it
+ * (this driver, nodeN/cdm/evacuate or nodeN/cdm/online): no state machine
+ * of our own beside it.  The core also holds this module while the node
+ * has memory (cdm_node_ops.owner): rmmod fails with EWOULDBLOCK ("in
+ * use") at once, rather than waiting in .remove for every page of every
+ * device to move.  Evacuate first, then unload.  Unbind and PCI hot-unplug
+ * cannot be refused and still evacuate, in .remove or after it (see
+ * capi_sim_hotplug_work()).
  */
-static void capi_sim_pin_module(struct capi_sim *cs, bool online)
+static enum capi_sim_state capi_sim_state(struct capi_sim *cs)
 {
-	mutex_lock(&cs->lock);
-	if (online && !cs->pins_module)
-		__module_get(THIS_MODULE);
-	else if (!online && cs->pins_module)
-		module_put(THIS_MODULE);
-	cs->pins_module = online;
-	mutex_unlock(&cs->lock);
+	switch (cdm_node_state(cs->nid)) {
+	case CDM_NODE_ONLINE:
+		return CAPI_SIM_STATE_ONLINE;
+	case CDM_NODE_EVACUATING:
+		return CAPI_SIM_STATE_EVACUATING;
+	case CDM_NODE_FAILED:
+		return CAPI_SIM_STATE_FAILED;
+	default:
+		return CAPI_SIM_STATE_OFFLINE;
+	}
 }
 
 /*
@@ -242,63 +234,43 @@ static void capi_sim_unclaim(struct capi_sim *cs)
 }
 
 /*
- * Move every page off the device and remove its memory.  Called with the
- * claim held.  On failure cdm_evacuate() has put the memory back online.
+ * Move every page off the device and remove its memory: cdm_evacuate(),
+ * whose counts are exact.  Called with the claim held.  On failure the
+ * core has put the memory back online.
  */
 static int capi_sim_evacuate(struct capi_sim *cs, unsigned int timeout_ms,
 			     unsigned long *migrated, unsigned long *unmoved)
 {
 	struct cdm_evacuation res;
-	ktime_t start;
-	u64 us;
 	int rc;
 
-	*migrated = 0;
-	*unmoved = 0;
-	if (cs->state == CAPI_SIM_STATE_OFFLINE)
-		return -EALREADY;
-
-	capi_sim_set_state(cs, CAPI_SIM_STATE_EVACUATING);
-	start = ktime_get();
 	rc = cdm_evacuate(cs->nid, timeout_ms, &res);
-	us = ktime_us_delta(ktime_get(), start);
-	if (rc == -EALREADY)	/* memory-less already: nothing to move */
-		rc = 0;
-	/* The core's counts, exact: no estimate of our own beside them. */
 	*migrated = res.pages_migrated;
 	*unmoved = res.pages_left;
-
-	mutex_lock(&cs->lock);
-	cs->last_evacuated_pages = *migrated;
-	cs->last_evacuation_us = us;
-	if (!rc) {
-		cs->evacuations++;
-		WRITE_ONCE(cs->state, CAPI_SIM_STATE_OFFLINE);
-	} else {
-		cs->evacuations_failed++;
-		WRITE_ONCE(cs->state, node_state(cs->nid, N_MEMORY) ?
-			   CAPI_SIM_STATE_FAILED : CAPI_SIM_STATE_OFFLINE);
-	}
-	mutex_unlock(&cs->lock);
-
-	capi_sim_pin_module(cs, node_state(cs->nid, N_MEMORY));
+	if (rc == -EALREADY)
+		return rc;
 	if (rc)
 		dev_info(&cs->pdev->dev,
 			 "evacuation of node %d failed (%d): %lu pages could not move\n",
-			 cs->nid, rc, *unmoved);
+			 cs->nid, rc, res.pages_left);
 	else
 		dev_info(&cs->pdev->dev,
-			 "node %d evacuated: %lu pages in %llu us\n",
-			 cs->nid, *migrated, us);
+			 "node %d evacuated: %lu pages in %u ms\n",
+			 cs->nid, res.pages_migrated, res.duration_ms);
 	return rc;
 }
 
-/* Hot-add the device memory.  Called with the claim held. */
+/*
+ * Hot-add the device memory: our cdm_node_ops.online, which the core
+ * calls for nodeN/cdm/online, and probe.  Under device_hotplug_lock.
+ */
 static int capi_sim_online(struct capi_sim *cs)
 {
 	int rc;
 
-	if (cs->state != CAPI_SIM_STATE_OFFLINE)
+	if (READ_ONCE(cs->dead))
+		return -ENODEV;
+	if (capi_sim_state(cs) != CAPI_SIM_STATE_OFFLINE)
 		return -EALREADY;
 
 	rc = cdm_add_memory(cs->nid, cs->start, cs->size, CAPI_SIM_RES_NAME,
@@ -306,21 +278,23 @@ static int capi_sim_online(struct capi_sim *cs)
 	if (rc == -EOPNOTSUPP && memmap_on_device)
 		dev_err(&cs->pdev->dev,
 			"memmap_on_device=1 needs memory_hotplug.memmap_on_memory=1 on the kernel command line\n");
-	if (rc) {
+	/* What the core could not undo stays added: evacuate to retry. */
+	if (rc)
 		dev_err(&cs->pdev->dev,
 			"adding %#llx-%#llx to node %d failed: %d\n",
 			cs->start, cs->start + cs->size - 1, cs->nid, rc);
-		/* Added but not onlined, and not undone: evacuate to retry. */
-		if (node_state(cs->nid, N_MEMORY)) {
-			capi_sim_set_state(cs, CAPI_SIM_STATE_FAILED);
-			capi_sim_pin_module(cs, true);
-		}
-		return rc;
-	}
-	capi_sim_set_state(cs, CAPI_SIM_STATE_ONLINE);
-	capi_sim_pin_module(cs, true);
-	return 0;
+	return rc;
 }
+
+static int capi_sim_node_online(int nid, void *data)
+{
+	return capi_sim_online(data);
+}
+
+static const struct cdm_node_ops capi_sim_node_ops = {
+	.owner = THIS_MODULE,
+	.online = capi_sim_node_online,
+};
 
 /* The core's convention: ms, 0 for CDM_EVACUATE_DEFAULT_MS, bounded. */
 static int capi_sim_parse_timeout(const char *buf, unsigned int *timeout_ms)
@@ -358,8 +332,7 @@ static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 {
 	struct capi_sim *cs = dev_get_drvdata(dev);
 
-	return sysfs_emit(buf, "%s\n",
-			  capi_sim_state_names[READ_ONCE(cs->state)]);
+	return sysfs_emit(buf, "%s\n", capi_sim_state_names[capi_sim_state(cs)]);
 }
 static DEVICE_ATTR_RO(state);
 
@@ -367,16 +340,15 @@ static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
 {
 	struct capi_sim *cs = dev_get_drvdata(dev);
-	unsigned long resident = capi_sim_used_pages(cs->nid);
-	ssize_t len;
+	struct cdm_node_stats st;
 
-	mutex_lock(&cs->lock);
-	len = sysfs_emit(buf,
-			 "resident_pages %lu\nevacuations %llu\nevacuations_failed %llu\nlast_evacuated_pages %llu\nlast_evacuation_us %llu\n",
-			 resident, cs->evacuations, cs->evacuations_failed,
-			 cs->last_evacuated_pages, cs->last_evacuation_us);
-	mutex_unlock(&cs->lock);
-	return len;
+	/* The core's counts, for every evacuation of the node. */
+	cdm_node_stats(cs->nid, &st);
+	return sysfs_emit(buf,
+			  "resident_pages %lu\nevacuations %lu\nevacuations_failed %lu\nlast_evacuated_pages %lu\nlast_evacuation_us %llu\n",
+			  capi_sim_used_pages(cs->nid), st.evacuations,
+			  st.evacuations_failed, st.last.pages_migrated,
+			  st.last.duration_ms * 1000ULL);
 }
 static DEVICE_ATTR_RO(stats);
 
@@ -410,7 +382,7 @@ static ssize_t capi_sim_store_op(struct device *dev,
 			rc = capi_sim_evacuate(cs, timeout_ms, &migrated,
 					       &unmoved);
 		else
-			rc = capi_sim_online(cs);
+			rc = cdm_node_online(cs->nid);
 		capi_sim_unclaim(cs);
 	}
 	sysfs_unbreak_active_protection(kn);
@@ -679,12 +651,12 @@ static long capi_sim_ioctl_info(struct capi_sim *cs, void __user *uarg)
 		.link_penalty_ns = READ_ONCE(link_penalty_ns),
 		.resident_pages = capi_sim_used_pages(cs->nid),
 	};
+	struct cdm_node_stats st;
 
-	mutex_lock(&cs->lock);
-	info.state = cs->state;
-	info.evacuations = cs->evacuations;
-	info.evacuations_failed = cs->evacuations_failed;
-	mutex_unlock(&cs->lock);
+	cdm_node_stats(cs->nid, &st);
+	info.state = capi_sim_state(cs);
+	info.evacuations = st.evacuations;
+	info.evacuations_failed = st.evacuations_failed;
 
 	if (copy_to_user(uarg, &info, sizeof(info)))
 		return -EFAULT;
@@ -744,7 +716,7 @@ static long capi_sim_ioctl_online(struct capi_sim *cs)
 	rc = capi_sim_claim(cs);
 	if (rc)
 		return rc;
-	rc = capi_sim_online(cs);
+	rc = cdm_node_online(cs->nid);
 	capi_sim_unclaim(cs);
 	return rc;
 }
@@ -1083,7 +1055,6 @@ static int capi_sim_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	init_completion(&cs->removed);
 	cs->pdev = pdev;
 	cs->nid = NUMA_NO_NODE;
-	cs->state = CAPI_SIM_STATE_OFFLINE;
 
 	rc = ida_alloc_max(&capi_sim_ida, CAPI_SIM_MAX_DEVICES - 1, GFP_KERNEL);
 	if (rc < 0)
@@ -1100,7 +1071,8 @@ static int capi_sim_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	mutex_lock(&capi_sim_probe_lock);
 	nid = capi_sim_pick_node(cs);
-	rc = nid < 0 ? nid : cdm_node_register(nid, &pdev->dev);
+	rc = nid < 0 ? nid : cdm_node_register(nid, &pdev->dev,
+					       &capi_sim_node_ops, cs);
 	mutex_unlock(&capi_sim_probe_lock);
 	if (rc) {
 		if (nid >= 0)

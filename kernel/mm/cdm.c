@@ -24,6 +24,7 @@
 #include <linux/mempolicy.h>
 #include <linux/mm.h>
 #include <linux/mmzone.h>
+#include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/node.h>
 #include <linux/nodemask.h>
@@ -60,6 +61,9 @@ enum cdm_evac_state {
 /**
  * struct cdm_node - per-node CDM bookkeeping
  * @owner: device that registered the node, or NULL
+ * @ops: what the owner's driver does for the core, or NULL
+ * @data: the owner's argument to @ops
+ * @module_held: @ops->owner is held: the node has memory
  * @reserved: named by cdm_nodes=; stays a CDM node without an owner
  * @nr_ranges: number of valid entries in @ranges
  * @ranges: memory added by cdm_add_memory()
@@ -70,14 +74,20 @@ enum cdm_evac_state {
  * @pages_migrated: pages migrated by the running or last evacuation
  * @last_error: what the last evacuation returned
  * @last_ms: how long the last evacuation took
+ * @nr_evacuations: evacuations that succeeded
+ * @nr_failed: evacuations that failed
  *
- * @owner and @reserved are protected by cdm_lock; @ranges and the
+ * @owner, @ops, @data and @reserved are protected by cdm_lock and, for
+ * @owner, @ops and @data, cdm_ops_rwsem; @ranges, @module_held and the
  * evacuation fields are written under device_hotplug_lock.  The emergency
  * fallback setting lives in cdm_emergency_nodes, which the allocator's
  * slow path reads.  Entries are never freed.
  */
 struct cdm_node {
 	struct device *owner;
+	const struct cdm_node_ops *ops;
+	void *data;
+	bool module_held;
 	bool reserved;
 	int nr_ranges;
 	struct cdm_range ranges[CDM_MAX_RANGES];
@@ -88,10 +98,18 @@ struct cdm_node {
 	atomic_long_t pages_migrated;
 	int last_error;
 	unsigned int last_ms;
+	unsigned long nr_evacuations;
+	unsigned long nr_failed;
 };
 
 /* Protects cdm_info[] and node ownership. */
 static DEFINE_MUTEX(cdm_lock);
+/*
+ * Held for reading around every call into a driver's cdm_node_ops and for
+ * writing while the owner changes: no call reaches a driver once
+ * cdm_node_unregister() has returned.  Taken inside device_hotplug_lock.
+ */
+static DECLARE_RWSEM(cdm_ops_rwsem);
 static struct cdm_node *cdm_info[MAX_NUMNODES];
 /* Named by cdm_nodes= or by firmware; memblock reads it (see below). */
 static nodemask_t cdm_boot_nodes __initdata_memblock;
@@ -323,14 +341,20 @@ EXPORT_SYMBOL_GPL(cdm_reserved_node);
  * cdm_node_register - claim a node as a CDM node
  * @nid: a possible, CPU-less node id
  * @owner: the device whose memory the node will hold
+ * @ops: what the driver does for the core (see struct cdm_node_ops), or NULL
+ * @data: passed to @ops
  *
  * Must be called before memory is added to @nid, so that the node is
- * isolated from the first page on.
+ * isolated from the first page on.  Once its memory is added the node
+ * stays online, with its nodeN/cdm/ directory, until the owner
+ * unregisters it: evacuated, it is a memory-less node that
+ * nodeN/cdm/online brings back.
  *
  * Return: 0 on success; -EINVAL if @nid is not possible or has CPUs;
  * -EBUSY if it already has memory or an owner; -ENOMEM.
  */
-int cdm_node_register(int nid, struct device *owner)
+int cdm_node_register(int nid, struct device *owner,
+		      const struct cdm_node_ops *ops, void *data)
 {
 	struct cdm_node *cn;
 	int ret = 0;
@@ -340,6 +364,7 @@ int cdm_node_register(int nid, struct device *owner)
 	if (node_state(nid, N_CPU) || !cpumask_empty(cpumask_of_node(nid)))
 		return -EINVAL;
 
+	down_write(&cdm_ops_rwsem);
 	mutex_lock(&cdm_lock);
 	cn = cdm_node_get(nid);
 	if (cn && !cdm_zonelists[nid])
@@ -351,9 +376,12 @@ int cdm_node_register(int nid, struct device *owner)
 		ret = -EBUSY;
 	} else {
 		cn->owner = get_device(owner);
+		cn->ops = ops;
+		cn->data = data;
 		cdm_set_node(nid);
 	}
 	mutex_unlock(&cdm_lock);
+	up_write(&cdm_ops_rwsem);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(cdm_node_register);
@@ -364,15 +392,20 @@ EXPORT_SYMBOL_GPL(cdm_node_register);
  *
  * The node must have no memory left (see cdm_evacuate()).  A node named by
  * cdm_nodes= stays a CDM node; a node registered at run time becomes an
- * ordinary (memory-less) node again.
+ * ordinary (memory-less) node again.  Either way it goes offline, as any
+ * node whose memory is gone.  No cdm_node_ops call runs once this
+ * returns.  May be called from a driver's remove callback, with or
+ * without device_hotplug_lock held.
  */
 void cdm_node_unregister(int nid)
 {
 	struct cdm_node *cn;
+	bool released = false;
 
 	if (nid < 0 || nid >= MAX_NUMNODES)
 		return;
 
+	down_write(&cdm_ops_rwsem);
 	mutex_lock(&cdm_lock);
 	cn = cdm_info[nid];
 	if (!cn || !cn->owner) {
@@ -382,14 +415,37 @@ void cdm_node_unregister(int nid)
 			nid);
 	} else {
 		put_device(cn->owner);
-		cn->owner = NULL;
+		WRITE_ONCE(cn->owner, NULL);
+		cn->ops = NULL;
+		cn->data = NULL;
 		node_clear(nid, cdm_emergency_nodes);
 		if (!cn->reserved)
 			node_clear_state(nid, N_COHERENT_DEVICE);
+		released = true;
 	}
 	mutex_unlock(&cdm_lock);
+	up_write(&cdm_ops_rwsem);
+
+	/*
+	 * Kept online while owned (see cdm_node_owned()): offline it now.
+	 * mem_hotplug_lock, not device_hotplug_lock, which a remove
+	 * callback may not take; it orders this against memory hot-add.
+	 * Outside cdm_lock: removing nodeN/ waits for its sysfs writers.
+	 */
+	if (released && node_online(nid)) {
+		mem_hotplug_begin();
+		try_offline_node(nid);
+		mem_hotplug_done();
+	}
 }
 EXPORT_SYMBOL_GPL(cdm_node_unregister);
+
+bool __cdm_node_owned(int nid)
+{
+	struct cdm_node *cn = READ_ONCE(cdm_info[nid]);
+
+	return cn && READ_ONCE(cn->owner);
+}
 
 /*
  * Memory of a CDM node is onlined into ZONE_MOVABLE only: slab, page tables
@@ -589,6 +645,26 @@ static bool cdm_lock_device_hotplug(void)
 	return true;
 }
 
+/*
+ * The owner's module is held while its node has memory: unloading the
+ * driver would leave memory no one could evacuate.  Called under
+ * device_hotplug_lock by the owner's own cdm_add_memory() or by an
+ * evacuation, which the owner's unregistration cannot race with (the node
+ * has memory until the evacuation ends).
+ */
+static void cdm_hold_module(struct cdm_node *cn, bool hold)
+{
+	const struct cdm_node_ops *ops = READ_ONCE(cn->ops);
+
+	if (!ops || !ops->owner || cn->module_held == hold)
+		return;
+	if (hold)
+		__module_get(ops->owner);
+	else
+		module_put(ops->owner);
+	cn->module_held = hold;
+}
+
 static unsigned long cdm_node_used_pages(int nid)
 {
 	pg_data_t *pgdat = NODE_DATA(nid);
@@ -598,7 +674,7 @@ static unsigned long cdm_node_used_pages(int nid)
 	for (i = 0; i < MAX_NR_ZONES; i++) {
 		struct zone *zone = &pgdat->node_zones[i];
 		unsigned long managed = zone_managed_pages(zone);
-		unsigned long free = zone_page_state(zone, NR_FREE_PAGES);
+		unsigned long free = zone_page_state_snapshot(zone, NR_FREE_PAGES);
 
 		if (managed > free)
 			used += managed - free;
@@ -848,6 +924,7 @@ keep:
 	r->mgid = mgid;
 	r->name = name;
 	name = NULL;
+	cdm_hold_module(cn, true);
 	goto out;
 out_group:
 	memory_group_unregister(mgid);
@@ -882,10 +959,13 @@ static void cdm_evacuation_done(int nid, struct cdm_node *cn, int ret,
 	WRITE_ONCE(cn->last_ms, jiffies_to_msecs(jiffies - start_jiffies));
 	if (ret) {
 		cn->nr_unmoved = cdm_node_used_pages(nid);
+		WRITE_ONCE(cn->nr_failed, cn->nr_failed + 1);
 		WRITE_ONCE(cn->state, CDM_EVAC_FAILED);
 		count_vm_event(CDM_EVACUATIONS_FAILED);
 	} else {
 		WRITE_ONCE(cn->state, CDM_EVAC_IDLE);
+		WRITE_ONCE(cn->nr_evacuations, cn->nr_evacuations + 1);
+		cdm_hold_module(cn, false);
 	}
 	if (res) {
 		res->pages_migrated = atomic_long_read(&cn->pages_migrated);
@@ -994,6 +1074,124 @@ out:
 	return ret;
 }
 EXPORT_SYMBOL_GPL(cdm_evacuate);
+
+/* Online the offline memory blocks of one node; see cdm_node_online(). */
+struct cdm_online_walk {
+	int nid;
+	int nr;
+};
+
+static int cdm_online_node_block(struct memory_block *mem, void *arg)
+{
+	struct cdm_online_walk *w = arg;
+	int ret;
+
+	if (mem->nid != w->nid || mem->state != MEM_OFFLINE)
+		return 0;
+	ret = cdm_online_block(mem, NULL);
+	if (!ret)
+		w->nr++;
+	return ret;
+}
+
+/**
+ * cdm_node_online - bring an evacuated CDM node's memory back
+ * @nid: the CDM node
+ *
+ * What nodeN/cdm/online does, for every kind of CDM node: the owning
+ * driver adds its memory again (its cdm_node_ops.online); memory no driver
+ * owns (present at boot, or added by dax/kmem) was offlined, not removed,
+ * by cdm_evacuate() and its memory blocks are onlined again, into
+ * ZONE_MOVABLE.
+ *
+ * Return: 0 on success; -EALREADY when the node has its memory (a node no
+ * driver owns: no block is offline); -ENODEV when there is nothing to
+ * bring back (no memory block of the node, or an owner that cannot);
+ * -EINVAL for a non-CDM node; the error of the driver or of onlining.
+ */
+int cdm_node_online(int nid)
+{
+	struct cdm_online_walk w = { .nid = nid };
+	struct cdm_node *cn;
+	bool unlock;
+	int ret;
+
+	if (nid < 0 || nid >= MAX_NUMNODES || !node_is_cdm(nid))
+		return -EINVAL;
+	cn = READ_ONCE(cdm_info[nid]);
+	if (!cn)
+		return -EINVAL;
+
+	unlock = cdm_lock_device_hotplug();
+	down_read(&cdm_ops_rwsem);
+	if (cn->owner) {
+		if (node_state(nid, N_MEMORY) || cn->nr_ranges)
+			ret = -EALREADY;
+		else if (!cn->ops || !cn->ops->online)
+			ret = -ENODEV;
+		else
+			ret = cn->ops->online(nid, cn->data);
+	} else {
+		ret = for_each_memory_block(&w, cdm_online_node_block);
+		if (!ret && !w.nr)
+			ret = node_state(nid, N_MEMORY) ? -EALREADY : -ENODEV;
+	}
+	up_read(&cdm_ops_rwsem);
+	if (unlock)
+		unlock_device_hotplug();
+	if (!ret)
+		pr_info("node %d: memory back online\n", nid);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cdm_node_online);
+
+/**
+ * cdm_node_state - what a CDM node's memory is doing
+ * @nid: the CDM node
+ *
+ * A lockless snapshot, for drivers that report a state of their own.
+ */
+enum cdm_node_state cdm_node_state(int nid)
+{
+	struct cdm_node *cn;
+
+	if (nid < 0 || nid >= MAX_NUMNODES)
+		return CDM_NODE_OFFLINE;
+	cn = READ_ONCE(cdm_info[nid]);
+	if (cn && READ_ONCE(cn->state) == CDM_EVAC_RUNNING)
+		return CDM_NODE_EVACUATING;
+	if (!node_state(nid, N_MEMORY) && !(cn && READ_ONCE(cn->nr_ranges)))
+		return CDM_NODE_OFFLINE;
+	if (cn && READ_ONCE(cn->state) == CDM_EVAC_FAILED)
+		return CDM_NODE_FAILED;
+	return CDM_NODE_ONLINE;
+}
+EXPORT_SYMBOL_GPL(cdm_node_state);
+
+/**
+ * cdm_node_stats - a CDM node's evacuations so far
+ * @nid: the CDM node
+ * @stats: filled in; zero for a node that was never evacuated
+ *
+ * A lockless snapshot, as the nodeN/cdm/ files: a sysfs reader must not
+ * wait for device_hotplug_lock, which a removal draining it may hold.
+ */
+void cdm_node_stats(int nid, struct cdm_node_stats *stats)
+{
+	struct cdm_node *cn = NULL;
+
+	*stats = (struct cdm_node_stats){ };
+	if (nid >= 0 && nid < MAX_NUMNODES)
+		cn = READ_ONCE(cdm_info[nid]);
+	if (!cn)
+		return;
+	stats->evacuations = READ_ONCE(cn->nr_evacuations);
+	stats->evacuations_failed = READ_ONCE(cn->nr_failed);
+	stats->last.pages_migrated = atomic_long_read(&cn->pages_migrated);
+	stats->last.pages_left = cdm_pages_remaining(cn);
+	stats->last.duration_ms = READ_ONCE(cn->last_ms);
+}
+EXPORT_SYMBOL_GPL(cdm_node_stats);
 
 /* Hooks in mm/memory_hotplug.c, all under device_hotplug_lock. */
 
@@ -1486,33 +1684,52 @@ static ssize_t evacuation_ms_show(struct device *dev,
 static DEVICE_ATTR_RO(evacuation_ms);
 
 /*
- * Evacuation of a node no driver owns: memory described by firmware at
- * boot (cdm_nodes=, device tree, soft-reserved ranges).  A driver-owned
- * node is evacuated through its driver, which must quiesce the device
- * first.  The write returns when cdm_evacuate() does: 0 or its error.
- * The value is cdm_evacuate()'s timeout: 0 for the default.
+ * nodeN/cdm/evacuate and nodeN/cdm/online: the one interface to every CDM
+ * node, driver-owned or not.  nodeN/ goes away only when its node goes
+ * offline: memory-less, and for a driver's node once it unregistered
+ * (see cdm_node_owned()); neither needs anything a running write holds.
+ * lock_device_hotplug_sysfs(), not lock_device_hotplug(): a removal that
+ * holds device_hotplug_lock (an ACPI eject) may be the one draining us.
  */
+static ssize_t cdm_node_store_op(struct device *dev, size_t count,
+				 bool evacuate, unsigned int timeout_ms)
+{
+	int ret;
+
+	ret = lock_device_hotplug_sysfs();
+	if (ret)
+		return ret;
+	ret = evacuate ? cdm_evacuate(dev->id, timeout_ms, NULL) :
+			 cdm_node_online(dev->id);
+	unlock_device_hotplug();
+	return ret ? ret : count;
+}
+
+/* A timeout in ms, 0 for the default: returns when cdm_evacuate() does. */
 static ssize_t evacuate_store(struct device *dev, struct device_attribute *attr,
 			      const char *buf, size_t count)
 {
-	struct cdm_node *cn = READ_ONCE(cdm_info[dev->id]);
 	unsigned int timeout_ms;
 	int ret;
 
 	ret = kstrtouint(buf, 0, &timeout_ms);
 	if (ret)
 		return ret;
-	if (cn && READ_ONCE(cn->owner))
-		return -EBUSY;
-	/* Not lock_device_hotplug(): removal of this file may wait for us. */
-	ret = lock_device_hotplug_sysfs();
-	if (ret)
-		return ret;
-	ret = cdm_evacuate(dev->id, timeout_ms, NULL);
-	unlock_device_hotplug();
-	return ret ? ret : count;
+	return cdm_node_store_op(dev, count, true, timeout_ms);
 }
 static DEVICE_ATTR_WO(evacuate);
+
+/* "1": cdm_node_online(). */
+static ssize_t online_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	unsigned int v;
+
+	if (kstrtouint(buf, 0, &v) || v != 1)
+		return -EINVAL;
+	return cdm_node_store_op(dev, count, false, 0);
+}
+static DEVICE_ATTR_WO(online);
 
 static struct attribute *cdm_node_attrs[] = {
 	&dev_attr_owner.attr,
@@ -1523,6 +1740,7 @@ static struct attribute *cdm_node_attrs[] = {
 	&dev_attr_evacuation_error.attr,
 	&dev_attr_evacuation_ms.attr,
 	&dev_attr_evacuate.attr,
+	&dev_attr_online.attr,
 	NULL
 };
 

@@ -126,6 +126,14 @@ static inline void cdm_offline_migrated(int nid, unsigned int nr_pages)
 		__cdm_offline_migrated(nid, nr_pages);
 }
 
+bool __cdm_node_owned(int nid);
+
+/* A driver's CDM node stays online, memory-less, until it unregisters. */
+static inline bool cdm_node_owned(int nid)
+{
+	return node_is_cdm(nid) && __cdm_node_owned(nid);
+}
+
 /* -ETIMEDOUT once the deadline of a running cdm_evacuate() has passed. */
 static inline int cdm_offline_expired(int nid)
 {
@@ -385,6 +393,11 @@ static inline void cdm_migration_targets(nodemask_t *nmask)
 
 static inline void cdm_offline_migrated(int nid, unsigned int nr_pages)
 {
+}
+
+static inline bool cdm_node_owned(int nid)
+{
+	return false;
 }
 
 static inline int cdm_offline_expired(int nid)

@@ -4,26 +4,15 @@
 
 /* ------------------------------------------------------ evacuate/online */
 
-/*
- * resolve() for evacuate/online: the node belongs to a capi_sim device
- * (*d set), or to no driver at all (*d NULL): memory that firmware
- * described at boot, evacuated through nodeN/cdm/evacuate and brought back
- * by onlining its memory blocks.  A node another driver owns is that
- * driver's business.
- */
-int resolve_evac_target(const char *arg, int *node, struct dev **d)
+/* Who owns @node, for messages: the device, or "firmware" for none. */
+static const char *node_owner(int node, const struct dev *d,
+			      struct numacdm_node_info *in)
 {
-	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
-	int ret = resolve(arg, node, d);
-
-	if (ret || *d)
-		return ret;
-	if (!numacdm_node_info(*node, &in) && strcmp(in.owner, "none")) {
-		err("%s: node %d is owned by %s, which is not a capi_sim device",
-		    arg, *node, in.owner);
-		return EX_NODEV;
-	}
-	return EX_OK;
+	if (d)
+		return d->bdf;
+	if (!numacdm_node_info(node, in) && strcmp(in->owner, "none"))
+		return in->owner;
+	return "firmware";
 }
 
 /* bytes of memory online on @node, 0 if none or unknown */
@@ -220,7 +209,7 @@ int evacuate_dry_run(const char *arg)
 	struct dev *d;
 	int node, ret, fits, measured;
 
-	ret = resolve_evac_target(arg, &node, &d);
+	ret = resolve(arg, &node, &d);
 	if (ret)
 		return ret;
 	if (numacdm_node_info(node, &in) || !in.present) {
@@ -312,8 +301,9 @@ evac_failed(const char **result, const char *what, int exit, char *msg,
 int cmd_evacuate(const char *arg, long timeout_ms)
 {
 	struct evac_job job = { .done = 0 };
-	const char *who = "firmware";	/* the owner, for messages */
 	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
+	struct numacdm_node_info oi = NUMACDM_NODE_INFO_INIT;
+	const char *who;		/* the owner, for messages */
 	struct progress pg;
 	struct dev *d;
 	pthread_t th;
@@ -325,33 +315,27 @@ int cmd_evacuate(const char *arg, long timeout_ms)
 	char msg[256] = "";
 	double secs;
 
-	ret = resolve_evac_target(arg, &node, &d);
+	ret = resolve(arg, &node, &d);
 	if (ret)
 		return ret;
+	who = node_owner(node, d, &oi);
 	if (!numacdm_node_info(node, &in) && in.present)
 		used = in.mem_used;
 	if (timeout_ms < 0)
 		tmo = default_timeout_ms(used, evac_rate(d, &measured));
 	else
 		tmo = (unsigned int)timeout_ms;
-	if (d) {
-		who = d->bdf;
-		if (!strcmp(d->state, "offline")) {
-			err("%s: node %d is already evacuated (device offline)",
-			    who, node);
-			return EX_NOTHING;
-		}
-		snprintf(job.rel, sizeof(job.rel), CAPI_SIM_DIR "/%s/evacuate",
-			 d->bdf);
-	} else {
-		if (!node_online_bytes(node)) {
-			err("%s: node %d has no memory online (already evacuated?)",
-			    who, node);
-			return EX_NOTHING;
-		}
-		snprintf(job.rel, sizeof(job.rel), NODE_DIR "/node%d/cdm/evacuate",
-			 node);
+	if (d && !strcmp(d->state, "offline")) {
+		err("%s: node %d is already evacuated (device offline)", who,
+		    node);
+		return EX_NOTHING;
 	}
+	if (!d && !node_online_bytes(node)) {
+		err("%s: node %d has no memory online (already evacuated?)",
+		    who, node);
+		return EX_NOTHING;
+	}
+	snprintf(job.rel, sizeof(job.rel), NODE_DIR "/node%d/cdm/evacuate", node);
 	snprintf(job.val, sizeof(job.val), "%u\n", tmo);
 	progress_init(&pg, "evacuate", node);
 	if (pthread_create(&th, NULL, evac_thread, &job)) {
@@ -392,9 +376,7 @@ int cmd_evacuate(const char *arg, long timeout_ms)
 		printf("node %d (%s) evacuated: %" PRIu64
 		       " pages migrated in %.2f s (%s)\n", node, who, v, secs,
 		       human(v * (uint64_t)psz, msg, sizeof(msg)));
-		if (!d)
-			printf("its memory blocks are offline; bring them back with 'cdmctl online %d'\n",
-			       node);
+		printf("bring it back with 'cdmctl online %d'\n", node);
 		return EX_OK;
 	case EBUSY:
 		progress_end(&pg);
@@ -448,94 +430,39 @@ int cmd_evacuate(const char *arg, long timeout_ms)
 }
 
 /*
- * Memory firmware described at boot is offlined, not removed, by an
- * evacuation: online its blocks again (ZONE_MOVABLE: the kernel picks it
- * for a CDM node).
+ * Bring @node's memory back through nodeN/cdm/online: the owning driver
+ * adds it again, or the kernel onlines the blocks an evacuation offlined
+ * (memory no driver owns).  EX_NOTHING if it is online already.
  */
-static int online_firmware_node(int node, struct json_object *o)
-{
-	char path[PATH_MAX], rel[PATH_MAX], st[32], a[32];
-	struct dirent *de;
-	int n = 0, failed = 0, e = 0;
-	DIR *dir;
-
-	if (cdm_sysfs_path(path, sizeof(path), NODE_DIR "/node%d", node) ||
-	    !(dir = opendir(path))) {
-		err("node %d: no memory blocks (%s)", node, strerror(errno));
-		return EX_NODEV;
-	}
-	while ((de = readdir(dir))) {
-		if (strncmp(de->d_name, "memory", 6) ||
-		    !isdigit((unsigned char)de->d_name[6]))
-			continue;
-		snprintf(rel, sizeof(rel), "/sys/devices/system/memory/%s/state",
-			 de->d_name);
-		if (cdm_sysfs_read(st, sizeof(st), "%s", rel) < 0 ||
-		    strcmp(st, "offline"))
-			continue;
-		if (cdm_sysfs_write("online\n", "%s", rel)) {
-			e = errno;
-			failed++;
-			err("node %d: %s: online: %s%s", node, de->d_name,
-			    strerror(e), e == EACCES || e == EPERM ?
-			    " (needs root)" : "");
-			continue;
-		}
-		n++;
-	}
-	closedir(dir);
-	if (failed) {
-		last_errno = e;
-		return errno_exit(e);
-	}
-	if (!n) {
-		err("node %d is already online", node);
-		return EX_NOTHING;
-	}
-	if (o) {
-		json_result(node, NULL, "ok", 0, NULL, o);
-		jnum(o, "memory_blocks", n);
-		jsize(o, "bytes", node_online_bytes(node));
-		return EX_OK;
-	}
-	printf("node %d (firmware) online: %d memory blocks, %s\n", node, n,
-	       human(node_online_bytes(node), a, sizeof(a)));
-	return EX_OK;
-}
-
-/* Bring @node's memory back; EX_NOTHING if it is online already. */
 int online_node(int node, struct dev *d, struct json_object *o)
 {
 	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
-	char rel[PATH_MAX], a[32];
+	const char *who = node_owner(node, d, &in);
+	char a[32];
 
-	if (!d)
-		return online_firmware_node(node, o);
-	if (!strcmp(d->state, "online")) {
-		err("%s: node %d is already online", d->bdf, node);
+	if (d && !strcmp(d->state, "online")) {
+		err("%s: node %d is already online", who, node);
 		return EX_NOTHING;
 	}
-	snprintf(rel, sizeof(rel), CAPI_SIM_DIR "/%s/online", d->bdf);
-	if (cdm_sysfs_write("1\n", "%s", rel)) {
+	if (cdm_sysfs_write("1\n", NODE_DIR "/node%d/cdm/online", node)) {
 		int e = errno;
 
 		last_errno = e;
 		if (e == EALREADY) {
-			err("%s: node %d is already online", d->bdf, node);
+			err("%s: node %d is already online", who, node);
 			return EX_NOTHING;
 		}
-		err("%s: online: %s%s", d->bdf, strerror(e),
-		    e == EACCES || e == EPERM ? " (needs root)" : "");
+		err("%s: node %d: online: %s%s", who, node, strerror(e),
+		    e == EACCES || e == EPERM ? " (needs root)" :
+		    e == ENODEV ? " (nothing to bring back)" : "");
 		return errno_exit(e);
 	}
 	if (o) {
 		json_result(node, d, "ok", 0, NULL, o);
-		jsize(o, "bytes", !numacdm_node_info(node, &in) && in.present ?
-			 in.mem_total : 0);
-	} else if (!numacdm_node_info(node, &in) && in.present)
-		printf("node %d (%s) online: %s\n", node, d->bdf,
-		       human(in.mem_total, a, sizeof(a)));
-	else
-		printf("node %d (%s) online\n", node, d->bdf);
+		jsize(o, "bytes", node_online_bytes(node));
+		return EX_OK;
+	}
+	printf("node %d (%s) online: %s\n", node, who,
+	       human(node_online_bytes(node), a, sizeof(a)));
 	return EX_OK;
 }

@@ -421,7 +421,7 @@ int cmd_online(const char *arg, int restore)
 	struct dev *d;
 	int node, ret;
 
-	ret = resolve_evac_target(arg, &node, &d);
+	ret = resolve(arg, &node, &d);
 	if (ret)
 		return ret;
 	if (json)

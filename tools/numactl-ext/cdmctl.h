@@ -114,7 +114,6 @@ int cmd_list(void);
 int cmd_status(const char *arg);
 
 /* cdmctl-evacuate.c */
-int resolve_evac_target(const char *arg, int *node, struct dev **d);
 uint64_t node_online_bytes(int node);
 int errno_exit(int e);
 double now_s(void);

@@ -351,7 +351,18 @@ static int node_info(int node, struct numacdm_node_info *info)
 			return -1;
 		return 0;	/* node has no memory: no nodeN/ */
 	}
-	info->present = 1;
+	/*
+	 * A driver's node keeps nodeN/ while evacuated (memory-less, until
+	 * its driver lets go): the node has memory when has_memory says so.
+	 */
+	{
+		struct bitmask *mem = read_nodelist("has_memory", 0);
+
+		info->present = !mem || (node < (int)mem->size &&
+					 numa_bitmask_isbitset(mem, node));
+		if (mem)
+			numa_bitmask_free(mem);
+	}
 	buf[sizeof(info->owner) - 1] = '\0';
 	memcpy(info->owner, buf, strlen(buf) + 1);
 	if (!cdm_sysfs_read_u64(&v, NODE_DIR "/node%d/cdm/emergency_fallback",

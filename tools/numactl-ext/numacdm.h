@@ -93,7 +93,7 @@ enum numacdm_evac_state {
 struct numacdm_node_info {
 	uint32_t size;		/* in: sizeof(*info); out: bytes filled */
 	int node;
-	int present;		/* nodeN/ exists, i.e. the node has memory */
+	int present;		/* the node has memory (in has_memory) */
 	char owner[64];		/* owning device (PCI address) or "none" */
 	int emergency_fallback;	/* 0/1, -1 unknown */
 	enum numacdm_evac_state evac_state;
@@ -111,8 +111,8 @@ struct numacdm_node_info {
 
 /*
  * numacdm_node_info - read the state of CDM node @node.  A CDM node whose
- * memory has been removed has no nodeN/ directory: then present = 0 and the
- * counters are 0.  -1 + errno EINVAL if @node is not a CDM node or
+ * memory is gone has present = 0; if it has no nodeN/ directory either (no
+ * driver owns it any more) the counters are 0 and owner is "none".  -1 + errno EINVAL if @node is not a CDM node or
  * info->size is below NUMACDM_NODE_INFO_SIZE_1.
  */
 int numacdm_node_info(int node, struct numacdm_node_info *info);

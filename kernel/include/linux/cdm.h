@@ -22,6 +22,7 @@
 
 struct device;
 struct attribute_group;
+struct module;
 struct page;
 
 /*
@@ -53,6 +54,45 @@ struct cdm_evacuation {
 	unsigned int duration_ms;
 };
 
+/**
+ * struct cdm_node_ops - what the core needs from the driver of a CDM node
+ * @owner: the driver's module.  The core holds it while the node has
+ *	memory, so the driver cannot be unloaded under its memory: rmmod
+ *	fails ("in use") until the node is evacuated, whoever evacuates it.
+ * @online: add the node's memory again with cdm_add_memory(), for
+ *	cdm_node_online() (nodeN/cdm/online).  Called with device_hotplug_lock
+ *	held, never once cdm_node_unregister() has returned.  Optional:
+ *	without it the node cannot be brought back from user space.
+ *
+ * Evacuation needs nothing from the driver: the core migrates, removes
+ * and accounts, however it was asked (nodeN/cdm/evacuate, the driver's
+ * own interface, its remove callback).
+ */
+struct cdm_node_ops {
+	struct module *owner;
+	int (*online)(int nid, void *data);
+};
+
+/**
+ * struct cdm_node_stats - a CDM node's evacuations so far
+ * @evacuations: cdm_evacuate() calls that succeeded
+ * @evacuations_failed: those that failed (not counting -EALREADY, -EINVAL)
+ * @last: the result of the last one
+ */
+struct cdm_node_stats {
+	unsigned long evacuations;
+	unsigned long evacuations_failed;
+	struct cdm_evacuation last;
+};
+
+/* What a CDM node's memory is doing, for drivers that report it. */
+enum cdm_node_state {
+	CDM_NODE_OFFLINE,	/* no memory: evacuated, or never added */
+	CDM_NODE_ONLINE,	/* memory online */
+	CDM_NODE_EVACUATING,	/* an evacuation is running */
+	CDM_NODE_FAILED,	/* memory online, the last evacuation failed */
+};
+
 #ifdef CONFIG_COHERENT_DEVICE_MEMORY
 
 DECLARE_STATIC_KEY_FALSE(cdm_key);
@@ -70,11 +110,15 @@ static inline bool node_is_cdm(int nid)
 }
 
 int cdm_reserved_node(void);
-int cdm_node_register(int nid, struct device *owner);
+int cdm_node_register(int nid, struct device *owner,
+		      const struct cdm_node_ops *ops, void *data);
 void cdm_node_unregister(int nid);
 int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name,
 		   unsigned int flags);
 int cdm_evacuate(int nid, unsigned int timeout_ms, struct cdm_evacuation *res);
+int cdm_node_online(int nid);
+enum cdm_node_state cdm_node_state(int nid);
+void cdm_node_stats(int nid, struct cdm_node_stats *stats);
 struct page *cdm_alloc_pages(int nid, gfp_t gfp, unsigned int order);
 
 /* For firmware code, drivers/base and cpuset, see mm/cdm.c. */
@@ -131,7 +175,8 @@ static inline int cdm_reserved_node(void)
 	return NUMA_NO_NODE;
 }
 
-static inline int cdm_node_register(int nid, struct device *owner)
+static inline int cdm_node_register(int nid, struct device *owner,
+				    const struct cdm_node_ops *ops, void *data)
 {
 	return -EOPNOTSUPP;
 }
@@ -150,6 +195,21 @@ static inline int cdm_evacuate(int nid, unsigned int timeout_ms,
 			       struct cdm_evacuation *res)
 {
 	return -EOPNOTSUPP;
+}
+
+static inline int cdm_node_online(int nid)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline enum cdm_node_state cdm_node_state(int nid)
+{
+	return CDM_NODE_OFFLINE;
+}
+
+static inline void cdm_node_stats(int nid, struct cdm_node_stats *stats)
+{
+	*stats = (struct cdm_node_stats){ };
 }
 
 static inline void cdm_mark_boot_node(int nid)

@@ -164,6 +164,10 @@ static void cdm_dir(const char *root, int node, const char *owner,
 	put(root, rel, "%d\n", migrated);
 	xfmt(rel, sizeof(rel), ND "/node%d/cdm/pages_remaining", node);
 	put(root, rel, "%d\n", remaining);
+	xfmt(rel, sizeof(rel), ND "/node%d/cdm/evacuate", node);
+	put(root, rel, "%s", "");
+	xfmt(rel, sizeof(rel), ND "/node%d/cdm/online", node);
+	put(root, rel, "%s", "");
 }
 
 static void capi_dev(const char *root, const char *bdf, int node,
@@ -191,8 +195,8 @@ static void capi_dev(const char *root, const char *bdf, int node,
 
 /*
  * Main tree: node 0 = system RAM; CDM nodes 1 (capi_sim0, 0000:00:03.0,
- * online), 2 (capi_sim1, 0000:00:04.0, evacuated: no node2/), 3 (owned by a
- * device of another driver).
+ * online), 2 (capi_sim1, 0000:00:04.0, evacuated: node2/cdm/ only), 3
+ * (owned by a device of another driver).
  */
 static void make_tree(const char *root)
 {
@@ -208,6 +212,8 @@ static void make_tree(const char *root)
 	meminfo(root, 1, 524288, 520192);
 	put(root, ND "/node1/distance", "40 10 80\n");
 	cdm_dir(root, 1, "0000:00:03.0", "idle", 0, 0);
+	/* evacuated: memory-less, its directory kept while the driver owns it */
+	cdm_dir(root, 2, "0000:00:04.0", "idle", 0, 0);
 	meminfo(root, 3, 131072, 131072);
 	put(root, ND "/node3/distance", "50 80 10\n");
 	cdm_dir(root, 3, "0000:00:05.0", "failed", 10, 3);
@@ -545,9 +551,9 @@ static void test_lib(void)
 	      in.pages_migrated == 10 && in.pages_remaining == 3,
 	      "node_info(3): failed evacuation counters");
 	r = numacdm_node_info(2, &in);
-	CHECK(r == 0 && !in.present && !strcmp(in.owner, "none") &&
-	      in.evac_state == NUMACDM_EVAC_UNKNOWN,
-	      "node_info(2): evacuated node not present");
+	CHECK(r == 0 && !in.present && !strcmp(in.owner, "0000:00:04.0") &&
+	      in.evac_state == NUMACDM_EVAC_IDLE && !in.mem_total,
+	      "node_info(2): evacuated node of a driver: not present, owner kept");
 	errno = 0;
 	CHECK(numacdm_node_info(0, &in) == -1 && errno == EINVAL,
 	      "node_info(0): EINVAL (not CDM)");
@@ -783,7 +789,7 @@ static void test_cdmctl(void)
 	CHECK(r == 3, "users of a system-RAM node: exit 3");
 
 	r = run(tree, "evacuate", "1", "--dry-run", "--json", NULL);
-	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
 	CHECK(r == 0 && json_valid(out) && !buf[0] &&
 	      jint("in_use_bytes", 4194304) &&
 	      jint("ram_available_bytes", 614400000) && jbool("fits", 1) &&
@@ -799,7 +805,8 @@ static void test_cdmctl(void)
 	CHECK(r == 1 && has("does NOT fit"), "evacuate --dry-run without room: exit 1");
 	put(tree, "/proc/meminfo", "MemTotal: 1048576 kB\nMemAvailable: 600000 kB\n");
 	r = run(tree, "evacuate", "3", "--dry-run", NULL);
-	CHECK(r == 3, "evacuate --dry-run of another driver's node: exit 3");
+	CHECK(r == 0 && has("0000:00:05.0"),
+	      "evacuate --dry-run of another driver's node: the same contract");
 	r = run(tree, "status", "1", "--dry-run", NULL);
 	CHECK(r == 2 && has_err("does not apply"), "--dry-run with status: exit 2");
 
@@ -807,29 +814,31 @@ static void test_cdmctl(void)
 	CHECK(r == 6 && has_err("already evacuated"), "evacuate offline device: exit 6");
 	r = run(tree, "online", "0000:00:03.0", NULL);
 	CHECK(r == 6 && has_err("already online"), "online an online device: exit 6");
-	r = run(tree, "evacuate", "3", NULL);
-	CHECK(r == 3 && has_err("not a capi_sim device"),
-	      "evacuate a node of another driver: exit 3");
+	r = run(tree, "evacuate", "3", "--timeout", "5000", NULL);
+	get(tree, ND "/node3/cdm/evacuate", buf, sizeof(buf));
+	CHECK(r == 0 && !strcmp(buf, "5000\n") &&
+	      has("node 3 (0000:00:05.0) evacuated"),
+	      "evacuate a node of another driver: through node3/cdm/evacuate");
 	r = run(tree, "evacuate", "1", "--timeout", "abc", NULL);
 	CHECK(r == 2 && has_err("not a number"), "--timeout abc: exit 2");
 	r = run(tree, "evacuate", "1", "--timeout", "99999999", NULL);
 	CHECK(r == 2 && has_err("at most 3600000"), "--timeout too large: exit 2");
 	r = run(tree, "evacuate", "capi_sim0", "--timeout", "5000", NULL);
-	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
 	CHECK(r == 0 && !strcmp(buf, "5000\n") &&
 	      has("4242 pages migrated in 1.50 s (16.6 MiB)"),
 	      "evacuate --timeout 5000 writes \"5000\" and reports the result");
-	put(tree, CS "/0000:00:03.0/evacuate", "%s", "");
+	put(tree, ND "/node1/cdm/evacuate", "%s", "");
 	r = run(tree, "evacuate", "capi_sim0", "--timeout=5000", NULL);
-	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
 	CHECK(r == 0 && !strcmp(buf, "5000\n"), "evacuate --timeout=5000");
-	put(tree, CS "/0000:00:03.0/evacuate", "%s", "");
+	put(tree, ND "/node1/cdm/evacuate", "%s", "");
 	r = run(tree, "evacuate", "-t", "5000", "1", NULL);
-	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
 	CHECK(r == 0 && !strcmp(buf, "5000\n"), "evacuate -t 5000 before the argument");
-	put(tree, CS "/0000:00:03.0/evacuate", "%s", "");
+	put(tree, ND "/node1/cdm/evacuate", "%s", "");
 	r = run(tree, "evacuate", "1", "-t5000", NULL);
-	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
 	CHECK(r == 0 && !strcmp(buf, "5000\n"), "evacuate -t5000");
 	r = run(tree, "evacuate", "1", "--timeout", NULL);
 	CHECK(r == 2 && has_err("option '--timeout' needs a value"),
@@ -843,12 +852,12 @@ static void test_cdmctl(void)
 	CHECK(r == 2 && has_err("unknown option '--bogus'"),
 	      "evacuate --bogus: unknown option, exit 2");
 	r = run(tree, "evacuate", "1", NULL);
-	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
 	CHECK(r == 0 && !strcmp(buf, "11086\n"),
 	      "evacuate default timeout: 10 s + 3 x 4 MiB at the last rate = 11086 ms (got %.*s)",
 	      (int)strcspn(buf, "\n"), buf);
 	r = run(tree, "evacuate", "1", "--timeout", "0", NULL);
-	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
 	CHECK(r == 0 && !strcmp(buf, "0\n"),
 	      "evacuate --timeout 0 on capi_sim: 0, the kernel's default, as for a node");
 	r = run(tree, "evacuate", "1", "--json", NULL);
@@ -866,7 +875,7 @@ static void test_cdmctl(void)
 	      "default timeout without a measured rate: 10 s + 3 x 4 MiB at 8 MiB/s");
 	meminfo(tree, 1, 4UL << 30, 0);	/* 4 TiB used */
 	r = run(tree, "evacuate", "1", NULL);
-	get(tree, CS "/0000:00:03.0/evacuate", buf, sizeof(buf));
+	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
 	CHECK(r == 0 && !strcmp(buf, "3600000\n"),
 	      "default timeout capped at 3600000 ms");
 	meminfo(tree, 1, 524288, 520192);
@@ -874,8 +883,8 @@ static void test_cdmctl(void)
 	    "resident_pages 77\nevacuations 2\nevacuations_failed 1\n"
 	    "last_evacuated_pages 4242\nlast_evacuation_us 1500000\n");
 	/* a failed write: a result object with errno and message */
-	unlink_tree_file(tree, CS "/0000:00:03.0/evacuate");
-	xfmt(buf, sizeof(buf), "%s" CS "/0000:00:03.0/evacuate", tree);
+	unlink_tree_file(tree, ND "/node1/cdm/evacuate");
+	xfmt(buf, sizeof(buf), "%s" ND "/node1/cdm/evacuate", tree);
 	mkdir(buf, 0755);
 	r = run(tree, "evacuate", "1", "--json", NULL);
 	CHECK(r == 1 && json_valid(out) && jstreq("result", "error") &&
@@ -883,10 +892,10 @@ static void test_cdmctl(void)
 	      has_err("Is a directory"),
 	      "evacuate --json, failing: result error, errno, message; exit 1");
 	rmdir(buf);
-	put(tree, CS "/0000:00:03.0/evacuate", "%s", "");
+	put(tree, ND "/node1/cdm/evacuate", "%s", "");
 
 	r = run(tree, "online", "capi_sim1", NULL);
-	get(tree, CS "/0000:00:04.0/online", buf, sizeof(buf));
+	get(tree, ND "/node2/cdm/online", buf, sizeof(buf));
 	CHECK(r == 0 && !strcmp(buf, "1\n") && has("node 2 (0000:00:04.0) online"),
 	      "online writes \"1\"");
 	r = run(tree, "online", "capi_sim1", "--json", NULL);
@@ -998,7 +1007,7 @@ static void test_cdmctl(void)
 
 /*
  * A firmware node (owner "none"): evacuated through nodeN/cdm/evacuate,
- * where 0 means no timeout.
+ * where 0 means the kernel's default, as everywhere.
  */
 static void test_firmware_node(void)
 {
@@ -1008,7 +1017,7 @@ static void test_firmware_node(void)
 	r = run(treefw, "evacuate", "1", "--timeout", "0", NULL);
 	get(treefw, ND "/node1/cdm/evacuate", buf, sizeof(buf));
 	CHECK(r == 0 && !strcmp(buf, "0\n") && has("node 1 (firmware) evacuated"),
-	      "firmware node: --timeout 0 writes 0 (no timeout) to nodeN/cdm/evacuate");
+	      "firmware node: --timeout 0 writes 0 (the default) to nodeN/cdm/evacuate");
 	r = run(treefw, "evacuate", "1", NULL);
 	get(treefw, ND "/node1/cdm/evacuate", buf, sizeof(buf));
 	CHECK(r == 0 && !strcmp(buf, "11500\n"),
@@ -1053,14 +1062,15 @@ static void test_progress(int quiet)
 	pid_t pid;
 	char *p;
 
-	xfmt(fifo, sizeof(fifo), "%s" CS "/0000:00:03.0/evacuate", tree);
+	xfmt(fifo, sizeof(fifo), "%s" ND "/node1/cdm/evacuate", tree);
 	xfmt(epath, sizeof(epath), "%s.err", tree);
+	/* before the FIFO: cdm_dir() writes an empty evacuate file */
+	cdm_dir(tree, 1, "0000:00:03.0", "running", 0, 1000);
 	unlink(fifo);
 	if (mkfifo(fifo, 0644)) {
 		perror("mkfifo");
 		exit(2);
 	}
-	cdm_dir(tree, 1, "0000:00:03.0", "running", 0, 1000);
 	{
 		char *argv[] = { (char *)cdmctl, "evacuate", "1", "--timeout",
 				 "60000", quiet ? "-q" : NULL, NULL };
@@ -1111,7 +1121,7 @@ static void test_progress(int quiet)
 		      n);
 	}
 	unlink(fifo);
-	put(tree, CS "/0000:00:03.0/evacuate", "%s", "");
+	put(tree, ND "/node1/cdm/evacuate", "%s", "");
 	cdm_dir(tree, 1, "0000:00:03.0", "idle", 0, 0);
 }
 
