@@ -301,7 +301,7 @@ static int capi_sim_parse_timeout(const char *buf, unsigned int *timeout_ms)
 {
 	unsigned int v;
 
-	if (kstrtouint(buf, 10, &v) || v > CDM_EVACUATE_MAX_MS)
+	if (kstrtouint(buf, 0, &v) || v > CDM_EVACUATE_MAX_MS)
 		return -EINVAL;
 	*timeout_ms = v;
 	return 0;
@@ -925,16 +925,23 @@ static void capi_sim_queue_hotplug(struct capi_sim *cs)
 		capi_sim_put(cs);
 }
 
-/* Hot-add the device memory from probe; see capi_sim_hotplug_work(). */
+/*
+ * Hot-add the device memory from probe; see capi_sim_hotplug_work().
+ * -EALREADY is success: once registered, the node's memory may have been
+ * brought back through nodeN/cdm/online before we got to it.
+ */
 static int capi_sim_probe_online(struct capi_sim *cs)
 {
 	unsigned long timeout = msecs_to_jiffies(CAPI_SIM_HOTPLUG_WAIT_MS);
+	int rc;
 
-	if (device_hotplug_lock_held())
-		return capi_sim_online(cs);
+	if (device_hotplug_lock_held()) {
+		rc = capi_sim_online(cs);
+		return rc == -EALREADY ? 0 : rc;
+	}
 	capi_sim_queue_hotplug(cs);
 	if (wait_for_completion_timeout(&cs->online_done, timeout))
-		return cs->online_rc;
+		return cs->online_rc == -EALREADY ? 0 : cs->online_rc;
 	dev_info(&cs->pdev->dev,
 		 "device_hotplug_lock is busy: node %d goes online later\n",
 		 cs->nid);

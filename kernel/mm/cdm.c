@@ -35,6 +35,7 @@
 #include <linux/memory.h>
 #include <linux/vmstat.h>
 #include <linux/jiffies.h>
+#include <linux/kernfs.h>
 
 #define CREATE_TRACE_POINTS
 #include <trace/events/cdm.h>
@@ -63,7 +64,8 @@ enum cdm_evac_state {
  * @owner: device that registered the node, or NULL
  * @ops: what the owner's driver does for the core, or NULL
  * @data: the owner's argument to @ops
- * @module_held: @ops->owner is held: the node has memory
+ * @held_module: the module held while the node has memory (@ops->owner
+ *	when the memory was added), or NULL
  * @reserved: named by cdm_nodes=; stays a CDM node without an owner
  * @nr_ranges: number of valid entries in @ranges
  * @ranges: memory added by cdm_add_memory()
@@ -78,7 +80,7 @@ enum cdm_evac_state {
  * @nr_failed: evacuations that failed
  *
  * @owner, @ops, @data and @reserved are protected by cdm_lock and, for
- * @owner, @ops and @data, cdm_ops_rwsem; @ranges, @module_held and the
+ * @owner, @ops and @data, cdm_ops_rwsem; @ranges, @held_module and the
  * evacuation fields are written under device_hotplug_lock.  The emergency
  * fallback setting lives in cdm_emergency_nodes, which the allocator's
  * slow path reads.  Entries are never freed.
@@ -87,7 +89,7 @@ struct cdm_node {
 	struct device *owner;
 	const struct cdm_node_ops *ops;
 	void *data;
-	bool module_held;
+	struct module *held_module;
 	bool reserved;
 	int nr_ranges;
 	struct cdm_range ranges[CDM_MAX_RANGES];
@@ -393,9 +395,12 @@ EXPORT_SYMBOL_GPL(cdm_node_register);
  * The node must have no memory left (see cdm_evacuate()).  A node named by
  * cdm_nodes= stays a CDM node; a node registered at run time becomes an
  * ordinary (memory-less) node again.  Either way it goes offline, as any
- * node whose memory is gone.  No cdm_node_ops call runs once this
- * returns.  May be called from a driver's remove callback, with or
- * without device_hotplug_lock held.
+ * node whose memory is gone, unless memory blocks of it remain (offline
+ * memory present at boot).  No cdm_node_ops call runs once this returns,
+ * even when it refuses because the node has memory again (it warns; the
+ * memory can still be evacuated through nodeN/cdm/evacuate).  May be
+ * called from a driver's remove callback, with or without
+ * device_hotplug_lock held.
  */
 void cdm_node_unregister(int nid)
 {
@@ -411,6 +416,9 @@ void cdm_node_unregister(int nid)
 	if (!cn || !cn->owner) {
 		pr_warn("node %d: unregister without owner\n", nid);
 	} else if (node_state(nid, N_MEMORY) || cn->nr_ranges) {
+		/* The driver is going: no callback may reach it any more. */
+		cn->ops = NULL;
+		cn->data = NULL;
 		pr_warn("node %d: unregister with memory present, keeping owner\n",
 			nid);
 	} else {
@@ -650,19 +658,21 @@ static bool cdm_lock_device_hotplug(void)
  * driver would leave memory no one could evacuate.  Called under
  * device_hotplug_lock by the owner's own cdm_add_memory() or by an
  * evacuation, which the owner's unregistration cannot race with (the node
- * has memory until the evacuation ends).
+ * has memory until the evacuation ends).  The module held is remembered:
+ * ops may change before it is let go.
  */
 static void cdm_hold_module(struct cdm_node *cn, bool hold)
 {
 	const struct cdm_node_ops *ops = READ_ONCE(cn->ops);
 
-	if (!ops || !ops->owner || cn->module_held == hold)
-		return;
-	if (hold)
-		__module_get(ops->owner);
-	else
-		module_put(ops->owner);
-	cn->module_held = hold;
+	if (!hold) {
+		if (cn->held_module)
+			module_put(cn->held_module);
+		cn->held_module = NULL;
+	} else if (!cn->held_module && ops && ops->owner &&
+		   try_module_get(ops->owner)) {
+		cn->held_module = ops->owner;
+	}
 }
 
 static unsigned long cdm_node_used_pages(int nid)
@@ -842,7 +852,7 @@ static int cdm_add_memory_resource(int mgid, u64 start, u64 size,
 
 /**
  * cdm_add_memory - hot-add device memory to a CDM node
- * @nid: a CDM node (named by cdm_nodes= or registered)
+ * @nid: a CDM node the caller registered with cdm_node_register()
  * @start: physical start, memory block aligned
  * @size: size in bytes, memory block aligned
  * @resource_name: "System RAM (<driver>)", as for add_memory_driver_managed()
@@ -850,7 +860,12 @@ static int cdm_add_memory_resource(int mgid, u64 start, u64 size,
  *
  * Registers a static memory group for the range, adds it as driver-managed
  * System RAM and onlines every memory block into ZONE_MOVABLE.  All or
- * nothing: on failure no part of the range stays added.
+ * nothing: on failure no part of the range stays added, except when
+ * onlining failed and the blocks already onlined could not be offlined
+ * again: then the range stays, and an evacuation removes it.  Memory is
+ * added only to a node a driver owns: the node's memory then always has
+ * someone to bring it back (cdm_node_ops) and a driver whose unregister
+ * takes the node offline.
  *
  * With CDM_MEMMAP_ON_DEVICE the struct pages of each memory block live at
  * the start of the block itself (the memmap_on_memory mechanism), so adding
@@ -858,9 +873,9 @@ static int cdm_add_memory_resource(int mgid, u64 start, u64 size,
  * the price is that the kernel reads and writes those struct pages at the
  * device's latency.  They leave with the block when it is removed.
  *
- * Return: 0 on success, -EINVAL for a bad node, range or flag, -EOPNOTSUPP
- * for CDM_MEMMAP_ON_DEVICE when memory_hotplug.memmap_on_memory is off (or
- * the architecture cannot), -ENOSPC when the node already holds
+ * Return: 0 on success, -EINVAL for a bad or unowned node, range or flag,
+ * -EOPNOTSUPP for CDM_MEMMAP_ON_DEVICE when memory_hotplug.memmap_on_memory
+ * is off (or the architecture cannot), -ENOSPC when the node already holds
  * CDM_MAX_RANGES ranges, or the error of the hot-add or of onlining.
  */
 int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name,
@@ -878,7 +893,8 @@ int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name,
 	if ((flags & CDM_MEMMAP_ON_DEVICE) && !mhp_supports_memmap_on_memory())
 		return -EOPNOTSUPP;
 	cn = READ_ONCE(cdm_info[nid]);
-	if (!cn || !size || !IS_ALIGNED(start | size, memory_block_size_bytes()))
+	if (!cn || !READ_ONCE(cn->owner) || !size ||
+	    !IS_ALIGNED(start | size, memory_block_size_bytes()))
 		return -EINVAL;
 	if (!resource_name ||
 	    strstr(resource_name, "System RAM (") != resource_name ||
@@ -996,7 +1012,7 @@ static void cdm_evacuation_done(int nid, struct cdm_node *cn, int ret,
  */
 int cdm_evacuate(int nid, unsigned int timeout_ms, struct cdm_evacuation *res)
 {
-	unsigned long start_jiffies = jiffies, need, room;
+	unsigned long start_jiffies, need, room;
 	struct cdm_node *cn;
 	pg_data_t *pgdat;
 	bool unlock;
@@ -1014,6 +1030,7 @@ int cdm_evacuate(int nid, unsigned int timeout_ms, struct cdm_evacuation *res)
 		timeout_ms = CDM_EVACUATE_DEFAULT_MS;
 
 	unlock = cdm_lock_device_hotplug();
+	start_jiffies = jiffies;	/* not the wait for the lock */
 	if (!node_state(nid, N_MEMORY) && !cn->nr_ranges) {
 		ret = -EALREADY;
 		goto out;
@@ -1125,12 +1142,15 @@ int cdm_node_online(int nid)
 	unlock = cdm_lock_device_hotplug();
 	down_read(&cdm_ops_rwsem);
 	if (cn->owner) {
-		if (node_state(nid, N_MEMORY) || cn->nr_ranges)
+		if (node_state(nid, N_MEMORY) || cn->nr_ranges) {
 			ret = -EALREADY;
-		else if (!cn->ops || !cn->ops->online)
-			ret = -ENODEV;
-		else
+		} else if (!cn->ops || !cn->ops->online ||
+			   !try_module_get(cn->ops->owner)) {
+			ret = -ENODEV;	/* no callback, or being unloaded */
+		} else {
 			ret = cn->ops->online(nid, cn->data);
+			module_put(cn->ops->owner);
+		}
 	} else {
 		ret = for_each_memory_block(&w, cdm_online_node_block);
 		if (!ret && !w.nr)
@@ -1587,13 +1607,17 @@ static ssize_t owner_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
 {
 	struct cdm_node *cn = READ_ONCE(cdm_info[dev->id]);
-	struct device *owner = cn ? READ_ONCE(cn->owner) : NULL;
+	ssize_t len;
 
 	/*
-	 * No cdm_lock here: the node device is removed, with this attribute,
-	 * before the owner can unregister, and removal waits for readers.
+	 * cdm_lock: the node (kept online while owned) outlives its owner,
+	 * whose reference cdm_node_unregister() drops under the lock.
 	 */
-	return sysfs_emit(buf, "%s\n", owner ? dev_name(owner) : "none");
+	mutex_lock(&cdm_lock);
+	len = sysfs_emit(buf, "%s\n", cn && cn->owner ? dev_name(cn->owner) :
+			 "none");
+	mutex_unlock(&cdm_lock);
+	return len;
 }
 static DEVICE_ATTR_RO(owner);
 
@@ -1685,23 +1709,42 @@ static DEVICE_ATTR_RO(evacuation_ms);
 
 /*
  * nodeN/cdm/evacuate and nodeN/cdm/online: the one interface to every CDM
- * node, driver-owned or not.  nodeN/ goes away only when its node goes
- * offline: memory-less, and for a driver's node once it unregistered
- * (see cdm_node_owned()); neither needs anything a running write holds.
+ * node, driver-owned or not.  The kernfs active reference is dropped while
+ * the write runs: nodeN/ is removed, under mem_hotplug_lock, when the node
+ * goes offline (its last memory removed, or its driver unregistering),
+ * which must not wait for a write that takes that lock.  Only the node id
+ * is used meanwhile; cdm_info[] entries are never freed.
  * lock_device_hotplug_sysfs(), not lock_device_hotplug(): a removal that
  * holds device_hotplug_lock (an ACPI eject) may be the one draining us.
  */
-static ssize_t cdm_node_store_op(struct device *dev, size_t count,
+static ssize_t cdm_node_store_op(struct device *dev,
+				 struct device_attribute *attr, size_t count,
 				 bool evacuate, unsigned int timeout_ms)
 {
+	struct kernfs_node *dir, *kn = NULL;
+	int nid = dev->id;
 	int ret;
 
+	/* sysfs_break_active_protection(), for a file in the cdm/ group */
+	kobject_get(&dev->kobj);
+	dir = kernfs_find_and_get(dev->kobj.sd, "cdm");
+	if (dir) {
+		kn = kernfs_find_and_get(dir, attr->attr.name);
+		kernfs_put(dir);
+	}
+	if (!kn) {
+		kobject_put(&dev->kobj);
+		return -ENODEV;
+	}
+	kernfs_break_active_protection(kn);
+
 	ret = lock_device_hotplug_sysfs();
-	if (ret)
-		return ret;
-	ret = evacuate ? cdm_evacuate(dev->id, timeout_ms, NULL) :
-			 cdm_node_online(dev->id);
-	unlock_device_hotplug();
+	if (!ret) {
+		ret = evacuate ? cdm_evacuate(nid, timeout_ms, NULL) :
+				 cdm_node_online(nid);
+		unlock_device_hotplug();
+	}
+	sysfs_unbreak_active_protection(kn);
 	return ret ? ret : count;
 }
 
@@ -1715,7 +1758,7 @@ static ssize_t evacuate_store(struct device *dev, struct device_attribute *attr,
 	ret = kstrtouint(buf, 0, &timeout_ms);
 	if (ret)
 		return ret;
-	return cdm_node_store_op(dev, count, true, timeout_ms);
+	return cdm_node_store_op(dev, attr, count, true, timeout_ms);
 }
 static DEVICE_ATTR_WO(evacuate);
 
@@ -1727,7 +1770,7 @@ static ssize_t online_store(struct device *dev, struct device_attribute *attr,
 
 	if (kstrtouint(buf, 0, &v) || v != 1)
 		return -EINVAL;
-	return cdm_node_store_op(dev, count, false, 0);
+	return cdm_node_store_op(dev, attr, count, false, 0);
 }
 static DEVICE_ATTR_WO(online);
 

@@ -46,7 +46,8 @@ struct page;
  * struct cdm_evacuation - what one cdm_evacuate() did
  * @pages_migrated: base pages migrated off the node (a THP counts as 512)
  * @pages_left: on failure, pages still in use on the node; otherwise 0
- * @duration_ms: time from the start of the offlining to its end
+ * @duration_ms: time from the start of the evacuation to its end (not
+ *	counting the wait for device_hotplug_lock)
  */
 struct cdm_evacuation {
 	unsigned long pages_migrated;
@@ -62,7 +63,10 @@ struct cdm_evacuation {
  * @online: add the node's memory again with cdm_add_memory(), for
  *	cdm_node_online() (nodeN/cdm/online).  Called with device_hotplug_lock
  *	held, never once cdm_node_unregister() has returned.  Optional:
- *	without it the node cannot be brought back from user space.
+ *	without it the node cannot be brought back from user space.  It must
+ *	not take a lock the driver holds around cdm_node_unregister(), nor
+ *	call cdm_node_register() or cdm_node_unregister(): unregistration
+ *	waits for it.
  *
  * Evacuation needs nothing from the driver: the core migrates, removes
  * and accounts, however it was asked (nodeN/cdm/evacuate, the driver's
