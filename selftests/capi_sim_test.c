@@ -898,6 +898,86 @@ TEST_F_TIMEOUT(capi, pci_remove_races_acpi_eject, 600)
 	ASSERT_EQ(0, wait_node_memory(x.node, true, 60000));
 }
 
+/*
+ * An ACPI eject holds device_hotplug_lock while the driver's .remove runs,
+ * and .remove cannot fail.  So the eject evacuates first, while it can
+ * still be refused: with 4 pages pinned on the device's node, the eject
+ * request is refused after the default evacuation timeout (firmware is
+ * told busy), the device stays with its memory, data and pinned pages,
+ * and the lock is free again.  Once the pin is dropped, the same request
+ * ejects the device with every byte moved to RAM.
+ */
+TEST_F_TIMEOUT(capi, acpi_eject_refused_while_pinned, 600)
+{
+	struct capi_dev x = self->dev[0], y = self->dev[self->ndev - 1];
+	char out[1024], needle[128], first[256];
+	char *del[] = { VMCTL, "device_del", "cdm1", NULL };
+	size_t len = 8 * MiB;
+	long failed;
+	uint64_t sum, t0;
+	int kfd, r;
+	char *p;
+
+	if (!path_exists(VMCTL))
+		SKIP(return, "no %s in the guest", VMCTL);
+	ASSERT_EQ(2, self->ndev);
+	ASSERT_EQ(256 * MiB, y.size);	/* cdm1, the one devctl unplugs */
+	r = test_kmod_ready();
+	ASSERT_EQ(0, r) TH_LOG("cdm_test_kmod: %s", strerror(-r));
+	p = map_anon(len);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &y.node, 1, 0));
+	fill_pattern(p, len, 91);
+	sum = checksum(p, len);
+	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, y.node));
+	ASSERT_EQ(4, test_kmod_pin(p + len / 2, 4, false, NULL));
+	failed = vmstat_val("cdm_evacuations_failed");
+	ASSERT_LE(0, failed);
+	kfd = kmsg_open();
+	ASSERT_LE(0, kfd);
+
+	/* The request returns at once; the guest answers it asynchronously. */
+	t0 = now_ms();
+	ASSERT_EQ(0, run_cmd(del, out, sizeof(out), 60)) TH_LOG("%s", out);
+	snprintf(needle, sizeof(needle), "removal of %s refused: node %d",
+		 y.bdf, y.node);
+	ASSERT_EQ(0, kmsg_wait_for(kfd, needle, 120000));
+	TH_LOG("eject of %s refused after %llu ms", y.bdf,
+	       (unsigned long long)(now_ms() - t0));
+
+	/* Refused after one evacuation of the default length, nothing lost */
+	ASSERT_EQ(failed + 1, vmstat_val("cdm_evacuations_failed"));
+	ASSERT_EQ(-EBUSY, node_cdm_long(y.node, "evacuation_error"));
+	ASSERT_LE(10000, node_cdm_long(y.node, "evacuation_ms"));
+	ASSERT_LE(4, node_cdm_long(y.node, "pages_remaining"));
+	ASSERT_TRUE(path_exists(y.path));
+	ASSERT_TRUE(node_has_memory(y.node));
+	ASSERT_EQ(4, pages_on_node(p + len / 2, 4 * PAGE_SZ, y.node));
+	ASSERT_EQ(sum, checksum(p, len));
+
+	/* device_hotplug_lock is free: the other device evacuates and returns */
+	ASSERT_EQ(0, write_strf("60000", NODE_SYS "/node%d/cdm/evacuate",
+				x.node));
+	ASSERT_FALSE(node_has_memory(x.node));
+	ASSERT_EQ(0, write_strf("1", NODE_SYS "/node%d/cdm/online", x.node));
+	ASSERT_EQ(0, wait_node_usable(x.node, 10000));
+
+	/* Unpinned, the eject goes through, the data now in RAM */
+	ASSERT_EQ(0, write_str(TEST_DBG "/pin", "unpin"));
+	snprintf(self->unplug_id, sizeof(self->unplug_id), "1");
+	self->unplugged = true;
+	r = unplug("1", out, sizeof(out));
+	ASSERT_EQ(0, r) TH_LOG("second eject of %s: %s", y.bdf, out);
+	ASSERT_FALSE(path_exists(y.path));
+	ASSERT_FALSE(node_has_memory(y.node));
+	ASSERT_EQ(0, pages_on_cdm(p, len));
+	ASSERT_EQ(sum, checksum(p, len));
+	r = kmsg_reports(kfd, first, sizeof(first));
+	close(kfd);
+	ASSERT_EQ(0, r) TH_LOG("kernel report: %s", first);
+	munmap(p, len);
+}
+
 TEST_F_TIMEOUT(capi, cycles_20_no_leak, 900)
 {
 	struct capi_dev *d = &self->dev[self->ndev - 1];

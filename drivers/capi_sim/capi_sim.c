@@ -815,29 +815,43 @@ static void capi_sim_free_orphaned_ram_resource(struct capi_sim *cs)
 }
 
 /*
+ * One evacuation attempt of a removal, under device_hotplug_lock.
+ * Returns 0 once the node is empty.
+ */
+static int capi_sim_remove_evacuate(struct capi_sim *cs,
+				    unsigned int timeout_ms,
+				    unsigned long *unmoved)
+{
+	unsigned long migrated;
+	int rc;
+
+	capi_sim_adopt_ram_resource(cs);
+	rc = capi_sim_evacuate(cs, timeout_ms, &migrated, unmoved);
+	if (rc && rc != -EALREADY)
+		return rc;
+	capi_sim_free_orphaned_ram_resource(cs);
+	return 0;
+}
+
+/*
  * Evacuate until the node is empty: the memory must be gone before the
  * device is.  The first attempt gets the default timeout, later ones 1 s
- * each, with a growing pause while pages stay pinned.  Takes
- * device_hotplug_lock for each attempt unless the caller holds it.
+ * each, with a growing pause while pages stay pinned.  Runs in the worker,
+ * which holds nothing else: device_hotplug_lock is taken for one attempt
+ * at a time, so memory hotplug elsewhere goes on between attempts.
  */
 static void capi_sim_evacuate_loop(struct capi_sim *cs)
 {
 	unsigned int timeout_ms = 0;	/* the core's default */
-	bool locked = device_hotplug_lock_held();
-	unsigned long migrated, unmoved;
 	unsigned int backoff = 10;
+	unsigned long unmoved;
 	int rc;
 
 	for (;;) {
-		if (!locked)
-			lock_device_hotplug();
-		capi_sim_adopt_ram_resource(cs);
-		rc = capi_sim_evacuate(cs, timeout_ms, &migrated, &unmoved);
-		if (!rc || rc == -EALREADY)
-			capi_sim_free_orphaned_ram_resource(cs);
-		if (!locked)
-			unlock_device_hotplug();
-		if (!rc || rc == -EALREADY)
+		lock_device_hotplug();
+		rc = capi_sim_remove_evacuate(cs, timeout_ms, &unmoved);
+		unlock_device_hotplug();
+		if (!rc)
 			return;
 		/* Each attempt keeps what it moved: retry in short steps. */
 		timeout_ms = CAPI_SIM_REMOVE_TRY_MS;
@@ -949,14 +963,20 @@ static int capi_sim_probe_online(struct capi_sim *cs)
 }
 
 /*
- * Evacuate the device and release it, from remove or a failed probe.  When
- * the caller holds device_hotplug_lock (an ACPI eject, after which the
- * device and its memory are gone) this waits for every page; otherwise it
- * returns within CAPI_SIM_HOTPLUG_WAIT_MS; see capi_sim_hotplug_work().
+ * Evacuate the device and release it, from remove or a failed probe, in
+ * bounded time; see capi_sim_hotplug_work().  When the caller holds
+ * device_hotplug_lock the device is going whatever we do: an ACPI eject,
+ * which cdm_device_evacuate() let through only once the node was empty
+ * (it refuses the eject otherwise), or a device found gone.  Then one
+ * attempt is made, and what it could not move is left to the worker,
+ * which can only start once the caller lets the lock go: never a wait
+ * without a bound under the global lock.
  */
 static void capi_sim_teardown(struct capi_sim *cs)
 {
 	struct pci_dev *pdev = cs->pdev;
+	bool locked = device_hotplug_lock_held();
+	unsigned long unmoved;
 	bool done;
 
 	mutex_lock(&cs->lock);
@@ -969,17 +989,22 @@ static void capi_sim_teardown(struct capi_sim *cs)
 	/* Held until capi_sim_release_device(): the BAR outlives the memory. */
 	pci_dev_get(pdev);
 	__module_get(THIS_MODULE);
-	if (device_hotplug_lock_held()) {
-		capi_sim_evacuate_loop(cs);
-		capi_sim_release_device(cs);
-		return;
+	if (locked) {
+		if (!capi_sim_remove_evacuate(cs, 0, &unmoved)) {
+			capi_sim_release_device(cs);
+			return;
+		}
+		dev_err(&pdev->dev,
+			"removed with %lu pages of node %d in use: their contents go with the device\n",
+			unmoved, cs->nid);
 	}
 	mutex_lock(&cs->lock);
 	cs->remove_queued = true;
 	mutex_unlock(&cs->lock);
 	capi_sim_queue_hotplug(cs);
-	wait_for_completion_timeout(&cs->removed,
-				    msecs_to_jiffies(CAPI_SIM_HOTPLUG_WAIT_MS));
+	if (!locked)
+		wait_for_completion_timeout(&cs->removed,
+					    msecs_to_jiffies(CAPI_SIM_HOTPLUG_WAIT_MS));
 	mutex_lock(&cs->lock);
 	done = cs->remove_done;
 	cs->remove_detached = !done;

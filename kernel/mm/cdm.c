@@ -1092,6 +1092,55 @@ out:
 }
 EXPORT_SYMBOL_GPL(cdm_evacuate);
 
+/**
+ * cdm_device_evacuate - empty the CDM nodes of a device about to go
+ * @dev: a device being removed, which may own CDM nodes (or whose
+ *	children may)
+ *
+ * For hot-unplug code that can still say no: an ACPI eject request, which
+ * firmware is told the outcome of (_OST).  A driver's remove callback
+ * cannot fail, and the memory must leave before the device does, so a
+ * remove that finds pages pinned can only wait or lose them.  This runs
+ * before the driver is unbound: each node owned by @dev or a device below
+ * it is evacuated with the default timeout, and on failure the removal is
+ * refused with the memory online again and nothing lost.  The caller holds
+ * device_hotplug_lock, for at most that timeout per node.
+ *
+ * Return: 0 when no such node has memory left; otherwise the error of the
+ * first evacuation that failed (-EBUSY: pages stayed in use), and the
+ * caller must not remove @dev.
+ */
+int cdm_device_evacuate(struct device *dev)
+{
+	struct cdm_evacuation res;
+	nodemask_t owned = NODE_MASK_NONE;
+	struct device *owner;
+	int nid, ret;
+
+	mutex_lock(&cdm_lock);
+	for_each_node_state(nid, N_COHERENT_DEVICE) {
+		for (owner = cdm_info[nid] ? cdm_info[nid]->owner : NULL;
+		     owner && owner != dev; owner = owner->parent)
+			;
+		if (owner)
+			node_set(nid, owned);
+	}
+	mutex_unlock(&cdm_lock);
+
+	for_each_node_mask(nid, owned) {
+		ret = cdm_evacuate(nid, 0, &res);
+		if (ret == -EALREADY)
+			continue;
+		if (ret) {
+			pr_warn("removal of %s refused: node %d still has %lu pages in use (%d)\n",
+				dev_name(dev), nid, res.pages_left, ret);
+			return ret;
+		}
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(cdm_device_evacuate);
+
 /* Online the offline memory blocks of one node; see cdm_node_online(). */
 struct cdm_online_walk {
 	int nid;

@@ -120,6 +120,7 @@ void cdm_node_unregister(int nid);
 int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name,
 		   unsigned int flags);
 int cdm_evacuate(int nid, unsigned int timeout_ms, struct cdm_evacuation *res);
+int cdm_device_evacuate(struct device *dev);
 int cdm_node_online(int nid);
 enum cdm_node_state cdm_node_state(int nid);
 void cdm_node_stats(int nid, struct cdm_node_stats *stats);
@@ -199,6 +200,11 @@ static inline int cdm_evacuate(int nid, unsigned int timeout_ms,
 			       struct cdm_evacuation *res)
 {
 	return -EOPNOTSUPP;
+}
+
+static inline int cdm_device_evacuate(struct device *dev)
+{
+	return 0;
 }
 
 static inline int cdm_node_online(int nid)
