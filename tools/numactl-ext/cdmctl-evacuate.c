@@ -133,33 +133,36 @@ void progress_end(struct progress *p)
 		fputc('\n', stderr);
 }
 
-/* Pages and microseconds of the device's last evacuation (0 if unknown). */
-static void last_evacuation(const struct dev *d, uint64_t *pages, uint64_t *us)
+/*
+ * Pages and microseconds of @node's last evacuation, from nodeN/cdm/; 0
+ * and 0 when the last one failed or there was none.
+ */
+static void last_evacuation(int node, uint64_t *pages, uint64_t *us)
 {
-	char buf[1024], *p;
+	uint64_t ms = 0, error = 1;
 
 	*pages = 0;
 	*us = 0;
-	if (!d || cdm_sysfs_read(buf, sizeof(buf), CAPI_SIM_DIR "/%s/stats",
-				 d->bdf) < 0)
+	/* a failed evacuation's error is negative: no number read */
+	if (cdm_sysfs_read_u64(&error, NODE_DIR "/node%d/cdm/evacuation_error",
+			       node) || error ||
+	    cdm_sysfs_read_u64(&ms, NODE_DIR "/node%d/cdm/evacuation_ms",
+			       node) ||
+	    cdm_sysfs_read_u64(pages, NODE_DIR "/node%d/cdm/pages_migrated",
+			       node))
 		return;
-	p = strstr(buf, "last_evacuated_pages ");
-	if (p)
-		*pages = strtoull(p + 21, NULL, 10);
-	p = strstr(buf, "last_evacuation_us ");
-	if (p)
-		*us = strtoull(p + 19, NULL, 10);
+	*us = ms * 1000;
 }
 
 /*
  * Evacuation rate in bytes/s: the device's last evacuation's, or
  * EVAC_DEFAULT_RATE when none was measured (*measured 0).
  */
-static double evac_rate(const struct dev *d, int *measured)
+static double evac_rate(int node, int *measured)
 {
 	uint64_t pages, us;
 
-	last_evacuation(d, &pages, &us);
+	last_evacuation(node, &pages, &us);
 	*measured = pages && us;
 	if (!*measured)
 		return EVAC_DEFAULT_RATE;
@@ -221,7 +224,7 @@ int evacuate_dry_run(const char *arg)
 		return EX_FAIL;
 	}
 	fits = in.mem_used <= avail;
-	rate = evac_rate(d, &measured);
+	rate = evac_rate(node, &measured);
 	if (measured)
 		est = (double)in.mem_used / rate;
 	if (json) {
@@ -253,7 +256,7 @@ int evacuate_dry_run(const char *arg)
 			printf("estimated time: %.1f s (at the rate of the last evacuation, %.1f MiB/s)\n",
 			       est, rate / 1048576.0);
 		else
-			printf("estimated time: unknown (no earlier evacuation of this device)\n");
+			printf("estimated time: unknown (no earlier evacuation of this node)\n");
 		printf("default timeout: %u ms (%s)\n",
 		       default_timeout_ms(in.mem_used, rate),
 		       measured ? "10 s + 3 x the estimate" :
@@ -322,7 +325,7 @@ int cmd_evacuate(const char *arg, long timeout_ms)
 	if (!numacdm_node_info(node, &in) && in.present)
 		used = in.mem_used;
 	if (timeout_ms < 0)
-		tmo = default_timeout_ms(used, evac_rate(d, &measured));
+		tmo = default_timeout_ms(used, evac_rate(node, &measured));
 	else
 		tmo = (unsigned int)timeout_ms;
 	if (d && !strcmp(d->state, "offline")) {
@@ -361,12 +364,7 @@ int cmd_evacuate(const char *arg, long timeout_ms)
 
 	switch (job.err) {
 	case 0:
-		if (!d) {
-			cdm_sysfs_read_u64(&v, NODE_DIR
-					   "/node%d/cdm/pages_migrated", node);
-		} else {
-			last_evacuation(d, &v, &us);
-		}
+		last_evacuation(node, &v, &us);
 		if (us)
 			secs = (double)us / 1e6;
 		pg.done = v * (uint64_t)psz;

@@ -164,6 +164,10 @@ static void cdm_dir(const char *root, int node, const char *owner,
 	put(root, rel, "%d\n", migrated);
 	xfmt(rel, sizeof(rel), ND "/node%d/cdm/pages_remaining", node);
 	put(root, rel, "%d\n", remaining);
+	xfmt(rel, sizeof(rel), ND "/node%d/cdm/evacuation_error", node);
+	put(root, rel, "0\n");
+	xfmt(rel, sizeof(rel), ND "/node%d/cdm/evacuation_ms", node);
+	put(root, rel, "0\n");
 	xfmt(rel, sizeof(rel), ND "/node%d/cdm/evacuate", node);
 	put(root, rel, "%s", "");
 	xfmt(rel, sizeof(rel), ND "/node%d/cdm/online", node);
@@ -788,6 +792,9 @@ static void test_cdmctl(void)
 	r = run(tree, "users", "0", NULL);
 	CHECK(r == 3, "users of a system-RAM node: exit 3");
 
+	/* node 1's last evacuation (the fake tree's files do not change) */
+	put(tree, ND "/node1/cdm/pages_migrated", "4242\n");
+	put(tree, ND "/node1/cdm/evacuation_ms", "1500\n");
 	r = run(tree, "evacuate", "1", "--dry-run", "--json", NULL);
 	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
 	CHECK(r == 0 && json_valid(out) && !buf[0] &&
@@ -867,8 +874,8 @@ static void test_cdmctl(void)
 	      jint("bytes", 4242 * 4096) && jint("timeout_ms", 11086) &&
 	      has("\"seconds\": 1.50") && !jat("errno"),
 	      "evacuate --json: result object");
-	/* the rate when none was measured: 8 MiB/s */
-	put(tree, CS "/0000:00:03.0/stats", "resident_pages 77\n");
+	/* the rate when none was measured (the last evacuation failed): 8 MiB/s */
+	put(tree, ND "/node1/cdm/evacuation_error", "-16\n");
 	r = run(tree, "evacuate", "1", "--dry-run", "-j", NULL);
 	CHECK(r == 0 && json_valid(out) && jint("default_timeout_ms", 11500) &&
 	      jbool("rate_measured", 0) && jnull("estimated_seconds"),
@@ -879,9 +886,7 @@ static void test_cdmctl(void)
 	CHECK(r == 0 && !strcmp(buf, "3600000\n"),
 	      "default timeout capped at 3600000 ms");
 	meminfo(tree, 1, 524288, 520192);
-	put(tree, CS "/0000:00:03.0/stats",
-	    "resident_pages 77\nevacuations 2\nevacuations_failed 1\n"
-	    "last_evacuated_pages 4242\nlast_evacuation_us 1500000\n");
+	put(tree, ND "/node1/cdm/evacuation_error", "0\n");
 	/* a failed write: a result object with errno and message */
 	unlink_tree_file(tree, ND "/node1/cdm/evacuate");
 	xfmt(buf, sizeof(buf), "%s" ND "/node1/cdm/evacuate", tree);
