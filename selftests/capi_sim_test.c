@@ -778,6 +778,41 @@ TEST_F_TIMEOUT(capi_evac, under_writer, 480)
 }
 
 /*
+ * Offline and online again a Movable memory block of system RAM, as a
+ * test that memory hotplug is not held up.  Every write to a block's state
+ * takes device_hotplug_lock first, so an offline that fails (EBUSY: a page
+ * did not migrate; EINVAL: the block spans a hole) shows it as well as one
+ * that succeeds; only a write still blocked at its time limit means held
+ * up.
+ */
+static void offline_online_ram_block(struct __test_metadata *_metadata)
+{
+	int b, blk = -1, tried = 0, r;
+
+	for (b = 4095; b >= 0 && blk < 0; b--) {
+		char z[32], nodedir[96];
+
+		snprintf(nodedir, sizeof(nodedir), MEMSYS "/memory%d/node0", b);
+		if (!path_exists(nodedir) ||
+		    read_strf(z, sizeof(z), MEMSYS "/memory%d/valid_zones",
+			      b) <= 0 || strcmp(z, "Movable"))
+			continue;
+		r = memory_block_offline(b, 60);
+		TH_LOG("offline RAM memory%d meanwhile: %s", b,
+		       r ? strerror(-r) : "ok");
+		ASSERT_NE(-ETIMEDOUT, r);
+		tried++;
+		if (!r)
+			blk = b;
+	}
+	ASSERT_LT(0, tried) TH_LOG("no Movable RAM block to offline");
+	/* as it was: a plain "online" would pick the kernel zone */
+	if (blk >= 0)
+		ASSERT_EQ(0, write_strf("online_movable", MEMSYS "/memory%d/state",
+					blk));
+}
+
+/*
  * A sysfs PCI "remove" holds pci_rescan_remove_lock through .remove, and an
  * ACPI hot-plug event takes device_hotplug_lock, then acpi_scan_lock, then
  * pci_rescan_remove_lock.  Here the removal of device X cannot finish (4
@@ -841,38 +876,9 @@ TEST_F_TIMEOUT(capi, pci_remove_races_acpi_eject, 600)
 	ASSERT_FALSE(node_has_memory(y.node));
 	ASSERT_FALSE(path_exists(x.path));
 
-	/*
-	 * Memory hotplug elsewhere is not held up by the waiting removal.
-	 * Every write to a block's state takes device_hotplug_lock first,
-	 * so an offline that fails (EBUSY: a page did not migrate; EINVAL:
-	 * the block spans a hole) shows it as well as one that succeeds;
-	 * only a write still blocked at its time limit means held up.
-	 */
+	/* Memory hotplug elsewhere is not held up by the waiting removal. */
 	if (memory_blocks_movable(0)) {
-		int b, blk = -1, tried = 0;
-
-		for (b = 4095; b >= 0 && blk < 0; b--) {
-			char z[32], nodedir[96];
-
-			snprintf(nodedir, sizeof(nodedir), MEMSYS "/memory%d/node0",
-				 b);
-			if (!path_exists(nodedir) ||
-			    read_strf(z, sizeof(z), MEMSYS "/memory%d/valid_zones",
-				      b) <= 0 || strcmp(z, "Movable"))
-				continue;
-			r = memory_block_offline(b, 60);
-			TH_LOG("offline RAM memory%d meanwhile: %s", b,
-			       r ? strerror(-r) : "ok");
-			ASSERT_NE(-ETIMEDOUT, r);
-			tried++;
-			if (!r)
-				blk = b;
-		}
-		ASSERT_LT(0, tried) TH_LOG("no Movable RAM block to offline");
-		/* as it was: a plain "online" would pick the kernel zone */
-		if (blk >= 0)
-			ASSERT_EQ(0, write_strf("online_movable",
-						MEMSYS "/memory%d/state", blk));
+		offline_online_ram_block(_metadata);
 		ASSERT_TRUE(node_has_memory(x.node));
 	}
 
@@ -975,6 +981,96 @@ TEST_F_TIMEOUT(capi, acpi_eject_refused_while_pinned, 600)
 	r = kmsg_reports(kfd, first, sizeof(first));
 	close(kfd);
 	ASSERT_EQ(0, r) TH_LOG("kernel report: %s", first);
+	munmap(p, len);
+}
+
+/*
+ * A timed evacuation of node X that cannot finish (4 pinned pages) holds
+ * device_hotplug_lock for one slice at a time, not for its whole timeout:
+ * while it runs, node Y is evacuated and brought back and a RAM memory
+ * block is offlined and onlined, all through the same lock.  X's
+ * evacuation then fails at its deadline with EBUSY, nothing lost; and
+ * while it runs, X can be neither brought back nor evacuated twice.
+ */
+TEST_F_TIMEOUT(capi, pinned_evacuation_lets_others_run, 600)
+{
+	struct capi_dev x = self->dev[0], y = self->dev[self->ndev - 1];
+	const long timeout_ms = 30000;
+	size_t len = 8 * MiB;
+	char buf[64];
+	uint64_t sum, t0;
+	int r, st;
+	pid_t a;
+	char *p;
+
+	ASSERT_EQ(2, self->ndev);
+	r = test_kmod_ready();
+	ASSERT_EQ(0, r) TH_LOG("cdm_test_kmod: %s", strerror(-r));
+	p = map_anon(len);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &x.node, 1, 0));
+	fill_pattern(p, len, 57);
+	sum = checksum(p, len);
+	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, x.node));
+	ASSERT_EQ(4, test_kmod_pin(p + len / 2, 4, false, NULL));
+
+	t0 = now_ms();
+	a = fork_kid();
+	ASSERT_LE(0, a);
+	if (!a) {
+		r = write_strf("30000", NODE_SYS "/node%d/cdm/evacuate", x.node);
+		_exit(r < 0 ? -r : 0);
+	}
+	/* X's evacuation is under way once the node says so */
+	for (r = 0; r < 3000; r++) {
+		if (read_strf(buf, sizeof(buf),
+			      NODE_SYS "/node%d/cdm/evacuation_state",
+			      x.node) > 0 && !strcmp(buf, "running"))
+			break;
+		usleep(10000);
+	}
+	ASSERT_STREQ("running", buf);
+
+	/* Y goes and comes back meanwhile, through nodeN/cdm/ */
+	ASSERT_EQ(0, write_strf("60000", NODE_SYS "/node%d/cdm/evacuate",
+				y.node));
+	ASSERT_FALSE(node_has_memory(y.node));
+	ASSERT_EQ(0, write_strf("1", NODE_SYS "/node%d/cdm/online", y.node));
+	ASSERT_EQ(0, wait_node_usable(y.node, 10000));
+	/* so does a block of system RAM */
+	if (memory_blocks_movable(0))
+		offline_online_ram_block(_metadata);
+	/* X, meanwhile: one evacuation at a time, no online under it */
+	ASSERT_EQ(-EBUSY, write_strf("60000", NODE_SYS "/node%d/cdm/evacuate",
+				     x.node));
+	ASSERT_EQ(-EBUSY, write_strf("1", NODE_SYS "/node%d/cdm/online",
+				     x.node));
+	ASSERT_LT(0, read_strf(buf, sizeof(buf),
+			       NODE_SYS "/node%d/cdm/evacuation_state", x.node));
+	ASSERT_STREQ("running", buf)
+		TH_LOG("the others took %llu ms: X's evacuation ended first",
+		       (unsigned long long)(now_ms() - t0));
+	TH_LOG("Y evacuated and back, RAM block cycled, %llu ms into X's evacuation",
+	       (unsigned long long)(now_ms() - t0));
+
+	ASSERT_EQ(0, wait_child(a, &st, 300));
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(EBUSY, WEXITSTATUS(st));
+	ASSERT_EQ(-EBUSY, node_cdm_long(x.node, "evacuation_error"));
+	ASSERT_LE(timeout_ms, node_cdm_long(x.node, "evacuation_ms"));
+	TH_LOG("X's evacuation failed after %ld ms",
+	       node_cdm_long(x.node, "evacuation_ms"));
+	ASSERT_TRUE(node_has_memory(x.node));
+	ASSERT_EQ(4, pages_on_node(p + len / 2, 4 * PAGE_SZ, x.node));
+	ASSERT_EQ(sum, checksum(p, len));
+
+	ASSERT_EQ(0, write_str(TEST_DBG "/pin", "unpin"));
+	ASSERT_EQ(0, write_strf("60000", NODE_SYS "/node%d/cdm/evacuate",
+				x.node));
+	ASSERT_EQ(0, pages_on_cdm(p, len));
+	ASSERT_EQ(sum, checksum(p, len));
+	ASSERT_EQ(0, write_strf("1", NODE_SYS "/node%d/cdm/online", x.node));
+	ASSERT_EQ(0, wait_node_usable(x.node, 10000));
 	munmap(p, len);
 }
 

@@ -13,10 +13,11 @@
  * memory by physical address, and reports where the buffer's pages live.
  *
  * Locking: cs->lock is a leaf lock that only protects the fields below it.
- * The long state changes (cdm_evacuate(), cdm_add_memory()) need
- * device_hotplug_lock, and an ACPI eject calls .remove with that lock
- * already held, so cs->lock is never held across them: they are serialized
- * by the cs->busy claim instead.  A claim from user space takes
+ * An evacuation asked from user space is the core's alone (see
+ * capi_sim_user_evacuate()).  Bringing the memory back (cdm_add_memory())
+ * needs device_hotplug_lock, and an ACPI eject calls .remove with that lock
+ * already held, so cs->lock is never held across it: it is serialized by
+ * the cs->busy claim instead.  A claim from user space takes
  * device_hotplug_lock first, by trylock (the syscall restarts when it is
  * contended), and keeps it until the claim is dropped: so whoever holds the
  * claim holds the lock, and an eject's .remove, which waits for the claim,
@@ -143,33 +144,13 @@ static void capi_sim_put(struct capi_sim *cs)
 	kref_put(&cs->ref, capi_sim_free);
 }
 
-/*
- * Pages in use on @nid: managed pages that are neither free in the buddy
- * allocator nor free on a per-CPU list.  A racy snapshot, as meminfo is.
- */
+/* Pages in use on the device's node, as the core counts them. */
 static unsigned long capi_sim_used_pages(int nid)
 {
-	unsigned long used = 0;
-	pg_data_t *pgdat;
-	int i, cpu;
+	struct cdm_node_stats st;
 
-	if (!node_state(nid, N_MEMORY))
-		return 0;
-	pgdat = NODE_DATA(nid);
-	for (i = 0; i < MAX_NR_ZONES; i++) {
-		struct zone *zone = &pgdat->node_zones[i];
-		unsigned long free = zone_page_state(zone, NR_FREE_PAGES);
-		unsigned long managed = zone_managed_pages(zone);
-
-		if (!managed)
-			continue;
-		for_each_online_cpu(cpu)
-			free += READ_ONCE(per_cpu_ptr(zone->per_cpu_pageset,
-						      cpu)->count);
-		if (managed > free)
-			used += managed - free;
-	}
-	return used;
+	cdm_node_stats(nid, &st);
+	return st.pages_used;
 }
 
 /*
@@ -235,8 +216,8 @@ static void capi_sim_unclaim(struct capi_sim *cs)
 
 /*
  * Move every page off the device and remove its memory: cdm_evacuate(),
- * whose counts are exact.  Called with the claim held.  On failure the
- * core has put the memory back online.
+ * whose counts are exact.  On failure the core has put the memory back
+ * online.
  */
 static int capi_sim_evacuate(struct capi_sim *cs, unsigned int timeout_ms,
 			     unsigned long *migrated, unsigned long *unmoved)
@@ -257,6 +238,32 @@ static int capi_sim_evacuate(struct capi_sim *cs, unsigned int timeout_ms,
 		dev_info(&cs->pdev->dev,
 			 "node %d evacuated: %lu pages in %u ms\n",
 			 cs->nid, res.pages_migrated, res.duration_ms);
+	return rc;
+}
+
+/*
+ * An evacuation asked from user space (sysfs or ioctl) is the core's, as
+ * through nodeN/cdm/evacuate: the core lets one evacuation of the node run
+ * at a time and holds device_hotplug_lock for one slice of it at a time,
+ * so no claim is taken and .remove never waits for it.  A removal that
+ * comes meanwhile finds the node busy: an ACPI eject is refused, unbind's
+ * worker retries.  -ENODEV once the device is being removed.
+ */
+static int capi_sim_user_evacuate(struct capi_sim *cs, unsigned int timeout_ms,
+				  unsigned long *migrated,
+				  unsigned long *unmoved)
+{
+	struct pci_dev *pdev = NULL;
+	int rc;
+
+	mutex_lock(&cs->lock);
+	if (!cs->dead)
+		pdev = pci_dev_get(cs->pdev);	/* for the log lines */
+	mutex_unlock(&cs->lock);
+	if (!pdev)
+		return -ENODEV;
+	rc = capi_sim_evacuate(cs, timeout_ms, migrated, unmoved);
+	pci_dev_put(pdev);
 	return rc;
 }
 
@@ -346,7 +353,7 @@ static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
 	cdm_node_stats(cs->nid, &st);
 	return sysfs_emit(buf,
 			  "resident_pages %lu\nevacuations %lu\nevacuations_failed %lu\nlast_evacuated_pages %lu\nlast_evacuation_us %llu\n",
-			  capi_sim_used_pages(cs->nid), st.evacuations,
+			  st.pages_used, st.evacuations,
 			  st.evacuations_failed, st.last.pages_migrated,
 			  st.last.duration_ms * 1000ULL);
 }
@@ -376,14 +383,15 @@ static ssize_t capi_sim_store_op(struct device *dev,
 		module_put(THIS_MODULE);
 		return -ENODEV;
 	}
-	rc = capi_sim_claim(cs);
-	if (!rc) {
-		if (evacuate)
-			rc = capi_sim_evacuate(cs, timeout_ms, &migrated,
-					       &unmoved);
-		else
+	if (evacuate) {
+		rc = capi_sim_user_evacuate(cs, timeout_ms, &migrated,
+					    &unmoved);
+	} else {
+		rc = capi_sim_claim(cs);
+		if (!rc) {
 			rc = cdm_node_online(cs->nid);
-		capi_sim_unclaim(cs);
+			capi_sim_unclaim(cs);
+		}
 	}
 	sysfs_unbreak_active_protection(kn);
 	capi_sim_put(cs);
@@ -691,12 +699,8 @@ static long capi_sim_ioctl_evacuate(struct capi_sim *cs, void __user *uarg)
 	if (ev.reserved || ev.timeout_ms > CDM_EVACUATE_MAX_MS)
 		return -EINVAL;
 
-	rc = capi_sim_claim(cs);
-	if (rc)
-		return rc;
-	rc = capi_sim_evacuate(cs, ev.timeout_ms, &migrated, &unmoved);
-	capi_sim_unclaim(cs);
-	if (rc == -EALREADY)
+	rc = capi_sim_user_evacuate(cs, ev.timeout_ms, &migrated, &unmoved);
+	if (rc == -EALREADY || rc == -ENODEV)
 		return rc;
 
 	/* Report the counts on -EBUSY too: they say what was pinned. */
@@ -983,7 +987,7 @@ static void capi_sim_teardown(struct capi_sim *cs)
 	cs->dead = true;
 	mutex_unlock(&cs->lock);
 	wake_up_all(&cs->wq);
-	/* Let a running evacuation or online finish; then it is ours. */
+	/* Let a running online finish; then it is ours. */
 	wait_event(cs->wq, !READ_ONCE(cs->busy));
 
 	/* Held until capi_sim_release_device(): the BAR outlives the memory. */

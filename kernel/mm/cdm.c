@@ -15,6 +15,7 @@
 #define pr_fmt(fmt) "cdm: " fmt
 
 #include <linux/cpumask.h>
+#include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/hugetlb.h>
 #include <linux/init.h>
@@ -44,6 +45,10 @@
 #include "internal.h"
 
 #define CDM_MAX_RANGES	8
+/* An evacuation holds device_hotplug_lock this long at a time ... */
+#define CDM_EVACUATE_SLICE_MS	1000
+/* ... and then lets it go this long (see cdm_offline_node()). */
+#define CDM_EVACUATE_GAP_MS	50
 
 /* Memory added with cdm_add_memory(). */
 struct cdm_range {
@@ -415,22 +420,23 @@ void cdm_node_unregister(int nid)
 	cn = cdm_info[nid];
 	if (!cn || !cn->owner) {
 		pr_warn("node %d: unregister without owner\n", nid);
-	} else if (node_state(nid, N_MEMORY) || cn->nr_ranges) {
-		/* The driver is going: no callback may reach it any more. */
-		cn->ops = NULL;
-		cn->data = NULL;
+		goto out;
+	}
+	/* The driver is going: no callback may reach it any more. */
+	cn->ops = NULL;
+	cn->data = NULL;
+	if (node_state(nid, N_MEMORY) || cn->nr_ranges) {
 		pr_warn("node %d: unregister with memory present, keeping owner\n",
 			nid);
 	} else {
 		put_device(cn->owner);
 		WRITE_ONCE(cn->owner, NULL);
-		cn->ops = NULL;
-		cn->data = NULL;
 		node_clear(nid, cdm_emergency_nodes);
 		if (!cn->reserved)
 			node_clear_state(nid, N_COHERENT_DEVICE);
 		released = true;
 	}
+out:
 	mutex_unlock(&cdm_lock);
 	up_write(&cdm_ops_rwsem);
 
@@ -675,17 +681,30 @@ static void cdm_hold_module(struct cdm_node *cn, bool hold)
 	}
 }
 
+/*
+ * Pages in use on @nid: managed pages that are neither free in the buddy
+ * allocator (the per-CPU vmstat deltas folded in) nor free on a per-CPU
+ * page list.  A racy snapshot, as meminfo is.
+ */
 static unsigned long cdm_node_used_pages(int nid)
 {
-	pg_data_t *pgdat = NODE_DATA(nid);
 	unsigned long used = 0;
-	int i;
+	pg_data_t *pgdat;
+	int i, cpu;
 
+	if (!node_state(nid, N_MEMORY))
+		return 0;
+	pgdat = NODE_DATA(nid);
 	for (i = 0; i < MAX_NR_ZONES; i++) {
 		struct zone *zone = &pgdat->node_zones[i];
 		unsigned long managed = zone_managed_pages(zone);
 		unsigned long free = zone_page_state_snapshot(zone, NR_FREE_PAGES);
 
+		if (!managed)
+			continue;
+		for_each_online_cpu(cpu)
+			free += READ_ONCE(per_cpu_ptr(zone->per_cpu_pageset,
+						      cpu)->count);
 		if (managed > free)
 			used += managed - free;
 	}
@@ -772,17 +791,21 @@ struct cdm_walk {
 static int cdm_offline_block(struct memory_block *mem, void *arg)
 {
 	struct cdm_walk *w = arg;
+	unsigned int i;
 	int ret;
 
 	if (mem->nid != w->nid || mem->state != MEM_ONLINE)
 		return 0;
-	if (w->nr >= w->max)
-		return -ENOMEM;
 	ret = device_offline(&mem->dev);
 	if (ret < 0)
 		return ret;
-	if (!ret)
-		w->sections[w->nr++] = mem->start_section_nr;
+	/* Onlined again by someone else between two slices: once is enough. */
+	for (i = 0; i < w->nr; i++)
+		if (w->sections[i] == mem->start_section_nr)
+			return 0;
+	if (w->nr >= w->max)
+		return -ENOMEM;
+	w->sections[w->nr++] = mem->start_section_nr;
 	return 0;
 }
 
@@ -819,6 +842,63 @@ static int cdm_offline_range(int nid, u64 start, u64 size)
 	if (!w.sections)
 		return -ENOMEM;
 	ret = walk_memory_blocks(start, size, &w, cdm_offline_block);
+	if (ret)
+		cdm_reonline(&w);
+	kfree(w.sections);
+	return ret;
+}
+
+/*
+ * Offline every memory block of an evacuating node, until @deadline.  All
+ * or nothing, as cdm_offline_range().  When @sliced (cdm_evacuate() took
+ * device_hotplug_lock itself) the lock is held for one slice of
+ * CDM_EVACUATE_SLICE_MS at a time: a page that stays pinned must not stop
+ * memory hotplug elsewhere, or other nodes' evacuations, for the whole
+ * timeout.  Blocks offlined stay offline between slices, and the node
+ * stays marked evacuating, so allocations keep away from it and nothing
+ * else brings it back or evacuates it meanwhile.
+ */
+static int cdm_offline_node(int nid, struct cdm_node *cn,
+			    unsigned long deadline, bool sliced)
+{
+	pg_data_t *pgdat = NODE_DATA(nid);
+	u64 start = PFN_PHYS(pgdat->node_start_pfn);
+	u64 size = PFN_PHYS(pgdat->node_spanned_pages);
+	u64 bs = memory_block_size_bytes();
+	struct cdm_walk w = { .nid = nid };
+	int ret;
+
+	if (!size)
+		return 0;
+	w.max = (ALIGN(start + size, bs) - ALIGN_DOWN(start, bs)) / bs;
+	w.sections = kcalloc(w.max, sizeof(*w.sections), GFP_KERNEL);
+	if (!w.sections)
+		return -ENOMEM;
+	for (;;) {
+		unsigned long slice = jiffies +
+			msecs_to_jiffies(CDM_EVACUATE_SLICE_MS);
+
+		WRITE_ONCE(cn->deadline, sliced && time_before(slice, deadline) ?
+			   slice : deadline);
+		/* Offlining shrinks the span: only what is left is walked. */
+		start = PFN_PHYS(pgdat->node_start_pfn);
+		size = PFN_PHYS(pgdat->node_spanned_pages);
+		ret = size ? walk_memory_blocks(start, size, &w,
+						cdm_offline_block) : 0;
+		if (ret != -ETIMEDOUT || !sliced || !time_before(jiffies, deadline))
+			break;
+		unlock_device_hotplug();
+		/*
+		 * Long enough for a lock_device_hotplug_sysfs() caller, which
+		 * retries every 5 ms by trylock, to get the lock.
+		 */
+		msleep_interruptible(CDM_EVACUATE_GAP_MS);
+		lock_device_hotplug();
+		if (signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+	}
 	if (ret)
 		cdm_reonline(&w);
 	kfree(w.sections);
@@ -876,7 +956,8 @@ static int cdm_add_memory_resource(int mgid, u64 start, u64 size,
  * Return: 0 on success, -EINVAL for a bad or unowned node, range or flag,
  * -EOPNOTSUPP for CDM_MEMMAP_ON_DEVICE when memory_hotplug.memmap_on_memory
  * is off (or the architecture cannot), -ENOSPC when the node already holds
- * CDM_MAX_RANGES ranges, or the error of the hot-add or of onlining.
+ * CDM_MAX_RANGES ranges, -EBUSY while the node is being evacuated, or the
+ * error of the hot-add or of onlining.
  */
 int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name,
 		   unsigned int flags)
@@ -906,6 +987,10 @@ int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name,
 		return -ENOMEM;
 
 	unlock = cdm_lock_device_hotplug();
+	if (READ_ONCE(cn->state) == CDM_EVAC_RUNNING) {
+		ret = -EBUSY;	/* between two slices of an evacuation */
+		goto out;
+	}
 	if (cn->nr_ranges == CDM_MAX_RANGES) {
 		ret = -ENOSPC;
 		goto out;
@@ -998,23 +1083,27 @@ static void cdm_evacuation_done(int nid, struct cdm_node *cn, int ret,
  *
  * Offlines every memory block of @nid, migrating its pages to system RAM
  * nodes (never to another CDM node), then removes the memory added by
- * cdm_add_memory() and unregisters its memory groups.  Memory that was
+ * cdm_add_memory() and unregisters its memory groups.  Called without
+ * device_hotplug_lock, it takes the lock for CDM_EVACUATE_SLICE_MS at a
+ * time, so that pages that stay pinned hold up no other memory hotplug for
+ * the whole timeout; a caller that holds the lock (a remove callback run
+ * by an ACPI eject) keeps it throughout.  Memory that was
  * present at boot is left offline.  Any pending signal ends the wait, as
  * for offlining through sysfs.  The result stays readable in nodeN/cdm/.
  *
  * Return: 0 when the node has no memory left; -ENOMEM, before anything
  * moved, when system RAM cannot take the node's pages (free memory above
  * the high watermarks, page cache and swap space count); -EBUSY on timeout
- * or when a page cannot be migrated at all; -EINTR on a signal; -EALREADY
+ * or when a page cannot be migrated at all, or while another evacuation of
+ * the node runs; -EINTR on a signal; -EALREADY
  * when the node has no memory; -EINVAL for a non-CDM node or a timeout
  * above CDM_EVACUATE_MAX_MS.  On failure every block is online again and
  * @res->pages_left pages are still in use on the node.
  */
 int cdm_evacuate(int nid, unsigned int timeout_ms, struct cdm_evacuation *res)
 {
-	unsigned long start_jiffies, need, room;
+	unsigned long start_jiffies, deadline, need, room;
 	struct cdm_node *cn;
-	pg_data_t *pgdat;
 	bool unlock;
 	int ret, i;
 
@@ -1031,6 +1120,10 @@ int cdm_evacuate(int nid, unsigned int timeout_ms, struct cdm_evacuation *res)
 
 	unlock = cdm_lock_device_hotplug();
 	start_jiffies = jiffies;	/* not the wait for the lock */
+	if (READ_ONCE(cn->state) == CDM_EVAC_RUNNING) {
+		ret = -EBUSY;	/* another one, between two of its slices */
+		goto out;
+	}
 	if (!node_state(nid, N_MEMORY) && !cn->nr_ranges) {
 		ret = -EALREADY;
 		goto out;
@@ -1057,15 +1150,14 @@ int cdm_evacuate(int nid, unsigned int timeout_ms, struct cdm_evacuation *res)
 	cn->nr_used = cdm_node_used_pages(nid);
 	cn->nr_unmoved = 0;
 	atomic_long_set(&cn->pages_migrated, 0);
-	cn->deadline = jiffies + msecs_to_jiffies(timeout_ms);
+	deadline = jiffies + msecs_to_jiffies(timeout_ms);
+	cn->deadline = deadline;
 	WRITE_ONCE(cn->state, CDM_EVAC_RUNNING);
 	node_set(nid, cdm_evacuating_nodes);
 	count_vm_event(CDM_EVACUATIONS);
 	trace_cdm_evacuate_start(nid, cn->nr_used, timeout_ms);
 
-	pgdat = NODE_DATA(nid);
-	ret = cdm_offline_range(nid, PFN_PHYS(pgdat->node_start_pfn),
-				PFN_PHYS(pgdat->node_spanned_pages));
+	ret = cdm_offline_node(nid, cn, deadline, unlock);
 	node_clear(nid, cdm_evacuating_nodes);
 	if (ret == -ETIMEDOUT)
 		ret = -EBUSY;
@@ -1173,7 +1265,8 @@ static int cdm_online_node_block(struct memory_block *mem, void *arg)
  * Return: 0 on success; -EALREADY when the node has its memory (a node no
  * driver owns: no block is offline); -ENODEV when there is nothing to
  * bring back (no memory block of the node, or an owner that cannot);
- * -EINVAL for a non-CDM node; the error of the driver or of onlining.
+ * -EBUSY while the node is being evacuated; -EINVAL for a non-CDM node;
+ * the error of the driver or of onlining.
  */
 int cdm_node_online(int nid)
 {
@@ -1190,7 +1283,9 @@ int cdm_node_online(int nid)
 
 	unlock = cdm_lock_device_hotplug();
 	down_read(&cdm_ops_rwsem);
-	if (cn->owner) {
+	if (READ_ONCE(cn->state) == CDM_EVAC_RUNNING) {
+		ret = -EBUSY;	/* between two slices of an evacuation */
+	} else if (cn->owner) {
 		if (node_state(nid, N_MEMORY) || cn->nr_ranges) {
 			ret = -EALREADY;
 		} else if (!cn->ops || !cn->ops->online ||
@@ -1238,9 +1333,9 @@ enum cdm_node_state cdm_node_state(int nid)
 EXPORT_SYMBOL_GPL(cdm_node_state);
 
 /**
- * cdm_node_stats - a CDM node's evacuations so far
+ * cdm_node_stats - a CDM node's memory use and evacuations so far
  * @nid: the CDM node
- * @stats: filled in; zero for a node that was never evacuated
+ * @stats: filled in; zero for a node that is not a CDM node
  *
  * A lockless snapshot, as the nodeN/cdm/ files: a sysfs reader must not
  * wait for device_hotplug_lock, which a removal draining it may hold.
@@ -1254,6 +1349,7 @@ void cdm_node_stats(int nid, struct cdm_node_stats *stats)
 		cn = READ_ONCE(cdm_info[nid]);
 	if (!cn)
 		return;
+	stats->pages_used = cdm_node_used_pages(nid);
 	stats->evacuations = READ_ONCE(cn->nr_evacuations);
 	stats->evacuations_failed = READ_ONCE(cn->nr_failed);
 	stats->last.pages_migrated = atomic_long_read(&cn->pages_migrated);
@@ -1763,8 +1859,9 @@ static DEVICE_ATTR_RO(evacuation_ms);
  * goes offline (its last memory removed, or its driver unregistering),
  * which must not wait for a write that takes that lock.  Only the node id
  * is used meanwhile; cdm_info[] entries are never freed.
- * lock_device_hotplug_sysfs(), not lock_device_hotplug(): a removal that
- * holds device_hotplug_lock (an ACPI eject) may be the one draining us.
+ * An evacuation is not run under device_hotplug_lock, so that
+ * cdm_evacuate() can let it go between slices; an online takes it with
+ * lock_device_hotplug_sysfs(), as the memory block files do.
  */
 static ssize_t cdm_node_store_op(struct device *dev,
 				 struct device_attribute *attr, size_t count,
@@ -1787,11 +1884,15 @@ static ssize_t cdm_node_store_op(struct device *dev,
 	}
 	kernfs_break_active_protection(kn);
 
-	ret = lock_device_hotplug_sysfs();
-	if (!ret) {
-		ret = evacuate ? cdm_evacuate(nid, timeout_ms, NULL) :
-				 cdm_node_online(nid);
-		unlock_device_hotplug();
+	if (evacuate) {
+		/* Takes device_hotplug_lock itself, one slice at a time. */
+		ret = cdm_evacuate(nid, timeout_ms, NULL);
+	} else {
+		ret = lock_device_hotplug_sysfs();
+		if (!ret) {
+			ret = cdm_node_online(nid);
+			unlock_device_hotplug();
+		}
 	}
 	sysfs_unbreak_active_protection(kn);
 	return ret ? ret : count;

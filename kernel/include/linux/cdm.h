@@ -78,12 +78,15 @@ struct cdm_node_ops {
 };
 
 /**
- * struct cdm_node_stats - a CDM node's evacuations so far
+ * struct cdm_node_stats - a CDM node's memory use and evacuations so far
+ * @pages_used: pages in use on the node now (neither free nor on a
+ *	per-CPU free list)
  * @evacuations: cdm_evacuate() calls that succeeded
  * @evacuations_failed: those that failed (not counting -EALREADY, -EINVAL)
  * @last: the result of the last one
  */
 struct cdm_node_stats {
+	unsigned long pages_used;
 	unsigned long evacuations;
 	unsigned long evacuations_failed;
 	struct cdm_evacuation last;
