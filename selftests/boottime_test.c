@@ -756,6 +756,14 @@ TEST_F_TIMEOUT(boot, cdmctl_evacuate_and_online, 180)
 		     out, sizeof(out), 60);
 	ASSERT_EQ(6, rc);
 	ASSERT_EQ(sum, checksum(p, LEN));
+	/* --restore: the pages bound to the node that left it go back */
+	ASSERT_EQ(0, pages_on_node(p, LEN, NODE));
+	rc = run_cmd((char *[]){ "/usr/bin/cdmctl", "online", "--restore", "1",
+				 NULL }, out, sizeof(out), 120);
+	TH_LOG("cdmctl online --restore 1 -> %d: %s", rc, out);
+	ASSERT_EQ(0, rc);
+	ASSERT_EQ((long)(LEN / PAGE_SZ), pages_on_node(p, LEN, NODE));
+	ASSERT_EQ(sum, checksum(p, LEN));
 }
 
 /* EFI specific-purpose memory: dax_kmem added it, on the firmware's node */

@@ -743,7 +743,7 @@ static void bystander_ask(struct __test_metadata *_metadata, int *to_c,
 TEST_F_TIMEOUT(evac, bystander_policies_unchanged, 300)
 {
 	struct capi_dev *a, *bdev;
-	int na, nb, ram = 0, to_c[6][2], to_p[6][2], st;
+	int na, nb, ram = -1, ram_last = 0, to_c[6][2], to_p[6][2], st;
 	int sets[6][2], nsets[6] = { 1, 2, 1, 1, 1, 1 };
 	static const char *const what[6] = { "{B}", "{A,B}", "{RAM}",
 					     "{B} relative",
@@ -758,15 +758,25 @@ TEST_F_TIMEOUT(evac, bystander_policies_unchanged, 300)
 	bdev = a == &self->dev[0] ? &self->dev[1] : &self->dev[0];
 	na = a->node;
 	nb = bdev->node;
+	/*
+	 * ram: the first RAM node, the nearest to A in these guests, where
+	 * A's pages go while it is away.  ram_last: the RAM node bound to,
+	 * the last one: where it is numbered after A, a rebind by position
+	 * would move that bind to another node.
+	 */
 	for (int n = 0; n < 64; n++)
 		if (node_has_memory(n) && !node_is_cdm(n)) {
-			ram = n;
-			break;
+			if (ram < 0)
+				ram = n;
+			ram_last = n;
 		}
+	ASSERT_LE(0, ram);
+	TH_LOG("A = node %d, B = node %d, RAM nodes %d..%d", na, nb, ram,
+	       ram_last);
 	sets[0][0] = nb;
 	sets[1][0] = na;
 	sets[1][1] = nb;
-	sets[2][0] = ram;
+	sets[2][0] = ram_last;
 	/* B's position among the allowed nodes */
 	sets[3][0] = 0;
 	for (int n = 0; n < nb; n++)
@@ -818,7 +828,7 @@ TEST_F_TIMEOUT(evac, bystander_policies_unchanged, 300)
 				want |= 1UL << sets[i][k];
 			bystander_ask(_metadata, to_c[i], to_p[i], &b);
 			/* {A,B}: B while A is gone; the nearest otherwise */
-			expect_node = i == 2 ? ram : nb;
+			expect_node = i == 2 ? ram_last : nb;
 			/* A's position: RAM while A is away */
 			if (i == 5)
 				expect_node = round == 1 ? ram : na;
