@@ -788,11 +788,18 @@ static struct resource *capi_sim_orphaned_ram_resource(struct capi_sim *cs)
 	return NULL;
 }
 
-/* Put an orphaned RAM resource back into the tree on its own. */
+/*
+ * Put an orphaned RAM resource back into the tree on its own, while the
+ * memory is there to be removed.  Under device_hotplug_lock, which orders
+ * this against any evacuation's removal of the memory.
+ */
 static void capi_sim_adopt_ram_resource(struct capi_sim *cs)
 {
-	struct resource *res = capi_sim_orphaned_ram_resource(cs);
+	struct resource *res;
 
+	if (cdm_node_state(cs->nid) == CDM_NODE_OFFLINE)
+		return;
+	res = capi_sim_orphaned_ram_resource(cs);
 	if (!res)
 		return;
 	if (insert_resource(&iomem_resource, res)) {
@@ -819,21 +826,32 @@ static void capi_sim_free_orphaned_ram_resource(struct capi_sim *cs)
 }
 
 /*
- * One evacuation attempt of a removal, under device_hotplug_lock.
- * Returns 0 once the node is empty.
+ * One evacuation attempt of a removal; returns 0 once the node is empty.
+ * Without device_hotplug_lock held (the worker) the lock is taken around
+ * the resource bookkeeping only: the core's evacuation takes it one slice
+ * at a time.
  */
 static int capi_sim_remove_evacuate(struct capi_sim *cs,
 				    unsigned int timeout_ms,
 				    unsigned long *unmoved)
 {
+	bool locked = device_hotplug_lock_held();
 	unsigned long migrated;
 	int rc;
 
+	if (!locked)
+		lock_device_hotplug();
 	capi_sim_adopt_ram_resource(cs);
+	if (!locked)
+		unlock_device_hotplug();
 	rc = capi_sim_evacuate(cs, timeout_ms, &migrated, unmoved);
 	if (rc && rc != -EALREADY)
 		return rc;
+	if (!locked)
+		lock_device_hotplug();
 	capi_sim_free_orphaned_ram_resource(cs);
+	if (!locked)
+		unlock_device_hotplug();
 	return 0;
 }
 
@@ -841,8 +859,8 @@ static int capi_sim_remove_evacuate(struct capi_sim *cs,
  * Evacuate until the node is empty: the memory must be gone before the
  * device is.  The first attempt gets the default timeout, later ones 1 s
  * each, with a growing pause while pages stay pinned.  Runs in the worker,
- * which holds nothing else: device_hotplug_lock is taken for one attempt
- * at a time, so memory hotplug elsewhere goes on between attempts.
+ * which holds no lock: the core holds device_hotplug_lock for one slice of
+ * an attempt at a time, so memory hotplug elsewhere goes on meanwhile.
  */
 static void capi_sim_evacuate_loop(struct capi_sim *cs)
 {
@@ -852,9 +870,7 @@ static void capi_sim_evacuate_loop(struct capi_sim *cs)
 	int rc;
 
 	for (;;) {
-		lock_device_hotplug();
 		rc = capi_sim_remove_evacuate(cs, timeout_ms, &unmoved);
-		unlock_device_hotplug();
 		if (!rc)
 			return;
 		/* Each attempt keeps what it moved: retry in short steps. */
@@ -980,6 +996,7 @@ static void capi_sim_teardown(struct capi_sim *cs)
 {
 	struct pci_dev *pdev = cs->pdev;
 	bool locked = device_hotplug_lock_held();
+	int nid = cs->nid;	/* cs may be gone once the worker has it */
 	unsigned long unmoved;
 	bool done;
 
@@ -1019,7 +1036,7 @@ static void capi_sim_teardown(struct capi_sim *cs)
 	}
 	dev_warn(&pdev->dev,
 		 "node %d still has %lu pages in use: the removal goes on in the background, holding the device until they have moved\n",
-		 cs->nid, capi_sim_used_pages(cs->nid));
+		 nid, capi_sim_used_pages(nid));
 }
 
 static int capi_sim_pick_node(struct capi_sim *cs)

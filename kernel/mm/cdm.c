@@ -99,6 +99,7 @@ struct cdm_node {
 	int nr_ranges;
 	struct cdm_range ranges[CDM_MAX_RANGES];
 	enum cdm_evac_state state;
+	struct task_struct *evacuator;	/* whose offlining the deadline ends */
 	unsigned long deadline;
 	unsigned long nr_used;
 	unsigned long nr_unmoved;
@@ -692,8 +693,10 @@ static unsigned long cdm_node_used_pages(int nid)
 	pg_data_t *pgdat;
 	int i, cpu;
 
+	/* Offlining frees the per-CPU lists (zone_pcp_reset()). */
+	get_online_mems();
 	if (!node_state(nid, N_MEMORY))
-		return 0;
+		goto out;
 	pgdat = NODE_DATA(nid);
 	for (i = 0; i < MAX_NR_ZONES; i++) {
 		struct zone *zone = &pgdat->node_zones[i];
@@ -708,6 +711,8 @@ static unsigned long cdm_node_used_pages(int nid)
 		if (managed > free)
 			used += managed - free;
 	}
+out:
+	put_online_mems();
 	return used;
 }
 
@@ -796,16 +801,18 @@ static int cdm_offline_block(struct memory_block *mem, void *arg)
 
 	if (mem->nid != w->nid || mem->state != MEM_ONLINE)
 		return 0;
-	ret = device_offline(&mem->dev);
-	if (ret < 0)
-		return ret;
 	/* Onlined again by someone else between two slices: once is enough. */
 	for (i = 0; i < w->nr; i++)
 		if (w->sections[i] == mem->start_section_nr)
-			return 0;
-	if (w->nr >= w->max)
+			break;
+	/* Never offline a block that could not be onlined again on failure. */
+	if (i == w->nr && w->nr >= w->max)
 		return -ENOMEM;
-	w->sections[w->nr++] = mem->start_section_nr;
+	ret = device_offline(&mem->dev);
+	if (ret < 0)
+		return ret;
+	if (!ret && i == w->nr)
+		w->sections[w->nr++] = mem->start_section_nr;
 	return 0;
 }
 
@@ -1121,7 +1128,10 @@ int cdm_evacuate(int nid, unsigned int timeout_ms, struct cdm_evacuation *res)
 	unlock = cdm_lock_device_hotplug();
 	start_jiffies = jiffies;	/* not the wait for the lock */
 	if (READ_ONCE(cn->state) == CDM_EVAC_RUNNING) {
-		ret = -EBUSY;	/* another one, between two of its slices */
+		/* Another one, between two of its slices: its pages left. */
+		if (res)
+			res->pages_left = cdm_pages_remaining(cn);
+		ret = -EBUSY;
 		goto out;
 	}
 	if (!node_state(nid, N_MEMORY) && !cn->nr_ranges) {
@@ -1152,6 +1162,7 @@ int cdm_evacuate(int nid, unsigned int timeout_ms, struct cdm_evacuation *res)
 	atomic_long_set(&cn->pages_migrated, 0);
 	deadline = jiffies + msecs_to_jiffies(timeout_ms);
 	cn->deadline = deadline;
+	WRITE_ONCE(cn->evacuator, current);
 	WRITE_ONCE(cn->state, CDM_EVAC_RUNNING);
 	node_set(nid, cdm_evacuating_nodes);
 	count_vm_event(CDM_EVACUATIONS);
@@ -1200,19 +1211,24 @@ EXPORT_SYMBOL_GPL(cdm_evacuate);
  *
  * Return: 0 when no such node has memory left; otherwise the error of the
  * first evacuation that failed (-EBUSY: pages stayed in use), and the
- * caller must not remove @dev.
+ * caller must not remove @dev.  The nodes this call emptied before that
+ * are brought back (cdm_node_online()), so a refusal leaves the device as
+ * it was.
  */
 int cdm_device_evacuate(struct device *dev)
 {
+	nodemask_t owned = NODE_MASK_NONE, emptied = NODE_MASK_NONE;
 	struct cdm_evacuation res;
-	nodemask_t owned = NODE_MASK_NONE;
 	struct device *owner;
-	int nid, ret;
+	int nid, ret = 0;
 
 	mutex_lock(&cdm_lock);
 	for_each_node_state(nid, N_COHERENT_DEVICE) {
-		for (owner = cdm_info[nid] ? cdm_info[nid]->owner : NULL;
-		     owner && owner != dev; owner = owner->parent)
+		owner = cdm_info[nid] ? cdm_info[nid]->owner : NULL;
+		/* An owner that is gone keeps a stale parent pointer. */
+		if (!owner || !device_is_registered(owner))
+			continue;
+		for (; owner && owner != dev; owner = owner->parent)
 			;
 		if (owner)
 			node_set(nid, owned);
@@ -1221,15 +1237,20 @@ int cdm_device_evacuate(struct device *dev)
 
 	for_each_node_mask(nid, owned) {
 		ret = cdm_evacuate(nid, 0, &res);
+		if (!ret)
+			node_set(nid, emptied);
 		if (ret == -EALREADY)
-			continue;
+			ret = 0;
 		if (ret) {
 			pr_warn("removal of %s refused: node %d still has %lu pages in use (%d)\n",
 				dev_name(dev), nid, res.pages_left, ret);
-			return ret;
+			break;
 		}
 	}
-	return 0;
+	if (ret)
+		for_each_node_mask(nid, emptied)
+			cdm_node_online(nid);
+	return ret;
 }
 EXPORT_SYMBOL_GPL(cdm_device_evacuate);
 
@@ -1365,6 +1386,17 @@ void __cdm_migration_targets(nodemask_t *nmask)
 	nodes_andnot(*nmask, *nmask, node_states[N_COHERENT_DEVICE]);
 }
 
+/*
+ * Only the evacuation's own offlining sees its deadline (and counts as its
+ * progress): an admin offlining a block of the node between two slices
+ * must not time out on the last slice's end.
+ */
+static bool cdm_is_evacuator(struct cdm_node *cn)
+{
+	return cn && READ_ONCE(cn->state) == CDM_EVAC_RUNNING &&
+		READ_ONCE(cn->evacuator) == current;
+}
+
 void __cdm_offline_migrated(int nid, unsigned int nr_pages)
 {
 	struct cdm_node *cn = READ_ONCE(cdm_info[nid]);
@@ -1373,7 +1405,7 @@ void __cdm_offline_migrated(int nid, unsigned int nr_pages)
 	if (!nr_pages)
 		return;
 	count_vm_events(CDM_PAGES_EVACUATED, nr_pages);
-	if (!cn || READ_ONCE(cn->state) != CDM_EVAC_RUNNING)
+	if (!cdm_is_evacuator(cn))
 		return;
 	migrated = atomic_long_add_return(nr_pages, &cn->pages_migrated);
 	trace_cdm_evacuate_progress(nid, migrated, cdm_pages_remaining(cn));
@@ -1383,8 +1415,7 @@ int __cdm_offline_expired(int nid)
 {
 	struct cdm_node *cn = READ_ONCE(cdm_info[nid]);
 
-	if (cn && READ_ONCE(cn->state) == CDM_EVAC_RUNNING &&
-	    time_after(jiffies, cn->deadline))
+	if (cdm_is_evacuator(cn) && time_after(jiffies, READ_ONCE(cn->deadline)))
 		return -ETIMEDOUT;
 	return 0;
 }
