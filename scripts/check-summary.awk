@@ -16,6 +16,7 @@ BEGIN {
 	for (i = 0; i < shards; i++) want[++nwant] = "modules" i
 	want[++nwant] = "modules-boot"
 	want[++nwant] = "modules-soft"
+	want[++nwant] = "modules-ram2"
 	split(vmrcs, vmrc, " ")
 	nguests = split(guests, gname, " ")
 }
