@@ -778,6 +778,30 @@ TEST_F_TIMEOUT(capi_evac, under_writer, 480)
 }
 
 /*
+ * @len bytes bound to @node, filled from @seed (checksum in *@sum), all on
+ * the node, with 4 pages in the middle pinned by cdm_test_kmod (short-term,
+ * as I/O in flight): an evacuation of the node cannot finish until
+ * TEST_DBG/pin is told "unpin".
+ */
+static void pinned_region(struct __test_metadata *_metadata, int node,
+			  size_t len, int seed, char **out, uint64_t *sum)
+{
+	char *p;
+	int r;
+
+	r = test_kmod_ready();
+	ASSERT_EQ(0, r) TH_LOG("cdm_test_kmod: %s", strerror(-r));
+	p = map_anon(len);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &node, 1, 0));
+	fill_pattern(p, len, seed);
+	*sum = checksum(p, len);
+	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, node));
+	ASSERT_EQ(4, test_kmod_pin(p + len / 2, 4, false, NULL));
+	*out = p;
+}
+
+/*
  * Offline and online again a Movable memory block of system RAM, as a
  * test that memory hotplug is not held up.  Every write to a block's state
  * takes device_hotplug_lock first, so an offline that fails (EBUSY: a page
@@ -829,22 +853,15 @@ TEST_F_TIMEOUT(capi, pci_remove_races_acpi_eject, 600)
 	char path[600], out[1024], buf[64], first[256];
 	uint64_t sum, t0;
 	int kfd, r, st;
-	char *p;
+	char *p = NULL;
 	pid_t a;
 
 	if (!path_exists(VMCTL))
 		SKIP(return, "no %s in the guest", VMCTL);
 	ASSERT_EQ(2, self->ndev);
 	ASSERT_EQ(256 * MiB, y.size);	/* cdm1, the one devctl unplugs */
-	r = test_kmod_ready();
-	ASSERT_EQ(0, r) TH_LOG("cdm_test_kmod: %s", strerror(-r));
-	p = map_anon(len);
+	pinned_region(_metadata, x.node, len, 77, &p, &sum);
 	ASSERT_NE(NULL, p);
-	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &x.node, 1, 0));
-	fill_pattern(p, len, 77);
-	sum = checksum(p, len);
-	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, x.node));
-	ASSERT_EQ(4, test_kmod_pin(p + len / 2, 4, false, NULL));
 	kfd = kmsg_open();
 	ASSERT_LE(0, kfd);
 
@@ -922,21 +939,14 @@ TEST_F_TIMEOUT(capi, acpi_eject_refused_while_pinned, 600)
 	long failed;
 	uint64_t sum, t0;
 	int kfd, r;
-	char *p;
+	char *p = NULL;
 
 	if (!path_exists(VMCTL))
 		SKIP(return, "no %s in the guest", VMCTL);
 	ASSERT_EQ(2, self->ndev);
 	ASSERT_EQ(256 * MiB, y.size);	/* cdm1, the one devctl unplugs */
-	r = test_kmod_ready();
-	ASSERT_EQ(0, r) TH_LOG("cdm_test_kmod: %s", strerror(-r));
-	p = map_anon(len);
+	pinned_region(_metadata, y.node, len, 91, &p, &sum);
 	ASSERT_NE(NULL, p);
-	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &y.node, 1, 0));
-	fill_pattern(p, len, 91);
-	sum = checksum(p, len);
-	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, y.node));
-	ASSERT_EQ(4, test_kmod_pin(p + len / 2, 4, false, NULL));
 	failed = vmstat_val("cdm_evacuations_failed");
 	ASSERT_LE(0, failed);
 	kfd = kmsg_open();
@@ -1001,18 +1011,11 @@ TEST_F_TIMEOUT(capi, pinned_evacuation_lets_others_run, 600)
 	uint64_t sum, t0;
 	int r, st;
 	pid_t a;
-	char *p;
+	char *p = NULL;
 
 	ASSERT_EQ(2, self->ndev);
-	r = test_kmod_ready();
-	ASSERT_EQ(0, r) TH_LOG("cdm_test_kmod: %s", strerror(-r));
-	p = map_anon(len);
+	pinned_region(_metadata, x.node, len, 57, &p, &sum);
 	ASSERT_NE(NULL, p);
-	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &x.node, 1, 0));
-	fill_pattern(p, len, 57);
-	sum = checksum(p, len);
-	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, x.node));
-	ASSERT_EQ(4, test_kmod_pin(p + len / 2, 4, false, NULL));
 
 	t0 = now_ms();
 	a = fork_kid();

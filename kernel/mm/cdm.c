@@ -832,22 +832,32 @@ static void cdm_reonline(struct cdm_walk *w)
 	}
 }
 
+/* Room for every memory block of [@start, @start + @size). */
+static int cdm_walk_init(struct cdm_walk *w, int nid, u64 start, u64 size)
+{
+	u64 bs = memory_block_size_bytes();
+
+	w->nid = nid;
+	w->nr = 0;
+	w->max = (ALIGN(start + size, bs) - ALIGN_DOWN(start, bs)) / bs;
+	w->sections = kcalloc(w->max, sizeof(*w->sections), GFP_KERNEL);
+	return w->sections ? 0 : -ENOMEM;
+}
+
 /*
  * Offline every online memory block of @nid in [@start, @start + @size).
  * All or nothing: on failure the blocks offlined so far are onlined again.
  */
 static int cdm_offline_range(int nid, u64 start, u64 size)
 {
-	u64 bs = memory_block_size_bytes();
-	struct cdm_walk w = { .nid = nid };
+	struct cdm_walk w;
 	int ret;
 
 	if (!size)
 		return 0;
-	w.max = (ALIGN(start + size, bs) - ALIGN_DOWN(start, bs)) / bs;
-	w.sections = kcalloc(w.max, sizeof(*w.sections), GFP_KERNEL);
-	if (!w.sections)
-		return -ENOMEM;
+	ret = cdm_walk_init(&w, nid, start, size);
+	if (ret)
+		return ret;
 	ret = walk_memory_blocks(start, size, &w, cdm_offline_block);
 	if (ret)
 		cdm_reonline(&w);
@@ -871,16 +881,14 @@ static int cdm_offline_node(int nid, struct cdm_node *cn,
 	pg_data_t *pgdat = NODE_DATA(nid);
 	u64 start = PFN_PHYS(pgdat->node_start_pfn);
 	u64 size = PFN_PHYS(pgdat->node_spanned_pages);
-	u64 bs = memory_block_size_bytes();
-	struct cdm_walk w = { .nid = nid };
+	struct cdm_walk w;
 	int ret;
 
 	if (!size)
 		return 0;
-	w.max = (ALIGN(start + size, bs) - ALIGN_DOWN(start, bs)) / bs;
-	w.sections = kcalloc(w.max, sizeof(*w.sections), GFP_KERNEL);
-	if (!w.sections)
-		return -ENOMEM;
+	ret = cdm_walk_init(&w, nid, start, size);
+	if (ret)
+		return ret;
 	for (;;) {
 		unsigned long slice = jiffies +
 			msecs_to_jiffies(CDM_EVACUATE_SLICE_MS);
