@@ -367,6 +367,26 @@ long node_watermark_kb(int nid, const char *wm)
 	return sum * (PAGE_SZ / KiB);
 }
 
+/* kB of free pages waiting on node @nid's per-CPU lists, which MemFree leaves out. */
+long node_pcp_free_kb(int nid)
+{
+	FILE *f = fopen("/proc/zoneinfo", "re");
+	char line[256];
+	long sum = 0, v;
+	int n = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Node %d, zone", &n) == 1)
+			continue;
+		if (n == nid && sscanf(line, " count: %ld", &v) == 1)
+			sum += v;
+	}
+	fclose(f);
+	return sum * (PAGE_SZ / KiB);
+}
+
 int node_zone_free_low(int nid, bool movable, long *free_kb, long *low_kb)
 {
 	FILE *f = fopen("/proc/zoneinfo", "re");

@@ -61,4 +61,5 @@ long node_watermark_kb(int nid, const char *wm);
 /* free and low-watermark kB summed over a node's zones above ZONE_DMA
  * (all, or not Movable) */
 int node_zone_free_low(int nid, bool movable, long *free_kb, long *low_kb);
+long node_pcp_free_kb(int nid);	/* free on per-CPU lists */
 #endif
