@@ -347,10 +347,14 @@ long node_nr_hugepages(int nid)
 	return v;
 }
 
-long node_watermark_kb(int nid, const char *wm)
+/*
+ * Sum over node @nid's zones of the /proc/zoneinfo field @key ("min",
+ * "low", "high", or "count:" of the per-CPU lists), in kB.
+ */
+static long node_zoneinfo_sum_kb(int nid, const char *key)
 {
 	FILE *f = fopen("/proc/zoneinfo", "re");
-	char line[256], key[32];
+	char line[256], k[32];
 	long sum = 0, v;
 	int n = -1;
 
@@ -359,32 +363,23 @@ long node_watermark_kb(int nid, const char *wm)
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "Node %d, zone", &n) == 1)
 			continue;
-		if (n == nid && sscanf(line, " %31s %ld", key, &v) == 2 &&
-		    !strcmp(key, wm))
+		if (n == nid && sscanf(line, " %31s %ld", k, &v) == 2 &&
+		    !strcmp(k, key))
 			sum += v;
 	}
 	fclose(f);
 	return sum * (PAGE_SZ / KiB);
 }
 
+long node_watermark_kb(int nid, const char *wm)
+{
+	return node_zoneinfo_sum_kb(nid, wm);
+}
+
 /* kB of free pages waiting on node @nid's per-CPU lists, which MemFree leaves out. */
 long node_pcp_free_kb(int nid)
 {
-	FILE *f = fopen("/proc/zoneinfo", "re");
-	char line[256];
-	long sum = 0, v;
-	int n = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Node %d, zone", &n) == 1)
-			continue;
-		if (n == nid && sscanf(line, " count: %ld", &v) == 1)
-			sum += v;
-	}
-	fclose(f);
-	return sum * (PAGE_SZ / KiB);
+	return node_zoneinfo_sum_kb(nid, "count:");
 }
 
 int node_zone_free_low(int nid, bool movable, long *free_kb, long *low_kb)
