@@ -1572,69 +1572,42 @@ static bool cdm_ram_reclaimable(void)
 }
 
 /*
- * A kernel allocation, which can never use device memory, entered the slow
- * path while the emergency fallback is armed and RAM holds nothing reclaim
- * could free.  Movable allocations refill a CPU's per-CPU lists in bulk (up
- * to the lists' high mark, megabytes) after passing the watermark check, so
- * the zone's free count can sit below its min watermark with those pages
- * still free on a per-CPU list.  The page allocator drains the lists only
- * after reclaim made progress, and here it cannot: this allocation would go
- * to the OOM killer with the pages it needs in plain sight, although the
- * movable memory that took them could have gone to the device.  Drain the
- * lists of each RAM zone below its min watermark first.  Only kernel
- * allocations do this: a movable one goes to the device instead, and
- * draining for it would only hand the pages to its next bulk refill.
+ * Reclaim of RAM just failed for an allocation that could not take a page
+ * from a device, while the emergency fallback is armed.  With the fallback
+ * on, RAM stays near its watermarks for as long as devices take the
+ * overflow, and movable allocations refill a CPU's per-CPU lists in bulk
+ * (up to the lists' high mark, megabytes) after passing the watermark
+ * check: the zone's free count can sit below its min watermark with those
+ * pages still free on a per-CPU list.  The page allocator drains the lists
+ * only after reclaim made progress, so a kernel allocation, which can never
+ * use device memory, would go to the OOM killer with the pages it needs in
+ * plain sight.  Drain them when a RAM zone the allocation may use fails its
+ * min watermark; the allocator's retry then finds them.  Like the stock
+ * drain after reclaim, this skips a drain that another CPU already runs.
  */
-static void cdm_drain_ram_pcp(gfp_t gfp)
+static void cdm_drain_ram_pcp(gfp_t gfp, unsigned int order)
 {
+	enum zone_type highest = gfp_zone(gfp);
 	struct zone *zone;
 
-	if (cdm_ram_reclaimable())
-		return;
 	for_each_populated_zone(zone) {
-		if (node_is_cdm(zone_to_nid(zone)) ||
-		    zone_idx(zone) > gfp_zone(gfp) ||
-		    zone_page_state(zone, NR_FREE_PAGES) >=
-		    min_wmark_pages(zone))
+		if (node_is_cdm(zone_to_nid(zone)) || zone_idx(zone) > highest)
 			continue;
-		drain_all_pages(zone);
+		if (!zone_watermark_ok(zone, order, min_wmark_pages(zone),
+				       highest, 0)) {
+			drain_all_pages(NULL);
+			return;
+		}
 	}
 }
 
-/*
- * McKenney's "emergency" use of device memory, off by default: called by
- * the page allocator's slow path once direct reclaim and compaction of
- * system RAM failed to give this allocation a page (@reclaimed), or, on
- * entering the slow path (RAM below its low watermark), when RAM holds
- * nothing reclaim could free: no page cache, and no swap for anonymous
- * memory.  The second case keeps movable allocations from eating the
- * reserves between the min and low watermarks that kernel allocations,
- * which can never use device memory, depend on; the first keeps clean page
- * cache from spilling while it can be dropped.  Only movable allocations
- * that may reclaim and leave their node qualify (readahead, which is
- * __GFP_NORETRY, never does), each emergency node nearest first, within the
- * caller's nodemask (a task bound to RAM never spills), without reclaiming
- * the device.  The pages stay evacuable like any other page of the node;
- * they return to RAM when the node is evacuated or when their owner moves
- * them (migratepages(8), move_pages(2)).  A kernel allocation entering the
- * slow path only gets RAM's per-CPU lists drained (cdm_drain_ram_pcp()).
- */
-struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
-				   const nodemask_t *nodemask, bool reclaimed)
+/* An emergency page from the nearest emergency node that has one. */
+static struct page *cdm_emergency_page(gfp_t gfp, unsigned int order,
+				       const nodemask_t *nodemask)
 {
 	nodemask_t todo, one;
 	int local = numa_node_id();
 
-	if (!(gfp & __GFP_DIRECT_RECLAIM) || nodes_empty(cdm_emergency_nodes))
-		return NULL;
-	if (gfp_migratetype(gfp) != MIGRATE_MOVABLE ||
-	    (gfp & (__GFP_THISNODE | __GFP_NORETRY))) {
-		if (!reclaimed && gfp_migratetype(gfp) != MIGRATE_MOVABLE)
-			cdm_drain_ram_pcp(gfp);
-		return NULL;
-	}
-	if (!reclaimed && cdm_ram_reclaimable())
-		return NULL;
 	nodes_and(todo, cdm_emergency_nodes, node_states[N_MEMORY]);
 	nodes_andnot(todo, todo, cdm_evacuating_nodes);
 	if (nodemask)
@@ -1654,6 +1627,43 @@ struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
 			return page;
 		}
 	}
+	return NULL;
+}
+
+/*
+ * McKenney's "emergency" use of device memory, off by default: called by
+ * the page allocator's slow path once direct reclaim and compaction of
+ * system RAM failed to give this allocation a page (@reclaimed), or, on
+ * entering the slow path (RAM below its low watermark), when RAM holds
+ * nothing reclaim could free: no page cache, and no swap for anonymous
+ * memory.  The second case keeps movable allocations from eating the
+ * reserves between the min and low watermarks that kernel allocations,
+ * which can never use device memory, depend on; the first keeps clean page
+ * cache from spilling while it can be dropped.  Only movable allocations
+ * that may reclaim and leave their node qualify (readahead, which is
+ * __GFP_NORETRY, never does), each emergency node nearest first, within the
+ * caller's nodemask (a task bound to RAM never spills), without reclaiming
+ * the device.  The pages stay evacuable like any other page of the node;
+ * they return to RAM when the node is evacuated or when their owner moves
+ * them (migratepages(8), move_pages(2)).  An allocation that gets no such
+ * page after reclaim failed gets RAM's per-CPU lists drained instead.
+ */
+struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
+				   const nodemask_t *nodemask, bool reclaimed)
+{
+	struct page *page;
+
+	if (!(gfp & __GFP_DIRECT_RECLAIM) || nodes_empty(cdm_emergency_nodes))
+		return NULL;
+	if (gfp_migratetype(gfp) == MIGRATE_MOVABLE &&
+	    !(gfp & (__GFP_THISNODE | __GFP_NORETRY)) &&
+	    (reclaimed || !cdm_ram_reclaimable())) {
+		page = cdm_emergency_page(gfp, order, nodemask);
+		if (page)
+			return page;
+	}
+	if (reclaimed)
+		cdm_drain_ram_pcp(gfp, order);
 	return NULL;
 }
 

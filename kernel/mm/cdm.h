@@ -93,7 +93,8 @@ static inline nodemask_t *cdm_named_nodemask(int nid)
  * The allocator's slow path: a movable allocation may take a page from a
  * CDM node whose emergency_fallback knob is on once direct reclaim and
  * compaction of system RAM failed for it (@reclaimed), or on entering the
- * slow path when RAM holds nothing reclaim could free.
+ * slow path when RAM holds nothing reclaim could free.  Any allocation that
+ * gets no such page after reclaim failed gets RAM's per-CPU lists drained.
  */
 static inline struct page *
 cdm_alloc_emergency(gfp_t gfp, unsigned int order, const nodemask_t *nodemask,
