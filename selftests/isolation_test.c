@@ -267,6 +267,52 @@ TEST_F_TIMEOUT(iso_fill, system_ram, 420)
 	fill_and_check(_metadata, &self->i, &o, variant->what);
 }
 
+/*
+ * The admin guide: "numactl --membind=0,1: node 0 first, node 1 when 0 is
+ * low".  A bind to a RAM node and a CDM node fills RAM first (the first
+ * page on the device comes only once node 0 is near its low watermark),
+ * then goes on on the device instead of failing: more than all of system
+ * RAM is placed without an OOM kill or an allocation error.
+ * (placement_test bind_ram_and_cdm_ram_first: with RAM not low, every page
+ * stays in RAM.)
+ */
+TEST_F_TIMEOUT(iso, bind_ram_and_cdm_spills_when_ram_low, 420)
+{
+	struct fill_opts o = { .mode = MPOL_BIND, .nnodes = 2, .chunk = 8 * MiB };
+	long low_kb, ram_kb, cdm_kb;
+	struct fill_result r;
+	struct oom_quiet q;
+	char first[256];
+
+	o.nodes[0] = self->ram[0];
+	o.nodes[1] = self->cdm[0];
+	ASSERT_LT(self->cdm[0], 4);
+	ram_kb = node_meminfo_kb(self->ram[0], "MemTotal");
+	o.max_bytes = (size_t)ram_kb * KiB + 64 * MiB;
+	ASSERT_LT(o.max_bytes / KiB - ram_kb,
+		  node_meminfo_kb(self->cdm[0], "MemFree"));
+	oom_quiet_begin(&q);
+	ASSERT_EQ(0, fill_run(&o, &r, 400));
+	low_kb = node_watermark_kb(self->ram[0], "low");
+	cdm_kb = r.nodes[self->cdm[0]] * 4;
+	TH_LOG("MPOL_BIND {%d,%d}, %zu MiB: node %d %ld MiB, node %d %ld MiB; first device page in chunk %ld with node %d MemFree %ld kB (low watermark %ld kB); child %s (err %d)",
+	       self->ram[0], self->cdm[0], o.max_bytes / MiB,
+	       self->ram[0], r.nodes[self->ram[0]] * 4 / 1024,
+	       self->cdm[0], cdm_kb / 1024, r.first_cdm_chunk,
+	       self->ram[0], r.node0_free_at_first_cdm, low_kb,
+	       r.oom_killed ? "OOM-killed" : "exited", r.err);
+	ASSERT_EQ(0, oom_quiet_end(&q, first, sizeof(first)))
+		TH_LOG("kernel report: %s", first);
+	ASSERT_FALSE(r.oom_killed);
+	ASSERT_EQ(0, r.err);
+	ASSERT_GE(r.pages, (long)(o.max_bytes / 4096));
+	/* at least what RAM could not hold went to the device */
+	ASSERT_GE(cdm_kb, 64 * 1024);
+	/* and only once RAM was low: the fill reached the device late */
+	ASSERT_LT(r.node0_free_at_first_cdm, 8 * low_kb + 32768);
+	ASSERT_GE(r.nodes[self->ram[0]] * 4, ram_kb / 2);
+}
+
 TEST_F_TIMEOUT(iso, tmpfs_fill_system_ram, 420)
 {
 	struct fill_opts o = { .mode = -1, .file_dir = TMPFS_DIR };

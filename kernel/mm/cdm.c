@@ -1520,11 +1520,36 @@ nodemask_t *__cdm_policy_extra_nodes(nodemask_t *buf, const nodemask_t *mask,
 	return buf;
 }
 
+/*
+ * @nid has a zone @gfp may use and, with @above_low, can serve @order there
+ * above the zone's low watermark.
+ */
+static bool cdm_node_can_serve(int nid, gfp_t gfp, unsigned int order,
+			       bool above_low)
+{
+	enum zone_type highest = gfp_zone(gfp);
+	pg_data_t *pgdat = NODE_DATA(nid);
+	int i;
+
+	for (i = 0; i <= highest; i++) {
+		struct zone *zone = &pgdat->node_zones[i];
+
+		if (!managed_zone(zone))
+			continue;
+		if (!above_low ||
+		    zone_watermark_ok(zone, order, low_wmark_pages(zone),
+				      highest, 0))
+			return true;
+	}
+	return false;
+}
+
 struct page *__cdm_alloc_pages_mask(gfp_t gfp, unsigned int order, int nid,
 				    const nodemask_t *mask)
 {
 	nodemask_t todo;
 	gfp_t this_gfp;
+	int pass;
 
 	if (gfp & __GFP_THISNODE)
 		return NULL;
@@ -1533,19 +1558,33 @@ struct page *__cdm_alloc_pages_mask(gfp_t gfp, unsigned int order, int nid,
 	if (nodes_empty(*__cdm_policy_extra_nodes(&todo, mask, nid)))
 		return NULL;
 
-	/* As the first pass of alloc_pages_preferred_many(). */
+	/*
+	 * As a zonelist is walked: every node above its low watermark
+	 * first, nearest first (the fast path), and only then any node
+	 * below it, down to min (the slow path before reclaim).  Otherwise
+	 * a bind to a RAM node and a CDM node would take RAM down to min
+	 * for user pages, leaving nothing for the kernel allocations only
+	 * RAM can serve (page tables under the same policy), which then
+	 * go to the OOM killer while the device has room.  Each attempt is
+	 * the first pass of alloc_pages_preferred_many(): one node, no
+	 * reclaim.
+	 */
 	this_gfp = (gfp | __GFP_THISNODE | __GFP_NOWARN) &
 		   ~(__GFP_DIRECT_RECLAIM | __GFP_NOFAIL);
-	nodes_and(todo, *mask, node_states[N_MEMORY]);
-	while (!nodes_empty(todo)) {
-		int n = cdm_nearest_node(nid, &todo);
-		struct page *page;
+	for (pass = 0; pass < 2; pass++) {
+		nodes_and(todo, *mask, node_states[N_MEMORY]);
+		while (!nodes_empty(todo)) {
+			int n = cdm_nearest_node(nid, &todo);
+			struct page *page;
 
-		node_clear(n, todo);
-		page = __alloc_pages_noprof(this_gfp, order, n,
-					    (nodemask_t *)mask);
-		if (page)
-			return page;
+			node_clear(n, todo);
+			if (!cdm_node_can_serve(n, gfp, order, pass == 0))
+				continue;
+			page = __alloc_pages_noprof(this_gfp, order, n,
+						    (nodemask_t *)mask);
+			if (page)
+				return page;
+		}
 	}
 	return NULL;
 }

@@ -210,7 +210,8 @@ static inline const nodemask_t *cdm_rebind_mems(struct mempolicy *pol,
 
 /*
  * First pass of a policy allocation whose mask holds CDM nodes missing
- * from @nid's zonelist: each mask node in distance order, no reclaim.
+ * from @nid's zonelist: each mask node in distance order, those above
+ * their low watermark first, as a zonelist is walked; no reclaim.
  * There is none when @nid is the only CDM node of the mask, as in every
  * bind to one device; that test is inline because it runs on each fault.
  */
