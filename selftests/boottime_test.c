@@ -766,10 +766,33 @@ TEST_F_TIMEOUT(boot, cdmctl_evacuate_and_online, 180)
 	ASSERT_EQ(sum, checksum(p, LEN));
 }
 
+/* "cdm: soft reserved [mem A-B] is coherent device memory of node N" */
+struct soft_reserved_log {
+	int node;		/* of the last such line, -1 none */
+	unsigned long long start, end;
+};
+
+static void scan_soft_reserved(const char *msg, void *arg)
+{
+	struct soft_reserved_log *l = arg;
+	unsigned long long a, b;
+	int nid, n = 0;
+
+	sscanf(msg, "cdm: soft reserved [mem %llx-%llx] is coherent device memory of node %d%n",
+	       &a, &b, &nid, &n);
+	if (!n)
+		return;
+	l->node = nid;
+	l->start = a;
+	l->end = b;
+}
+
 /* EFI specific-purpose memory: dax_kmem added it, on the firmware's node */
 TEST_F(boot, soft_reserved_through_dax_kmem)
 {
+	struct soft_reserved_log l = { .node = -1 };
 	char buf[128];
+	int r;
 
 	if (strcmp(self->how, "soft_reserved"))
 		SKIP(return, "node %d booted as %s", NODE, self->how);
@@ -778,6 +801,19 @@ TEST_F(boot, soft_reserved_through_dax_kmem)
 	ASSERT_EQ(NODE, atoi(buf));
 	ASSERT_TRUE(path_exists("/sys/bus/dax/drivers/kmem/dax0.0"))
 		TH_LOG("dax0.0 is not bound to kmem");
+	/* the line the admin guide quotes, for the range booted */
+	r = kmsg_boot_log(scan_soft_reserved, &l);
+	if (r == -ENODATA)
+		SKIP(return, "the kernel log no longer holds the boot's first lines");
+	ASSERT_EQ(0, r);
+	ASSERT_EQ(NODE, l.node)
+		TH_LOG("no \"cdm: soft reserved [mem ...] is coherent device memory of node %d\"",
+		       NODE);
+	TH_LOG("logged: soft reserved [mem %#llx-%#llx], node %d", l.start,
+	       l.end, l.node);
+	/* the range booted, less any pages QEMU's firmware kept */
+	ASSERT_LE(l.end - l.start + 1, (unsigned long long)self->mib << 20);
+	ASSERT_GE(l.end - l.start + 1, (unsigned long long)(self->mib - 128) << 20);
 }
 
 TEST_HARNESS_MAIN

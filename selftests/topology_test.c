@@ -8,11 +8,14 @@
  * written by vm-run.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kselftest_harness.h"
+#include "cdm_kmsg.h"
 
 #define NODE_SYSFS "/sys/devices/system/node"
 #define MAX_NODES 64
@@ -228,6 +231,57 @@ TEST_F(topology, device_nodes_are_cdm_nodes)
 	EXPECT_FALSE(cdm[0]);
 	for (nid = 1; nid <= self->t.ndev; nid++)
 		EXPECT_TRUE(cdm[nid]) TH_LOG("node %d not a CDM node", nid);
+}
+
+/* What the boot log says about CDM nodes (admin guide, "Boot"). */
+struct boot_log {
+	bool named[MAX_NODES];		/* "node N is a coherent device memory node" */
+	bool possible[MAX_NODES];	/* "making node N possible" */
+	int other;			/* such lines about any other node */
+};
+
+static void scan_boot_log(const char *msg, void *arg)
+{
+	struct boot_log *l = arg;
+	int nid, named = 0, possible = 0;
+
+	/* %n is reached only when the whole line matched */
+	sscanf(msg, "cdm: node %d is a coherent device memory node%n", &nid, &named);
+	sscanf(msg, "cdm: making node %d possible%n", &nid, &possible);
+	if (!named && !possible)
+		return;
+	if (nid < 0 || nid >= MAX_NODES)
+		l->other++;
+	else if (named)
+		l->named[nid] = true;
+	else
+		l->possible[nid] = true;
+}
+
+/*
+ * The admin guide quotes the lines cdm_nodes= logs at boot: "cdm: node N
+ * is a coherent device memory node" for each node it names, and "cdm:
+ * making node N possible" only for a node it names.
+ */
+TEST_F(topology, boot_log_names_cdm_nodes)
+{
+	struct boot_log l = { 0 };
+	int nid, r;
+
+	r = kmsg_boot_log(scan_boot_log, &l);
+	if (r == -ENODATA)
+		SKIP(return, "the kernel log no longer holds the boot's first lines");
+	ASSERT_EQ(0, r);
+	EXPECT_EQ(0, l.other);
+	EXPECT_FALSE(l.named[0]);
+	for (nid = 1; nid <= self->t.ndev; nid++)
+		EXPECT_TRUE(l.named[nid])
+			TH_LOG("no \"cdm: node %d is a coherent device memory node\"", nid);
+	for (nid = self->t.ndev + 1; nid < MAX_NODES; nid++) {
+		EXPECT_FALSE(l.named[nid]) TH_LOG("node %d named", nid);
+		EXPECT_FALSE(l.possible[nid]) TH_LOG("node %d made possible", nid);
+	}
+	EXPECT_FALSE(l.possible[0]);
 }
 
 TEST_F(topology, ivshmem_devices_have_configured_bar_sizes)

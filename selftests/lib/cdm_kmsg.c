@@ -212,3 +212,40 @@ int kmsg_wait_for(int fd, const char *needle, int timeout_ms)
 	}
 	return -ETIMEDOUT;
 }
+
+int kmsg_boot_log(void (*fn)(const char *msg, void *arg), void *arg)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	bool first = true;
+	char rec[8192];
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t r = read(fd, rec, sizeof(rec) - 1);
+		unsigned long long seq;
+		char *msg, *nl;
+
+		if (r <= 0) {
+			/* EAGAIN: the end; EPIPE: records were lost */
+			r = r < 0 && errno == EPIPE ? -ENODATA : 0;
+			close(fd);
+			return r;
+		}
+		rec[r] = 0;
+		/* "prio,seq,usec,flags;text\n" (then continuation lines) */
+		if (first) {
+			first = false;
+			if (sscanf(rec, "%*u,%llu,", &seq) != 1 || seq != 0) {
+				close(fd);
+				return -ENODATA;
+			}
+		}
+		msg = strchr(rec, ';');
+		msg = msg ? msg + 1 : rec;
+		nl = strchr(msg, '\n');
+		if (nl)
+			*nl = 0;
+		fn(msg, arg);
+	}
+}

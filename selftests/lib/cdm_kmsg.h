@@ -28,6 +28,13 @@ int kmsg_open(void);		/* positioned at the end */
 int kmsg_reports(int fd, char *first, size_t len);
 /* read @fd until a record contains @needle: 0, or -ETIMEDOUT */
 int kmsg_wait_for(int fd, const char *needle, int timeout_ms);
+/*
+ * Every message of the kernel log since boot, in order, to @fn (the text
+ * after the record's prefix): 0, or -ENODATA when the ring buffer no
+ * longer holds the boot's first records (the log wrapped; what it said
+ * then cannot be checked), or -errno.
+ */
+int kmsg_boot_log(void (*fn)(const char *msg, void *arg), void *arg);
 
 /*
  * A test that provokes the OOM killer on purpose scans /dev/kmsg for real
