@@ -819,7 +819,8 @@ static void offline_online_ram_block(struct __test_metadata *_metadata)
 		snprintf(nodedir, sizeof(nodedir), MEMSYS "/memory%d/node0", b);
 		if (!path_exists(nodedir) ||
 		    read_strf(z, sizeof(z), MEMSYS "/memory%d/valid_zones",
-			      b) <= 0 || strcmp(z, "Movable"))
+			      b) <= 0 || strcmp(z, "Movable") ||
+		    memory_block_has_reserved(b))
 			continue;
 		r = memory_block_offline(b, 60);
 		TH_LOG("offline RAM memory%d meanwhile: %s", b,
@@ -1172,7 +1173,7 @@ static long capi_load_all(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(capi, memmap_on_device, 600)
 {
 	struct capi_dev *d = &self->dev[self->ndev - 1];
-	long before, lost_default, lost_memmap, total_kb = 0;
+	long before, lost_default, lost_memmap, shadow_kb, total_kb = 0;
 	size_t len = 16 * MiB;
 	char param[8] = "";
 	char *p;
@@ -1195,8 +1196,14 @@ TEST_F_TIMEOUT(capi, memmap_on_device, 600)
 	 * less 25% for what else is freed meanwhile (11476 kB has been
 	 * measured): still six times what memmap_on_device may cost.
 	 */
-	EXPECT_GE(lost_default, total_kb / 64 * 3 / 4);
-	EXPECT_LE(lost_memmap, total_kb / 1024 + 1024);
+	/*
+	 * A KASAN kernel also gives hot-added memory its shadow, an eighth
+	 * of it, from node 0 (98304 kB for 768 MiB) with or without the
+	 * option: that is not the memmap's cost.
+	 */
+	shadow_kb = kernel_has_kasan() ? total_kb / 8 : 0;
+	EXPECT_GE(lost_default, total_kb / 64 * 3 / 4 + shadow_kb);
+	EXPECT_LE(lost_memmap, total_kb / 1024 + 1024 + shadow_kb);
 
 	ASSERT_EQ(self->ndev, capi_devs(self->dev, CDM_MAX_DEVS));
 	for (int i = 0; i < self->ndev; i++) {

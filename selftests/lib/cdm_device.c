@@ -282,6 +282,42 @@ int memory_blocks_movable(int nid)
 	return n;
 }
 
+/*
+ * Does memory block @b hold a reserved page (/proc/kpageflags KPF_RESERVED)?
+ * memblock allocates top-down at boot, also inside movablecore's range (a
+ * KASAN kernel puts its shadow there): such a block can never be offlined,
+ * and trying dumps the page ("page dumped because: unmovable page").
+ */
+bool memory_block_has_reserved(int b)
+{
+	enum { KPF_RESERVED = 32 };
+	uint64_t flags[512];
+	char buf[64];
+	long bsz, first, n;
+	bool res = false;
+	int fd;
+
+	if (read_str(MEMSYS "/block_size_bytes", buf, sizeof(buf)) < 0)
+		return true;
+	bsz = strtol(buf, NULL, 16);
+	fd = open("/proc/kpageflags", O_RDONLY);
+	if (fd < 0)
+		return false;	/* cannot tell: let offlining decide */
+	first = b * (bsz / PAGE_SZ);
+	for (long pfn = first; !res && pfn < first + bsz / (long)PAGE_SZ; pfn += n) {
+		ssize_t got = pread(fd, flags, sizeof(flags), pfn * 8);
+
+		if (got <= 0)
+			break;
+		n = got / 8;
+		for (long i = 0; i < n; i++)
+			if (flags[i] & (1ULL << KPF_RESERVED))
+				res = true;
+	}
+	close(fd);
+	return res;
+}
+
 /* write "offline" in a child with an alarm: offlining may never finish */
 int memory_block_offline(int b, int timeout_s)
 {
