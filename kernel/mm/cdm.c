@@ -1522,23 +1522,27 @@ nodemask_t *__cdm_policy_extra_nodes(nodemask_t *buf, const nodemask_t *mask,
 
 /*
  * @nid has a zone @gfp may use and, with @above_low, can serve @order there
- * above the zone's low watermark.
+ * above the zone's low watermark, counting free CMA pages for a movable
+ * request as the fast path does.  Highest zone first: the lower ones
+ * rarely pass with their lowmem_reserve.
  */
 static bool cdm_node_can_serve(int nid, gfp_t gfp, unsigned int order,
 			       bool above_low)
 {
+	unsigned int alloc_flags = gfp_migratetype(gfp) == MIGRATE_MOVABLE ?
+				   ALLOC_CMA : 0;
 	enum zone_type highest = gfp_zone(gfp);
 	pg_data_t *pgdat = NODE_DATA(nid);
 	int i;
 
-	for (i = 0; i <= highest; i++) {
+	for (i = highest; i >= 0; i--) {
 		struct zone *zone = &pgdat->node_zones[i];
 
 		if (!managed_zone(zone))
 			continue;
 		if (!above_low ||
 		    zone_watermark_ok(zone, order, low_wmark_pages(zone),
-				      highest, 0))
+				      highest, alloc_flags))
 			return true;
 	}
 	return false;
@@ -1547,8 +1551,8 @@ static bool cdm_node_can_serve(int nid, gfp_t gfp, unsigned int order,
 struct page *__cdm_alloc_pages_mask(gfp_t gfp, unsigned int order, int nid,
 				    const nodemask_t *mask)
 {
-	nodemask_t todo;
-	gfp_t this_gfp;
+	nodemask_t todo, tried = NODE_MASK_NONE;
+	gfp_t this_gfp, ctx_gfp;
 	int pass;
 
 	if (gfp & __GFP_THISNODE)
@@ -1567,19 +1571,24 @@ struct page *__cdm_alloc_pages_mask(gfp_t gfp, unsigned int order, int nid,
 	 * RAM can serve (page tables under the same policy), which then
 	 * go to the OOM killer while the device has room.  Each attempt is
 	 * the first pass of alloc_pages_preferred_many(): one node, no
-	 * reclaim.
+	 * reclaim; a node tried once, whose attempt went down to min, is
+	 * not tried again.  The zones are judged as the allocator will use
+	 * them (current_gfp_context(): a long-term pin is never movable).
 	 */
 	this_gfp = (gfp | __GFP_THISNODE | __GFP_NOWARN) &
 		   ~(__GFP_DIRECT_RECLAIM | __GFP_NOFAIL);
+	ctx_gfp = current_gfp_context(gfp);
 	for (pass = 0; pass < 2; pass++) {
 		nodes_and(todo, *mask, node_states[N_MEMORY]);
+		nodes_andnot(todo, todo, tried);
 		while (!nodes_empty(todo)) {
 			int n = cdm_nearest_node(nid, &todo);
 			struct page *page;
 
 			node_clear(n, todo);
-			if (!cdm_node_can_serve(n, gfp, order, pass == 0))
+			if (!cdm_node_can_serve(n, ctx_gfp, order, pass == 0))
 				continue;
+			node_set(n, tried);
 			page = __alloc_pages_noprof(this_gfp, order, n,
 						    (nodemask_t *)mask);
 			if (page)
