@@ -52,11 +52,7 @@ int capi_run(int fd, struct capi_sim_run *run);
 int memory_blocks_movable(int nid);
 /* offline memory block @b in a child bounded by @timeout_s: 0 or -errno */
 int memory_block_offline(int b, int timeout_s);
-/*
- * Block @b holds a page reserved at boot (/proc/kpageflags): it can never
- * be offlined, and trying dumps the page as "unmovable", which the
- * console scan counts as a report.
- */
+/* block @b holds a boot-time reserved page: never offlinable (see .c) */
 bool memory_block_has_reserved(int b);
 
 #endif
