@@ -127,7 +127,8 @@ bench: deps
 # Independent tools against isolation and evacuation, on the KASAN +
 # lockdep kernel (scripts/stress): stress-ng, trinity, an evacuation cycler
 # and checksummed sentinels for STRESS_MINUTES (default 10); make soak
-# evacuates and re-adds each device SOAK_CYCLES times (default 1000).
+# evacuates and re-adds each device SOAK_CYCLES times (default 1000, each
+# evacuation with SOAK_TIMEOUT_MS, default 60000).
 # Both print "stress: N passed, M failed" / "soak: ...".
 .PHONY: stress soak
 stress soak:
