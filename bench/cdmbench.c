@@ -14,9 +14,10 @@
  *                                 writes, then unlink it
  *   cdmbench place NODE MIB REPS  first touch of MIB under MPOL_BIND to NODE
  *                                 and under the default policy, alternating
- *   cdmbench evac KIND NODE DEVDIR PERCENT REPS [WRITERS]
- *                                 fill NODE to PERCENT of its memory with
- *                                 KIND (anon4k, thp, shmem), time memcpy of
+ *   cdmbench evac KIND NODE DEVDIR FILL REPS [WRITERS]
+ *                                 fill NODE to FILL percent of its memory
+ *                                 (FILL NNNm: NNN MiB, whatever its size)
+ *                                 with KIND (anon4k, thp, shmem), time memcpy of
  *                                 as many bytes (and of rep movsb, the
  *                                 kernel's copy), then evacuate through
  *                                 DEVDIR/evacuate, check every page moved
@@ -349,8 +350,13 @@ static const char *const vmstat_keys[] = {
 };
 
 static void bench_evac(const char *kind, int node, const char *devdir,
-		       unsigned long percent, unsigned long reps, unsigned long nwriters)
+		       const char *fill, unsigned long reps, unsigned long nwriters)
 {
+	size_t fill_len = strlen(fill);
+	/* "NNNm": NNN MiB; else a percentage of the node */
+	int fill_mib = fill_len > 1 && fill[fill_len - 1] == 'm';
+	char amount[32];
+	unsigned long percent;
 	int thp = !strcmp(kind, "thp"), shm = !strcmp(kind, "shmem");
 	/* Profile the evacuation alone (bench/guest-run reads the result). */
 	int profile = getenv("CDMBENCH_PROFILE") != NULL;
@@ -359,6 +365,12 @@ static void bench_evac(const char *kind, int node, const char *devdir,
 		die("unknown kind %s", kind);
 	if (nwriters > 16)
 		die("at most 16 writers");
+	if (fill_len >= sizeof(amount))
+		die("'%s' is not an amount", fill);
+	memcpy(amount, fill, fill_len + 1);
+	if (fill_mib)
+		amount[fill_len - 1] = 0;
+	percent = arg_ul(amount);
 	for (unsigned long r = 0; r < reps; r++) {
 		unsigned long total_kb, before[8], after[8];
 		struct writer_state *ws;
@@ -375,7 +387,8 @@ static void bench_evac(const char *kind, int node, const char *devdir,
 				die("online %s: %d", devdir, rc);
 			total_kb = node_meminfo_kb(node, "MemTotal");
 		}
-		len = (total_kb * 1024 * percent / 100 - nwriters * WRITER_MIB * MIB) & ~(HPAGE - 1);
+		len = fill_mib ? percent * MIB : total_kb * 1024 * percent / 100;
+		len = (len - nwriters * WRITER_MIB * MIB) & ~(HPAGE - 1);
 		npages = len / PAGE;
 		ws = mmap(NULL, sizeof(*ws), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 		if (ws == MAP_FAILED)
@@ -530,7 +543,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(cmd, "place") && argc == 5)
 		bench_place((int)arg_ul(argv[2]), arg_ul(argv[3]), arg_ul(argv[4]));
 	else if (!strcmp(cmd, "evac") && (argc == 7 || argc == 8))
-		bench_evac(argv[2], (int)arg_ul(argv[3]), argv[4], arg_ul(argv[5]),
+		bench_evac(argv[2], (int)arg_ul(argv[3]), argv[4], argv[5],
 			   arg_ul(argv[6]), argc == 8 ? arg_ul(argv[7]) : 0);
 	else if (!strcmp(cmd, "touch") && argc == 4) {
 		size_t len = arg_ul(argv[3]) * MIB;
