@@ -424,7 +424,13 @@ TEST_F_TIMEOUT(iso, page_cache_ext2_ramdisk, 1200)
 	if (len_kb > (fixed_free - 2 * fixed_low) / 8 * 7 - 16384)
 		len_kb = (fixed_free - 2 * fixed_low) / 8 * 7 - 16384;
 	len = (size_t)len_kb * 1024 / chunk * chunk;
-	ASSERT_GE((long)(len >> 10), self->ram_total_kb / 4)
+	/*
+	 * The holder below supplies whatever pressure the file does not, so
+	 * the file need only be a real share of RAM: an eighth.  (A KASAN
+	 * guest with movablecore=512M has 287 MiB outside ZONE_MOVABLE, and
+	 * 7/8 of that is just under a quarter of its RAM.)
+	 */
+	ASSERT_GE((long)(len >> 10), self->ram_total_kb / 8)
 		TH_LOG("RAM disk (%ld kB) or unmovable room (%ld kB) too small to press on %ld kB of RAM",
 		       disk_kb, fixed_free, self->ram_total_kb);
 	/* Disk + cache at least 64 MiB over node 0's free memory. */
