@@ -1621,17 +1621,18 @@ static bool cdm_ram_reclaimable(void)
 
 /*
  * Reclaim of RAM just failed for an allocation that could not take a page
- * from a device, while the emergency fallback is armed.  With the fallback
- * on, RAM stays near its watermarks for as long as devices take the
- * overflow, and movable allocations refill a CPU's per-CPU lists in bulk
- * (up to the lists' high mark, megabytes) after passing the watermark
- * check: the zone's free count can sit below its min watermark with those
- * pages still free on a per-CPU list.  The page allocator drains the lists
- * only after reclaim made progress, so a kernel allocation, which can never
- * use device memory, would go to the OOM killer with the pages it needs in
- * plain sight.  Drain them when a RAM zone the allocation may use fails its
- * min watermark; the allocator's retry then finds them.  Like the stock
- * drain after reclaim, this skips a drain that another CPU already runs.
+ * from a device.  With the emergency fallback on, or under a bind to RAM
+ * and a CDM node (__cdm_alloc_pages_mask()), RAM stays near its watermarks
+ * for as long as devices take the overflow, and movable allocations refill
+ * a CPU's per-CPU lists in bulk (up to the lists' high mark, megabytes)
+ * after passing the watermark check: the zone's free count can sit below
+ * its min watermark with those pages still free on a per-CPU list.  The
+ * page allocator drains the lists only after reclaim made progress, so a
+ * kernel allocation, which can never use device memory, would go to the
+ * OOM killer with the pages it needs in plain sight.  Drain them when a RAM
+ * zone the allocation may use fails its min watermark; the allocator's
+ * retry then finds them.  Like the stock drain after reclaim, this skips a
+ * drain that another CPU already runs.
  */
 static void cdm_drain_ram_pcp(gfp_t gfp, unsigned int order)
 {
@@ -1694,16 +1695,19 @@ static struct page *cdm_emergency_page(gfp_t gfp, unsigned int order,
  * the device.  The pages stay evacuable like any other page of the node;
  * they return to RAM when the node is evacuated or when their owner moves
  * them (migratepages(8), move_pages(2)).  An allocation that gets no such
- * page after reclaim failed gets RAM's per-CPU lists drained instead.
+ * page after reclaim failed gets RAM's per-CPU lists drained instead, with
+ * the fallback on or off: a bind to RAM and a CDM node keeps RAM near its
+ * watermarks too while the device takes the overflow.
  */
 struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
 				   const nodemask_t *nodemask, bool reclaimed)
 {
 	struct page *page;
 
-	if (!(gfp & __GFP_DIRECT_RECLAIM) || nodes_empty(cdm_emergency_nodes))
+	if (!(gfp & __GFP_DIRECT_RECLAIM))
 		return NULL;
-	if (gfp_migratetype(gfp) == MIGRATE_MOVABLE &&
+	if (!nodes_empty(cdm_emergency_nodes) &&
+	    gfp_migratetype(gfp) == MIGRATE_MOVABLE &&
 	    !(gfp & (__GFP_THISNODE | __GFP_NORETRY)) &&
 	    (reclaimed || !cdm_ram_reclaimable())) {
 		page = cdm_emergency_page(gfp, order, nodemask);
