@@ -1200,10 +1200,13 @@ TEST_F_TIMEOUT(capi, memmap_on_device, 600)
 	/*
 	 * A KASAN kernel also gives hot-added memory its shadow, an eighth
 	 * of it, from node 0 (98304 kB for 768 MiB) with or without the
-	 * option: that is not the memmap's cost.
+	 * option: that is not the memmap's cost.  Its quarantine also
+	 * frees memory in the background, so there only half the memmap
+	 * must show (8484 kB of 12288 has been measured): still three
+	 * times what memmap_on_device may cost.
 	 */
 	shadow_kb = kernel_has_kasan() ? total_kb / 8 : 0;
-	EXPECT_GE(lost_default, total_kb / 64 * 3 / 4 + shadow_kb);
+	EXPECT_GE(lost_default, total_kb / 64 * (shadow_kb ? 2 : 3) / 4 + shadow_kb);
 	EXPECT_LE(lost_memmap, total_kb / 1024 + 1024 + shadow_kb);
 
 	ASSERT_EQ(self->ndev, capi_devs(self->dev, CDM_MAX_DEVS));
