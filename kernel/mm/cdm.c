@@ -1681,14 +1681,17 @@ static struct page *cdm_emergency_page(gfp_t gfp, unsigned int order,
 
 /*
  * McKenney's "emergency" use of device memory, off by default: called by
- * the page allocator's slow path once direct reclaim and compaction of
- * system RAM failed to give this allocation a page (@reclaimed), or, on
- * entering the slow path (RAM below its low watermark), when RAM holds
- * nothing reclaim could free: no page cache, and no swap for anonymous
- * memory.  The second case keeps movable allocations from eating the
- * reserves between the min and low watermarks that kernel allocations,
+ * the page allocator's slow path once direct reclaim of system RAM freed
+ * nothing and compaction gave this allocation no page (@reclaim_failed),
+ * or, on entering the slow path (RAM below its low watermark), when RAM
+ * holds nothing reclaim could free: no page cache, and no swap for
+ * anonymous memory.  The second case keeps movable allocations from eating
+ * the reserves between the min and low watermarks that kernel allocations,
  * which can never use device memory, depend on; the first keeps clean page
- * cache from spilling while it can be dropped.  Only movable allocations
+ * cache from spilling while it can be dropped.  A reclaim that freed pages
+ * which another task then took is not a failure: the allocator retries it,
+ * as it would without the fallback, and a reader of a clean file keeps
+ * recycling its own cache instead of spilling it.  Only movable allocations
  * that may reclaim and leave their node qualify (readahead, which is
  * __GFP_NORETRY, never does), each emergency node nearest first, within the
  * caller's nodemask (a task bound to RAM never spills), without reclaiming
@@ -1700,7 +1703,8 @@ static struct page *cdm_emergency_page(gfp_t gfp, unsigned int order,
  * watermarks too while the device takes the overflow.
  */
 struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
-				   const nodemask_t *nodemask, bool reclaimed)
+				   const nodemask_t *nodemask,
+				   bool reclaim_failed)
 {
 	struct page *page;
 
@@ -1709,12 +1713,12 @@ struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
 	if (!nodes_empty(cdm_emergency_nodes) &&
 	    gfp_migratetype(gfp) == MIGRATE_MOVABLE &&
 	    !(gfp & (__GFP_THISNODE | __GFP_NORETRY)) &&
-	    (reclaimed || !cdm_ram_reclaimable())) {
+	    (reclaim_failed || !cdm_ram_reclaimable())) {
 		page = cdm_emergency_page(gfp, order, nodemask);
 		if (page)
 			return page;
 	}
-	if (reclaimed)
+	if (reclaim_failed)
 		cdm_drain_ram_pcp(gfp, order);
 	return NULL;
 }

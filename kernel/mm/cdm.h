@@ -44,7 +44,8 @@ nodemask_t *__cdm_relative_mems(nodemask_t *mems);
 struct zonelist *__cdm_node_zonelist(struct zonelist *zonelist, int nid,
 				     gfp_t gfp, const nodemask_t *mask);
 struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
-				   const nodemask_t *nodemask, bool reclaimed);
+				   const nodemask_t *nodemask,
+				   bool reclaim_failed);
 void __cdm_migration_targets(nodemask_t *nmask);
 void __cdm_offline_migrated(int nid, unsigned int nr_pages);
 int __cdm_offline_expired(int nid);
@@ -91,18 +92,19 @@ static inline nodemask_t *cdm_named_nodemask(int nid)
 
 /*
  * The allocator's slow path: a movable allocation may take a page from a
- * CDM node whose emergency_fallback knob is on once direct reclaim and
- * compaction of system RAM failed for it (@reclaimed), or on entering the
- * slow path when RAM holds nothing reclaim could free.  Any allocation that
- * gets no such page after reclaim failed gets RAM's per-CPU lists drained.
+ * CDM node whose emergency_fallback knob is on once direct reclaim of system
+ * RAM freed nothing and compaction gave it no page (@reclaim_failed), or on
+ * entering the slow path when RAM holds nothing reclaim could free.  Any
+ * allocation that gets no such page after reclaim failed gets RAM's per-CPU
+ * lists drained.
  */
 static inline struct page *
 cdm_alloc_emergency(gfp_t gfp, unsigned int order, const nodemask_t *nodemask,
-		    bool reclaimed)
+		    bool reclaim_failed)
 {
 	if (!cdm_enabled())
 		return NULL;
-	return __cdm_alloc_emergency(gfp, order, nodemask, reclaimed);
+	return __cdm_alloc_emergency(gfp, order, nodemask, reclaim_failed);
 }
 
 /* hugetlb's pool search walks the zonelist the page allocator would. */
@@ -384,7 +386,7 @@ static inline struct zonelist *cdm_node_zonelist(struct zonelist *zonelist,
 
 static inline struct page *
 cdm_alloc_emergency(gfp_t gfp, unsigned int order, const nodemask_t *nodemask,
-		    bool reclaimed)
+		    bool reclaim_failed)
 {
 	return NULL;
 }
