@@ -19,6 +19,8 @@ MODSRC     := $(B)/modsrc$(FLAVOUR)
 V          ?= 0
 export CCACHE_DIR ?= $(B)/ccache
 export CCACHE_MAXSIZE ?= 5G
+# no second preprocessor run on a miss (scripts/kernel-build says why)
+export CCACHE_DEPEND ?= 1
 
 KMAKE      = $(MAKE) -C $(KSRC) O=$(KOBJ) CC="ccache gcc" HOSTCC="ccache gcc" \
 	     -j$(NPROC) $(if $(filter 1,$(V)),V=1,-s)
