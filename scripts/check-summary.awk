@@ -17,6 +17,7 @@ BEGIN {
 	want[++nwant] = "modules-boot"
 	want[++nwant] = "modules-soft"
 	want[++nwant] = "modules-ram2"
+	want[++nwant] = "modules-boot1g"
 	split(vmrcs, vmrc, " ")
 	nguests = split(guests, gname, " ")
 }

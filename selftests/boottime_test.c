@@ -816,4 +816,79 @@ TEST_F(boot, soft_reserved_through_dax_kmem)
 	ASSERT_GE(l.end - l.start + 1, (unsigned long long)(self->mib - 128) << 20);
 }
 
+/* ---- 1 GiB hugetlb pages asked for at boot (guest boot1g) ---- */
+
+#define GIG_KB 1048576L
+
+static long gigantic_nr(int nid)	/* 1 GiB pool of @nid, -1 all nodes */
+{
+	char path[160];
+	long v;
+
+	if (nid < 0)
+		snprintf(path, sizeof(path),
+			 "/sys/kernel/mm/hugepages/hugepages-%ldkB/nr_hugepages",
+			 GIG_KB);
+	else
+		snprintf(path, sizeof(path),
+			 NODE_SYS "/node%d/hugepages/hugepages-%ldkB/nr_hugepages",
+			 nid, GIG_KB);
+	return read_long(path, &v) ? -1 : v;
+}
+
+struct gigantic_log {
+	bool failed;		/* hugetlb reported the node's request short */
+	char line[160];
+};
+
+static void scan_gigantic(const char *msg, void *arg)
+{
+	struct gigantic_log *l = arg;
+	char want[64];
+
+	snprintf(want, sizeof(want), "size 1.00 GiB failed node%d.", NODE);
+	if (!strncmp(msg, "HugeTLB: allocating ", 20) && strstr(msg, want)) {
+		l->failed = true;
+		snprintf(l->line, sizeof(l->line), "%s", msg);
+	}
+}
+
+/*
+ * hugepagesz=1G hugepages=0:1,1:1 (vm-run --ram 6144: node 0 has free
+ * aligned GiBs at boot).  Node 0 gets its page; the boot CDM node gets
+ * none, and no GiB of RAM is taken in its stead: the pool holds exactly
+ * node 0's page.  The node's memory stays free and evacuable.
+ */
+TEST_F(boot, gigantic_boot_request_for_cdm_node_takes_no_ram)
+{
+	struct gigantic_log l = { .failed = false };
+	char cmdline[1024];
+	int r;
+
+	ASSERT_LE(0, read_str("/proc/cmdline", cmdline, sizeof(cmdline)));
+	if (!strstr(cmdline, "hugepagesz=1G") ||
+	    !strstr(cmdline, "hugepages=0:1,1:1"))
+		SKIP(return, "booted without hugepagesz=1G hugepages=0:1,1:1");
+	TH_LOG("1 GiB pages: node 0 %ld, node %d %ld, all %ld",
+	       gigantic_nr(0), NODE, gigantic_nr(NODE), gigantic_nr(-1));
+	ASSERT_EQ(0, gigantic_nr(NODE));
+	/* RAM had room for a GiB: the page asked for node 0 is there */
+	ASSERT_EQ(1, gigantic_nr(0));
+	/* and only that one: nothing taken from RAM for node 1's request */
+	ASSERT_EQ(1, gigantic_nr(-1));
+	ASSERT_GE(node_meminfo_kb(NODE, "MemFree"), self->total_kb - 32 * 1024);
+	/* the shortfall is reported at boot, as the admin guide says */
+	r = kmsg_boot_log(scan_gigantic, &l);
+	if (r != -ENODATA) {
+		ASSERT_EQ(0, r);
+		ASSERT_TRUE(l.failed)
+			TH_LOG("no \"HugeTLB: allocating 1 of page size 1.00 GiB failed node%d\"",
+			       NODE);
+		TH_LOG("logged: %s", l.line);
+	}
+	r = evacuate_node(NODE, EVAC_MS);
+	ASSERT_EQ(0, r) TH_LOG("evacuate: %s", strerror(-r));
+	ASSERT_FALSE(node_has_memory(NODE));
+}
+
 TEST_HARNESS_MAIN
