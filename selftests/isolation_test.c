@@ -511,6 +511,128 @@ TEST_F_TIMEOUT(iso, page_cache_ext2_ramdisk, 1200)
 	}
 }
 
+
+#define MEMCG_DIR "/sys/fs/cgroup/cdm_iso_memcg"
+
+/* @key's value in a cgroup file of "key value" lines, -1 if absent */
+static long memcg_val(const char *file, const char *key)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), MEMCG_DIR "/%s", file);
+	return kv_file(path, key, false);
+}
+
+/* bytes of "file" on @nid in memory.numa_stat ("file N0=.. N2=.."), or -1 */
+static long memcg_file_on_node(int nid)
+{
+	char buf[4096], want[16], *l, *p;
+
+	if (read_str(MEMCG_DIR "/memory.numa_stat", buf, sizeof(buf)) < 0)
+		return -1;
+	snprintf(want, sizeof(want), " N%d=", nid);
+	for (l = buf; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		if (strncmp(l, "file ", 5))
+			continue;
+		p = strstr(l, want);
+		return p ? atol(p + strlen(want)) : -1;
+	}
+	return -1;
+}
+
+/*
+ * A memory cgroup at memory.max reclaims its page cache on a CDM node.
+ * Memcg reclaim walks a zonelist, and no zonelist of a RAM node holds a
+ * CDM zone: before mm_cdm's reclaim zonelist, a job bound to the device
+ * that read more files than its limit was OOM-killed with reclaimable
+ * cache on the device.  The child reads a 96 MiB file under
+ * memory.max=32M, bound to the node: it must finish with the right data,
+ * no OOM, the limit hit and its cache on the node.
+ */
+TEST_F_TIMEOUT(iso, memcg_reclaims_device_page_cache, 600)
+{
+	size_t len = 96 * MiB, chunk = MiB;
+	int node = self->cdm[0], fd, st, rep[2];
+	long res[2] = { -1, -1 }, oom0, oom, oom_kill, max_events;
+	uint64_t want = 0;
+	char *buf;
+	pid_t c;
+
+	if (!path_exists("/sys/fs/cgroup/cgroup.subtree_control"))
+		SKIP(return, "cgroup2 not mounted at /sys/fs/cgroup");
+	if (!path_exists(RAMDISK))
+		SKIP(return, "no %s (boot with brd.rd_nr=1)", RAMDISK);
+	ASSERT_EQ(0, ext2_ramdisk(self));
+	buf = malloc(chunk);
+	ASSERT_NE(NULL, buf);
+	fd = open(EXT2_DIR "/memcg", O_CREAT | O_RDWR | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	for (size_t off = 0; off < len; off += chunk) {
+		fill_pattern(buf, chunk, off);
+		want ^= checksum(buf, chunk);
+		ASSERT_EQ((ssize_t)chunk, write(fd, buf, chunk));
+	}
+	ASSERT_EQ(0, fsync(fd));
+	close(fd);
+	ASSERT_EQ(0, write_str("/proc/sys/vm/drop_caches", "3"));
+
+	ASSERT_EQ(0, write_str("/sys/fs/cgroup/cgroup.subtree_control",
+			       "+memory"));
+	rmdir(MEMCG_DIR);
+	ASSERT_EQ(0, mkdir(MEMCG_DIR, 0755));
+	ASSERT_EQ(0, write_str(MEMCG_DIR "/memory.max", "32M"));
+	oom0 = memcg_val("memory.events", "oom_kill");
+	ASSERT_EQ(0, pipe(rep));
+	c = fork_kid();
+	if (!c) {
+		char pid[32];
+		uint64_t sum = 0;
+		ssize_t r;
+
+		snprintf(pid, sizeof(pid), "%d", getpid());
+		if (write_str(MEMCG_DIR "/cgroup.procs", pid) ||
+		    set_policy_nodes(MPOL_BIND, &node, 1))
+			_exit(1);
+		fd = open(EXT2_DIR "/memcg", O_RDONLY);
+		if (fd < 0)
+			_exit(2);
+		for (size_t off = 0; off < len; off += chunk) {
+			r = read(fd, buf, chunk);
+			if (r != (ssize_t)chunk)
+				_exit(3);
+			sum ^= checksum(buf, chunk);
+		}
+		res[0] = (long)(sum == want);
+		res[1] = memcg_file_on_node(node);
+		if (write(rep[1], res, sizeof(res)) != sizeof(res))
+			_exit(4);
+		_exit(0);
+	}
+	close(rep[1]);
+	if (read(rep[0], res, sizeof(res)) != sizeof(res))
+		res[0] = -1;
+	close(rep[0]);
+	ASSERT_EQ(c, waitpid(c, &st, 0));
+	max_events = memcg_val("memory.events", "max");
+	oom = memcg_val("memory.events", "oom");
+	oom_kill = memcg_val("memory.events", "oom_kill");
+	TH_LOG("child: %s %d; data %s; its file cache on node %d %ld kB; memory.events max %ld, oom %ld, oom_kill %ld (was %ld)",
+	       WIFSIGNALED(st) ? "killed by signal" : "exit status",
+	       WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
+	       res[0] == 1 ? "intact" : "not read", node,
+	       res[1] < 0 ? -1 : res[1] >> 10, max_events, oom, oom_kill,
+	       oom0);
+	free(buf);
+	EXPECT_EQ(0, rmdir(MEMCG_DIR));
+	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ASSERT_EQ(1, res[0]);
+	/* the cache was on the device, the limit was hit, and reclaim coped */
+	ASSERT_GT(res[1], 0);
+	ASSERT_GT(max_events, 0);
+	ASSERT_EQ(0, oom);
+	ASSERT_EQ(oom0, oom_kill);
+}
+
 /*
  * With demotion on, reclaim moves cold anonymous pages to a lower memory
  * tier instead of failing: a CDM node must never be that tier.

@@ -510,6 +510,36 @@ static int cdm_zonerefs_len(const struct zoneref *z)
 }
 
 /*
+ * Memory cgroup reclaim walks the current node's fallback zonelist to press
+ * on every node a cgroup's pages can be on.  That list holds no CDM zone,
+ * so pages a cgroup keeps on a CDM node would be charged to it but never
+ * reclaimed by it: a job bound to a device that reads more files than its
+ * memory.max would be OOM-killed with reclaimable page cache there.  This
+ * list is every populated zone of every online node, CDM nodes included.
+ * Rebuilt in place with the other zonelists: like theirs, its entries are
+ * always zones that exist, so a reclaimer walking it meanwhile at worst
+ * visits a node twice or misses one.
+ */
+static struct zonelist cdm_reclaim_list;
+
+static void cdm_build_reclaim_zonelist(void)
+{
+	struct zoneref *z = cdm_reclaim_list._zonerefs;
+	int nid, nr = 0;
+
+	for_each_online_node(nid)
+		nr += build_zonerefs_node(NODE_DATA(nid), z + nr);
+	z[nr].zone = NULL;
+	z[nr].zone_idx = 0;
+}
+
+struct zonelist *__cdm_reclaim_zonelist(struct zonelist *zonelist)
+{
+	return READ_ONCE(cdm_reclaim_list._zonerefs[0].zone) ?
+		&cdm_reclaim_list : zonelist;
+}
+
+/*
  * Instead of build_thisnode_zonelists() for a CDM node: build its explicit
  * lists and leave its own __GFP_THISNODE list empty.  Return: false if
  * @pgdat is not a CDM node.
@@ -522,6 +552,7 @@ bool cdm_build_zonelists(pg_data_t *pgdat)
 	nodemask_t named, ram;
 	int nr, i;
 
+	cdm_build_reclaim_zonelist();
 	if (!node_state(nid, N_COHERENT_DEVICE))
 		return false;
 

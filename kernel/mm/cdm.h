@@ -65,6 +65,7 @@ bool __cdm_hugetlb_replace(struct hstate *h);
 nodemask_t *__cdm_hugetlb_target(int *nid, gfp_t *gfp);
 void __cdm_hugetlb_move_surplus(struct hstate *h, int from, int to);
 unsigned long __cdm_private_pages(void);
+struct zonelist *__cdm_reclaim_zonelist(struct zonelist *zonelist);
 
 /*
  * The page allocator's gate.  An allocation that prefers a CDM node walks
@@ -336,6 +337,12 @@ static inline unsigned long cdm_private_pages(void)
 	return cdm_enabled() ? __cdm_private_pages() : 0;
 }
 
+/* What memory cgroup reclaim walks, see __cdm_reclaim_zonelist(). */
+static inline struct zonelist *cdm_reclaim_zonelist(struct zonelist *zonelist)
+{
+	return cdm_enabled() ? __cdm_reclaim_zonelist(zonelist) : zonelist;
+}
+
 #else /* !CONFIG_COHERENT_DEVICE_MEMORY */
 
 static inline bool __node_is_cdm(int nid)
@@ -501,6 +508,11 @@ static inline long cdm_oom_badness(struct task_struct *task,
 static inline unsigned long cdm_private_pages(void)
 {
 	return 0;
+}
+
+static inline struct zonelist *cdm_reclaim_zonelist(struct zonelist *zonelist)
+{
+	return zonelist;
 }
 
 #endif /* CONFIG_COHERENT_DEVICE_MEMORY */
