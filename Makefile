@@ -30,14 +30,14 @@ INITRAMFS  = $(B)/initramfs$(FLAVOUR).cpio.gz
 VMRUN      = $(TOP)/scripts/vm-run
 
 .PHONY: all deps kernel modules selftests tools initramfs check run shell \
-	kernel-export clean distclean help check-upstream cross check-cross check-bisect
+	kernel-export clean distclean help check-upstream cross check-cross check-bisect check-bisect-boot
 all: initramfs
 
 help:
 	@echo "make run | check | bench | shell | kernel | modules | selftests | tools | initramfs | deps | clean | distclean"
 	@echo "variables: KASAN=1 (KASAN kernel), V=1 (verbose), VMRUN_ARGS='--cpus 3 ...'"
 	@echo "cross builds: make cross | check-cross (arm64 + ppc64le kernels; arm64 boot test)"
-	@echo "the series: make check-bisect (each commit passes checkpatch --strict and builds)"
+	@echo "the series: make check-bisect (each commit passes checkpatch --strict and builds) | check-bisect-boot (and boots and binds)"
 	@echo "independent tools: make stress [STRESS_MINUTES=10 STRESS_SEED=N] | soak [SOAK_CYCLES=1000]"
 	@echo "Debian packages: make deb [KCONFIG=<a distribution's kernel config>] | check-deb (build/deb/out)"
 
@@ -86,6 +86,11 @@ check: initramfs
 # (scripts/check-bisect; about a minute a commit with a warm ccache).
 check-bisect: kernel
 	@$(LOCK) $(TOP)/scripts/check-bisect
+
+# The same, and each commit boots and places pages on a CDM node
+# (about two minutes a commit).
+check-bisect-boot: initramfs
+	@$(LOCK) $(TOP)/scripts/check-bisect --boot
 
 check-upstream: initramfs
 	@$(LOCK) $(TOP)/scripts/kernel-prepare --stock
