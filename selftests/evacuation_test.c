@@ -1358,7 +1358,7 @@ TEST_F_TIMEOUT(evac, hugetlb_surplus_reserved_by_bound_task, 180)
 	hugetlb_reserved_evacuation(_metadata, self, HP_POOL_SHRUNK);
 }
 
-/* The same with overcommit and no pool (the surplus pages of mm_cdm/0027) */
+/* The same with overcommit and no pool (the surplus pages of mm_cdm/0026) */
 TEST_F_TIMEOUT(evac, hugetlb_overcommit_reserved_by_bound_task, 180)
 {
 	hugetlb_reserved_evacuation(_metadata, self, HP_OVERCOMMIT);
