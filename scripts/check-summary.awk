@@ -27,8 +27,14 @@ BEGIN {
 	else {
 		f++
 		why_failed[++nfailed] = name ": " substr($0, 4)
-		for (i = (nd > 4 ? nd - 3 : 1); i <= nd; i++)
-			why_failed[nfailed] = why_failed[nfailed] "\n      " diag[i]
+		# the failed checks (an EXPECT may fail long before the end)
+		# and the last four lines, at most twelve
+		k = 0
+		for (i = 1; i <= nd && k < 12; i++)
+			if (i > nd - 4 || diag[i] ~ /:Expected |Test terminated/) {
+				why_failed[nfailed] = why_failed[nfailed] "\n      " diag[i]
+				k++
+			}
 	}
 	nd = 0
 	next
