@@ -18,6 +18,7 @@ BEGIN {
 	want[++nwant] = "modules-soft"
 	want[++nwant] = "modules-ram2"
 	want[++nwant] = "modules-boot1g"
+	want[++nwant] = "modules-cma"
 	split(vmrcs, vmrc, " ")
 	nguests = split(guests, gname, " ")
 }

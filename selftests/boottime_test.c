@@ -891,4 +891,79 @@ TEST_F(boot, gigantic_boot_request_for_cdm_node_takes_no_ram)
 	ASSERT_FALSE(node_has_memory(NODE));
 }
 
+/* ---- hugetlb_cma= with a boot CDM node (guest cma) ---- */
+
+struct cma_log {
+	long mib[2];		/* "hugetlb_cma: reserved N MiB on node K" */
+	bool other;		/* such a line for another node */
+};
+
+static void scan_hugetlb_cma(const char *msg, void *arg)
+{
+	struct cma_log *l = arg;
+	long mib;
+	int nid;
+
+	if (sscanf(msg, "hugetlb_cma: reserved %ld MiB on node %d", &mib,
+		   &nid) != 2)
+		return;
+	if (nid == 0 || nid == NODE)
+		l->mib[nid == NODE] += mib;
+	else
+		l->other = true;
+}
+
+/*
+ * hugetlb_cma=2G (vm-run --ram 6144 --boot-node 1024): the size is spread
+ * over the RAM nodes only, so all of it is reserved on node 0; stock 6.12
+ * divides it over both online nodes, the CDM node's half fails and only
+ * 1 GiB is reserved.  No CMA area lands on the CDM node (it could never
+ * be evacuated), 1 GiB pages come from node 0's area and never from the
+ * CDM node, and the node evacuates.
+ */
+TEST_F(boot, hugetlb_cma_size_reserved_in_ram)
+{
+	struct cma_log l = { .other = false };
+	char cmdline[1024], path[160];
+	long cma_kb;
+	int r;
+
+	ASSERT_LE(0, read_str("/proc/cmdline", cmdline, sizeof(cmdline)));
+	if (!strstr(cmdline, "hugetlb_cma=2G"))
+		SKIP(return, "booted without hugetlb_cma=2G");
+	cma_kb = meminfo_kb("CmaTotal");
+	TH_LOG("CmaTotal %ld kB", cma_kb);
+	ASSERT_EQ(2 * GIG_KB, cma_kb);
+	r = kmsg_boot_log(scan_hugetlb_cma, &l);
+	if (r != -ENODATA) {
+		ASSERT_EQ(0, r);
+		TH_LOG("hugetlb_cma reserved: node 0 %ld MiB, node %d %ld MiB",
+		       l.mib[0], NODE, l.mib[1]);
+		ASSERT_EQ(2048, l.mib[0]);
+		ASSERT_EQ(0, l.mib[1]);
+		ASSERT_FALSE(l.other);
+	}
+	/* 1 GiB pages: the global pool fills from node 0's area */
+	snprintf(path, sizeof(path),
+		 "/sys/kernel/mm/hugepages/hugepages-%ldkB/nr_hugepages", GIG_KB);
+	ASSERT_EQ(0, write_str(path, "2"));
+	TH_LOG("global 1 GiB pool of 2: node 0 %ld, node %d %ld",
+	       gigantic_nr(0), NODE, gigantic_nr(NODE));
+	EXPECT_EQ(2, gigantic_nr(0));
+	EXPECT_EQ(0, gigantic_nr(NODE));
+	ASSERT_EQ(0, write_str(path, "0"));
+	/* asked for on the CDM node by name: no area there, no page */
+	snprintf(path, sizeof(path),
+		 NODE_SYS "/node%d/hugepages/hugepages-%ldkB/nr_hugepages",
+		 NODE, GIG_KB);
+	write_str(path, "1");
+	EXPECT_EQ(0, gigantic_nr(NODE));
+	write_str(path, "0");
+	ASSERT_EQ(0, gigantic_nr(-1));
+	ASSERT_GE(node_meminfo_kb(NODE, "MemFree"), self->total_kb - 32 * 1024);
+	r = evacuate_node(NODE, EVAC_MS);
+	ASSERT_EQ(0, r) TH_LOG("evacuate: %s", strerror(-r));
+	ASSERT_FALSE(node_has_memory(NODE));
+}
+
 TEST_HARNESS_MAIN

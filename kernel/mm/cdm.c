@@ -270,6 +270,20 @@ bool __init_memblock cdm_memblock_skip(int nid)
 }
 
 /*
+ * hugetlb_cma= without a node spreads its size over the online nodes; a
+ * boot-time CDM node refuses its share (memblock skips it), so divide by the
+ * RAM nodes alone or that share is lost.  A CMA area on a CDM node would
+ * also block its evacuation for good: hugetlb_cma=<cdm node>:size is refused.
+ */
+unsigned int __init cdm_nr_boot_ram_nodes(void)
+{
+	nodemask_t ram;
+
+	nodes_andnot(ram, node_states[N_ONLINE], cdm_boot_nodes);
+	return max(nodes_weight(ram), 1);
+}
+
+/*
  * find_zone_movable_pfns_for_nodes(): ZONE_MOVABLE of a boot-time CDM node
  * starts at its first page, whatever kernelcore= or movable_node say.
  */

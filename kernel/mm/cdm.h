@@ -30,6 +30,7 @@ static inline bool __node_is_cdm(int nid)
 /* Hooks for core mm, see mm/cdm.c. */
 void __init cdm_init_possible_nodes(void);
 bool cdm_memblock_skip(int nid);
+unsigned int __init cdm_nr_boot_ram_nodes(void);
 void __init cdm_boot_zone_movable(unsigned long *zone_movable_pfn);
 void cdm_build_zonelist_mask(int local_node, nodemask_t *used_mask);
 bool cdm_build_zonelists(struct pglist_data *pgdat);
@@ -357,6 +358,11 @@ static inline void cdm_init_possible_nodes(void)
 static inline bool cdm_memblock_skip(int nid)
 {
 	return false;
+}
+
+static inline unsigned int cdm_nr_boot_ram_nodes(void)
+{
+	return nr_online_nodes;
 }
 
 static inline void cdm_boot_zone_movable(unsigned long *zone_movable_pfn)
