@@ -5,7 +5,7 @@
 # ran, and prints "N passed, M failed, K skipped", each failed test with
 # the diagnostics printed just before it (CI shows only this summary); exits 1 if anything failed,
 # 2 if a test of the list never ran.
-# Variables (awk -v): list, shards, vmrcs, guests, kasan, kasan_off, logs,
+# Variables (awk -v): list, vmrcs, guests, kasan, kasan_off, logs,
 # host_line, host_rc.
 BEGIN {
 	while ((getline l < list) > 0) {
@@ -13,14 +13,11 @@ BEGIN {
 		if (fld[1] == "" || substr(fld[1], 1, 1) == "#") continue
 		want[++nwant] = (fld[1] == "main" || fld[1] == "pre") ? fld[2] : fld[1] "-" fld[2]
 	}
-	for (i = 0; i < shards; i++) want[++nwant] = "modules" i
-	want[++nwant] = "modules-boot"
-	want[++nwant] = "modules-soft"
-	want[++nwant] = "modules-ram2"
-	want[++nwant] = "modules-boot1g"
-	want[++nwant] = "modules-cma"
 	split(vmrcs, vmrc, " ")
 	nguests = split(guests, gname, " ")
+	# every guest loads the modules first: modulesN (shardN), modules-NAME
+	for (i = 1; i <= nguests; i++)
+		want[++nwant] = gname[i] ~ /^shard[0-9]+$/ ? "modules" substr(gname[i], 6) : "modules-" gname[i]
 }
 /^@begin / { name = $2; seen[name] = 1; p = f = s = nd = 0; next }
 /^@t (ok|not ok) [0-9]+/ {

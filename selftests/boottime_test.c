@@ -820,20 +820,26 @@ TEST_F(boot, soft_reserved_through_dax_kmem)
 
 #define GIG_KB 1048576L
 
+/* the nr_hugepages knob of the 1 GiB pool of @nid, -1 all nodes */
+static const char *gigantic_knob(int nid, char *path, size_t size)
+{
+	if (nid < 0)
+		snprintf(path, size,
+			 "/sys/kernel/mm/hugepages/hugepages-%ldkB/nr_hugepages",
+			 GIG_KB);
+	else
+		snprintf(path, size,
+			 NODE_SYS "/node%d/hugepages/hugepages-%ldkB/nr_hugepages",
+			 nid, GIG_KB);
+	return path;
+}
+
 static long gigantic_nr(int nid)	/* 1 GiB pool of @nid, -1 all nodes */
 {
 	char path[160];
 	long v;
 
-	if (nid < 0)
-		snprintf(path, sizeof(path),
-			 "/sys/kernel/mm/hugepages/hugepages-%ldkB/nr_hugepages",
-			 GIG_KB);
-	else
-		snprintf(path, sizeof(path),
-			 NODE_SYS "/node%d/hugepages/hugepages-%ldkB/nr_hugepages",
-			 nid, GIG_KB);
-	return read_long(path, &v) ? -1 : v;
+	return read_long(gigantic_knob(nid, path, sizeof(path)), &v) ? -1 : v;
 }
 
 struct gigantic_log {
@@ -944,8 +950,7 @@ TEST_F(boot, hugetlb_cma_size_reserved_in_ram)
 		ASSERT_FALSE(l.other);
 	}
 	/* 1 GiB pages: the global pool fills from node 0's area */
-	snprintf(path, sizeof(path),
-		 "/sys/kernel/mm/hugepages/hugepages-%ldkB/nr_hugepages", GIG_KB);
+	gigantic_knob(-1, path, sizeof(path));
 	ASSERT_EQ(0, write_str(path, "2"));
 	TH_LOG("global 1 GiB pool of 2: node 0 %ld, node %d %ld",
 	       gigantic_nr(0), NODE, gigantic_nr(NODE));
@@ -953,9 +958,7 @@ TEST_F(boot, hugetlb_cma_size_reserved_in_ram)
 	EXPECT_EQ(0, gigantic_nr(NODE));
 	ASSERT_EQ(0, write_str(path, "0"));
 	/* asked for on the CDM node by name: no area there, no page */
-	snprintf(path, sizeof(path),
-		 NODE_SYS "/node%d/hugepages/hugepages-%ldkB/nr_hugepages",
-		 NODE, GIG_KB);
+	gigantic_knob(NODE, path, sizeof(path));
 	write_str(path, "1");
 	EXPECT_EQ(0, gigantic_nr(NODE));
 	write_str(path, "0");
