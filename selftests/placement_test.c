@@ -25,6 +25,9 @@
 #define LEN (16 * MiB)
 #define NPAGES ((long)(LEN / PAGE_SZ))
 #define CG "/sys/fs/cgroup/cdm_place_test"
+#define DAMON_KD "/sys/kernel/mm/damon/admin/kdamonds"
+#define DAMON_CTX DAMON_KD "/0/contexts/0"
+#define DAMON_PAGES 8
 
 FIXTURE(place) {
 	int cdm[CDM_MAX_NODES];
@@ -50,6 +53,8 @@ static void place_prepare(struct __test_metadata *_metadata,
 	self->wnode = -1;
 }
 
+static void damon_stop(void);
+
 static void place_cleanup(FIXTURE_DATA(place) *self)
 {
 	set_policy_nodes(MPOL_DEFAULT, NULL, 0);
@@ -66,6 +71,8 @@ static void place_cleanup(FIXTURE_DATA(place) *self)
 	if (path_exists(CG)) {
 		rmdir(CG);
 	}
+	if (path_exists(DAMON_KD "/0"))
+		damon_stop();
 }
 
 FIXTURE_SETUP(place)
@@ -933,6 +940,162 @@ TEST_F(place, hugetlb_node_pool)
 	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, node));
 	munmap(p, len);
 	ASSERT_EQ(0, write_str(knob, "0"));
+}
+
+/* Physical address of the page at @p (root sees PFNs), 0 when not present. */
+static unsigned long long page_phys(const void *p)
+{
+	off_t off = (off_t)((uintptr_t)p / PAGE_SZ * sizeof(uint64_t));
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t e = 0;
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, sizeof(e), off) != sizeof(e) || !(e & (1ULL << 63)))
+		e = 0;
+	close(fd);
+	return (e & ((1ULL << 55) - 1)) * PAGE_SZ;
+}
+
+static int cmp_ull(const void *a, const void *b)
+{
+	unsigned long long x = *(const unsigned long long *)a;
+	unsigned long long y = *(const unsigned long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Start one kdamond on physical addresses whose regions are the pages of
+ * @p, with one scheme: migrate_cold to @nid of every region not accessed.
+ * 0 or -errno.
+ */
+static int damon_start_migrate_cold(char *p, int nid)
+{
+	unsigned long long phys[DAMON_PAGES];
+	char nr[16], target[16];
+	const char *const setup[][2] = {
+		{ DAMON_KD "/nr_kdamonds", "1" },
+		{ DAMON_KD "/0/contexts/nr_contexts", "1" },
+		{ DAMON_CTX "/operations", "paddr" },
+		{ DAMON_CTX "/targets/nr_targets", "1" },
+		{ DAMON_CTX "/targets/0/regions/nr_regions", nr },
+		{ DAMON_CTX "/schemes/nr_schemes", "1" },
+		{ DAMON_CTX "/schemes/0/action", "migrate_cold" },
+		{ DAMON_CTX "/schemes/0/target_nid", target },
+		/* every bound of the pattern is 0 until written */
+		{ DAMON_CTX "/schemes/0/access_pattern/nr_accesses/max", "0" },
+		{ DAMON_CTX "/schemes/0/access_pattern/sz/max", "1099511627776" },
+		{ DAMON_CTX "/schemes/0/access_pattern/age/max", "4294967295" },
+	};
+	char v[32];
+	int r = 0;
+
+	for (int i = 0; i < DAMON_PAGES; i++) {
+		phys[i] = page_phys(p + i * PAGE_SZ);
+		if (!phys[i])
+			return -ENOENT;
+	}
+	/* DAMON wants its regions sorted and apart */
+	qsort(phys, DAMON_PAGES, sizeof(phys[0]), cmp_ull);
+	snprintf(nr, sizeof(nr), "%d", DAMON_PAGES);
+	snprintf(target, sizeof(target), "%d", nid);
+	for (size_t i = 0; i < sizeof(setup) / sizeof(setup[0]) && !r; i++)
+		r = write_str(setup[i][0], setup[i][1]);
+	for (int i = 0; i < DAMON_PAGES && !r; i++) {
+		snprintf(v, sizeof(v), "%llu", phys[i]);
+		r = write_strf(v, DAMON_CTX "/targets/0/regions/%d/start", i);
+		snprintf(v, sizeof(v), "%llu", phys[i] + PAGE_SZ);
+		if (!r)
+			r = write_strf(v, DAMON_CTX "/targets/0/regions/%d/end",
+				       i);
+	}
+	return r ? r : write_str(DAMON_KD "/0/state", "on");
+}
+
+/* DAMOS's own account of the scheme, for the log of a failure */
+static void damon_log_stats(struct __test_metadata *_metadata)
+{
+	static const char *const stat[] = { "nr_tried", "sz_tried",
+					    "nr_applied", "sz_applied",
+					    "qt_exceeds" };
+	char v[32], line[160] = "";
+	size_t n = 0;
+
+	write_str(DAMON_KD "/0/state", "update_schemes_stats");
+	for (size_t i = 0; i < sizeof(stat) / sizeof(stat[0]); i++) {
+		if (read_strf(v, sizeof(v), DAMON_CTX "/schemes/0/stats/%s",
+			      stat[i]) < 0)
+			snprintf(v, sizeof(v), "?");
+		v[strcspn(v, "\n")] = 0;
+		n += snprintf(line + n, sizeof(line) - n, " %s=%s", stat[i], v);
+	}
+	TH_LOG("DAMOS stats:%s", line);
+}
+
+static void damon_stop(void)
+{
+	write_str(DAMON_KD "/0/state", "off");
+	write_str(DAMON_KD "/nr_kdamonds", "0");
+}
+
+/*
+ * Pages of @p on @nid once kdamond has moved all DAMON_PAGES there, or
+ * what it had moved when 60 s ran out: a bound on a measured state.
+ */
+static long damon_wait_moved(char *p, int nid)
+{
+	uint64_t end = now_ms() + 60000;
+	long on;
+
+	while ((on = pages_on_node(p, DAMON_PAGES * PAGE_SZ, nid)) !=
+	       DAMON_PAGES && now_ms() < end)
+		usleep(20 * 1000);
+	return on;
+}
+
+/*
+ * DAMOS migrate_cold with a CDM node as target_nid moves the cold pages
+ * there: an administrator named the node, so this is explicit placement
+ * (MR_DAMON opens the node as move_pages(2) does).  And back: with a RAM
+ * target the same pages leave the device node.
+ */
+TEST_F_TIMEOUT(place, damon_migrate_cold_to_and_from_cdm, 300)
+{
+	size_t len = DAMON_PAGES * PAGE_SZ;
+	int node = self->cdm[0];
+	long on;
+	char *p;
+	int r;
+
+	if (!path_exists(DAMON_KD))
+		SKIP(return, "CONFIG_DAMON_SYSFS off");
+	p = map_anon(len);
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, len, 41);
+	/* also drains the per-CPU LRU batches: DAMON takes LRU pages only */
+	ASSERT_EQ(DAMON_PAGES, move_all(p, len, self->ram[0]));
+
+	r = damon_start_migrate_cold(p, node);
+	ASSERT_EQ(0, r) TH_LOG("DAMON sysfs: %s", strerror(-r));
+	on = damon_wait_moved(p, node);
+	damon_log_stats(_metadata);
+	damon_stop();
+	log_nodes(_metadata, "DAMOS migrate_cold to the CDM node", p, len);
+	ASSERT_EQ(DAMON_PAGES, on);
+	ASSERT_EQ((size_t)-1, check_pattern(p, len, 41));
+
+	/* the migration left the new pages in kdamond's LRU batch */
+	ASSERT_EQ(DAMON_PAGES, move_all(p, len, node));
+	r = damon_start_migrate_cold(p, self->ram[0]);
+	ASSERT_EQ(0, r) TH_LOG("DAMON sysfs: %s", strerror(-r));
+	on = damon_wait_moved(p, self->ram[0]);
+	damon_log_stats(_metadata);
+	damon_stop();
+	log_nodes(_metadata, "DAMOS migrate_cold to RAM", p, len);
+	ASSERT_EQ(DAMON_PAGES, on);
+	ASSERT_EQ((size_t)-1, check_pattern(p, len, 41));
+	munmap(p, len);
 }
 
 /* numactl helper: allocate <MiB>, touch, print the node of every page */
