@@ -1415,12 +1415,10 @@ static int busiest_blocks(void *p, size_t len, int *blocks, int max)
 	bsz = strtol(buf, NULL, 16);
 	memset(count, 0, sizeof(count));
 	for (size_t off = 0; off < len; off += PAGE_SZ) {
-		uint64_t e;
-		off_t o = ((uintptr_t)p + off) / PAGE_SZ * 8;
+		uint64_t e = pagemap_pfn(fd, (char *)p + off);
 
-		if (pread(fd, &e, 8, o) != 8 || !(e & (1ULL << 63)))
+		if (!e)
 			continue;
-		e &= (1ULL << 55) - 1;
 		if (e * PAGE_SZ / bsz < 4096)
 			count[e * PAGE_SZ / bsz]++;
 	}

@@ -942,19 +942,17 @@ TEST_F(place, hugetlb_node_pool)
 	ASSERT_EQ(0, write_str(knob, "0"));
 }
 
-/* Physical address of the page at @p (root sees PFNs), 0 when not present. */
+/* Physical address of the page at @p, 0 when not present. */
 static unsigned long long page_phys(const void *p)
 {
-	off_t off = (off_t)((uintptr_t)p / PAGE_SZ * sizeof(uint64_t));
 	int fd = open("/proc/self/pagemap", O_RDONLY);
-	uint64_t e = 0;
+	uint64_t pfn;
 
 	if (fd < 0)
 		return 0;
-	if (pread(fd, &e, sizeof(e), off) != sizeof(e) || !(e & (1ULL << 63)))
-		e = 0;
+	pfn = pagemap_pfn(fd, p);
 	close(fd);
-	return (e & ((1ULL << 55) - 1)) * PAGE_SZ;
+	return pfn * PAGE_SZ;
 }
 
 static int cmp_ull(const void *a, const void *b)

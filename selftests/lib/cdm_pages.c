@@ -119,6 +119,17 @@ long move_all(void *buf, size_t len, int nid)
 	return pages_on_node(buf, len, nid);
 }
 
+uint64_t pagemap_pfn(int pagemap_fd, const void *addr)
+{
+	off_t off = (off_t)((uintptr_t)addr / PAGE_SZ * sizeof(uint64_t));
+	uint64_t e;
+
+	if (pread(pagemap_fd, &e, sizeof(e), off) != sizeof(e) ||
+	    !(e & (1ULL << 63)))
+		return 0;
+	return e & ((1ULL << 55) - 1);
+}
+
 void touch_pages(void *buf, size_t len)
 {
 	for (size_t off = 0; off < len; off += PAGE_SZ)

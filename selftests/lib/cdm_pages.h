@@ -32,6 +32,11 @@ long pages_on_cdm(void *buf, size_t len);
 /* move every page to nid; returns pages now on nid or -errno */
 long move_all(void *buf, size_t len, int nid);
 void touch_pages(void *buf, size_t len);
+/*
+ * PFN of the page mapped at @addr, read from @pagemap_fd (an open
+ * /proc/self/pagemap; PFNs show to root only); 0 when not present.
+ */
+uint64_t pagemap_pfn(int pagemap_fd, const void *addr);
 
 /* deterministic per-offset pattern */
 void fill_pattern(void *buf, size_t len, uint64_t seed);
