@@ -7,6 +7,7 @@
  * CDM nodes' MemFree sampled every 5 ms while it ran.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <numaif.h>
@@ -1289,6 +1290,176 @@ TEST_F_TIMEOUT(iso, ksm_stable_tree_page_moved_to_cdm, 240)
 	ASSERT_EQ(np, pages_on_node(b, len, self->ram[0]));
 	ASSERT_EQ(np, pages_on_node(a, len, cdm));
 	for (size_t i = 0; i < len; i += PAGE_SZ) {
+		ASSERT_EQ(0x5a, a[i]);
+		ASSERT_EQ(0x5a, b[i]);
+	}
+	ASSERT_EQ(0, write_str(KSM "/run", "2"));
+}
+
+/* ksmd's state letter from /proc/PID/stat ('S': in its timed wait) */
+static char ksmd_state(void)
+{
+	static int pid;
+	char path[300], buf[256], *p;
+	DIR *dir;
+	struct dirent *e;
+
+	if (!pid && (dir = opendir("/proc"))) {
+		while (!pid && (e = readdir(dir))) {
+			snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
+			if (read_str(path, buf, sizeof(buf)) > 0 &&
+			    !strncmp(buf, "ksmd", 4) &&
+			    (buf[4] == '\n' || !buf[4]))
+				pid = atoi(e->d_name);
+		}
+		closedir(dir);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!pid || read_str(path, buf, sizeof(buf)) <= 0)
+		return '?';
+	p = strrchr(buf, ')');
+	return p && p[1] ? p[2] : '?';
+}
+
+/*
+ * ksmd's progress: pages scanned plus full scans.  Each wake of a ksmd that
+ * scans one page per batch adds exactly one: a page, or the end of a pass
+ * (which returns before it scans a page).
+ */
+static long ksm_progress(void)
+{
+	long pages, scans;
+
+	if (read_long(KSM "/pages_scanned", &pages) ||
+	    read_long(KSM "/full_scans", &scans))
+		return -1;
+	return pages + scans;
+}
+
+/* ksm_progress() once it is above @above and ksmd waits; -1 after @ms */
+static long ksm_settled(long above, uint64_t ms)
+{
+	uint64_t end = now_ms() + ms;
+	long p;
+
+	do {
+		if (ksmd_state() == 'S') {
+			p = ksm_progress();
+			if (p > above)
+				return p;
+		}
+		usleep(2000);
+	} while (now_ms() < end);
+	return -1;
+}
+
+/*
+ * Wake ksmd once and return ksm_progress() after its batch.  ksmd sleeps
+ * sleep_millisecs (10 minutes here) after each batch, and a write of a new
+ * value ends the sleep.  ksmd reads the value before it waits, so a write
+ * that comes first is missed: it is repeated only when ksmd is seen
+ * waiting with no progress, so no write can give a second batch.
+ */
+static long ksm_step(long progress)
+{
+	static unsigned int sleep_ms = 600000;
+	uint64_t end = now_ms() + 60000;
+	char v[16];
+	long p;
+
+	do {
+		snprintf(v, sizeof(v), "%u", ++sleep_ms);
+		if (write_str(KSM "/sleep_millisecs", v))
+			return -1;
+		p = ksm_settled(progress, 5000);
+		if (p >= 0)
+			return p;
+	} while (now_ms() < end);
+	return -1;
+}
+
+/*
+ * KSM's unstable tree holds a page that was explicitly moved onto a CDM
+ * node after it entered the tree, earlier in the same scan pass.  An
+ * identical page of an unbound task must not be merged with it: merging
+ * makes the candidate (in RAM) the KSM page and maps it in place of the
+ * tree page, so the move would be undone.  ksmd scans one page per wake
+ * here, so the move lands exactly between the two pages' scans.
+ */
+TEST_F_TIMEOUT(iso, ksm_unstable_tree_page_moved_to_cdm, 300)
+{
+	const size_t len = 2 * PAGE_SZ;
+	int cdm = self->cdm[0], status = -1, steps;
+	long p, np, s0, s = -1, unshared = -1, sharing = -1, shared = -1;
+	char *a, *b;
+	void *pa;
+
+	if (!path_exists(KSM "/run") || !path_exists(KSM "/pages_scanned"))
+		SKIP(return, "CONFIG_KSM off");
+	/* b is the page after a: ksmd scans a mm's pages by address */
+	a = map_anon(len);
+	ASSERT_NE(NULL, a);
+	b = a + PAGE_SZ;
+	ASSERT_EQ(0, madvise(a, len, MADV_NOHUGEPAGE));
+	ASSERT_EQ(0, set_knob(self, KSM "/run", "2"));
+	ASSERT_EQ(0, set_knob(self, KSM "/merge_across_nodes", "1"));
+	ASSERT_EQ(0, set_knob(self, KSM "/pages_to_scan", "1"));
+	ASSERT_EQ(0, set_knob(self, KSM "/sleep_millisecs", "600000"));
+	if (path_exists(KSM "/smart_scan"))
+		ASSERT_EQ(0, set_knob(self, KSM "/smart_scan", "0"));
+	memset(a, 0x5a, PAGE_SZ);	/* b stays absent: not scanned */
+	ASSERT_EQ(1, pages_on_node(a, PAGE_SZ, self->ram[0]));
+	ASSERT_EQ(0, madvise(a, len, MADV_MERGEABLE));
+
+	/* a's first scan records its checksum (run=1 starts one batch) */
+	p = ksm_progress();
+	ASSERT_GE(p, 0);
+	ASSERT_EQ(0, write_str(KSM "/run", "1"));
+	np = ksm_settled(p, 60000);
+	ASSERT_EQ(p + 1, np) TH_LOG("ksmd did not scan one page");
+	p = np;
+	/* b, identical, comes next in this pass; then a's next scan puts a
+	 * alone into the unstable tree, as b's checksum is only one scan old
+	 */
+	memset(b, 0x5a, PAGE_SZ);
+	ASSERT_EQ(1, pages_on_node(b, PAGE_SZ, self->ram[0]));
+	for (steps = 0; steps < 4; steps++) {
+		np = ksm_step(p);
+		ASSERT_EQ(p + 1, np);
+		p = np;
+		read_long(KSM "/pages_unshared", &unshared);
+		if (unshared)
+			break;
+	}
+	read_long(KSM "/pages_sharing", &sharing);
+	TH_LOG("%d wakes after a's first scan: pages_unshared %ld, pages_sharing %ld",
+	       steps + 1, unshared, sharing);
+	ASSERT_EQ(1, unshared) TH_LOG("a did not enter the unstable tree");
+	ASSERT_EQ(0, sharing);
+
+	/* the explicit move, between a's scan and b's */
+	pa = a;
+	ASSERT_EQ(0, move_pages(0, 1, &pa, &cdm, &status, MPOL_MF_MOVE));
+	ASSERT_EQ(cdm, status);
+
+	/* b's scan: it finds a, identical, in the unstable tree */
+	ASSERT_EQ(0, read_long(KSM "/pages_scanned", &s0));
+	np = ksm_step(p);
+	ASSERT_EQ(p + 1, np);
+	ASSERT_EQ(0, read_long(KSM "/pages_scanned", &s));
+	ASSERT_EQ(s0 + 1, s) TH_LOG("the wake after a's insertion scanned no page");
+	read_long(KSM "/pages_shared", &shared);
+	read_long(KSM "/pages_sharing", &sharing);
+	read_long(KSM "/pages_unshared", &unshared);
+	TH_LOG("after b's scan: pages_shared %ld, pages_sharing %ld, pages_unshared %ld; a on node %d: %ld, b on node %d: %ld",
+	       shared, sharing, unshared, cdm, pages_on_node(a, PAGE_SZ, cdm),
+	       self->ram[0], pages_on_node(b, PAGE_SZ, self->ram[0]));
+	ASSERT_EQ(1, pages_on_node(a, PAGE_SZ, cdm))
+		TH_LOG("the page moved onto the CDM node was merged away");
+	ASSERT_EQ(1, pages_on_node(b, PAGE_SZ, self->ram[0]));
+	ASSERT_EQ(0, shared);
+	ASSERT_EQ(0, sharing);
+	for (size_t i = 0; i < PAGE_SZ; i++) {
 		ASSERT_EQ(0x5a, a[i]);
 		ASSERT_EQ(0x5a, b[i]);
 	}
