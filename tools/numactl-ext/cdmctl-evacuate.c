@@ -311,7 +311,7 @@ int cmd_evacuate(const char *arg, long timeout_ms)
 	struct dev *d;
 	pthread_t th;
 	int node, ret, measured;
-	unsigned int tmo;
+	unsigned int tmo, deadline_ms;
 	uint64_t v = 0, us = 0, used = 0;
 	long psz = sysconf(_SC_PAGESIZE);
 	const char *result = "ok";
@@ -328,6 +328,8 @@ int cmd_evacuate(const char *arg, long timeout_ms)
 		tmo = default_timeout_ms(used, evac_rate(node, &measured));
 	else
 		tmo = (unsigned int)timeout_ms;
+	/* what the kernel will allow, for messages and JSON */
+	deadline_ms = tmo ? tmo : EVAC_KERNEL_DEFAULT_MS;
 	if (d && !strcmp(d->state, "offline")) {
 		err("%s: node %d is already evacuated (device offline)", who,
 		    node);
@@ -383,7 +385,7 @@ int cmd_evacuate(const char *arg, long timeout_ms)
 		ret = evac_failed(&result, "timeout", EX_EVAC, msg, sizeof(msg),
 				  "evacuation of node %d timed out after %u ms: %" PRIu64
 				  " pages could not be migrated; the memory is back online",
-				  node, tmo, v);
+				  node, deadline_ms, v);
 		break;
 	case EINTR:
 		progress_end(&pg);
@@ -421,7 +423,7 @@ int cmd_evacuate(const char *arg, long timeout_ms)
 		jsize(o, job.err ? "bytes_remaining" : "bytes",
 		      v * (uint64_t)psz);
 		jsecs(o, "seconds", secs);
-		ju64(o, "timeout_ms", tmo);
+		ju64(o, "timeout_ms", deadline_ms);
 		jprint(o);
 	}
 	return ret;

@@ -38,6 +38,7 @@
 #define MAX_NODES	1024
 #define MAX_DEVS	64
 #define EVAC_MAX_MS	3600000u	/* the capi_sim driver's maximum */
+#define EVAC_KERNEL_DEFAULT_MS	10000u	/* what the kernel makes of 0 */
 /* The default timeout: EVAC_BASE_MS + EVAC_SLACK x (used bytes / rate). */
 #define EVAC_BASE_MS	10000.0
 #define EVAC_SLACK	3.0

@@ -867,6 +867,11 @@ static void test_cdmctl(void)
 	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
 	CHECK(r == 0 && !strcmp(buf, "0\n"),
 	      "evacuate --timeout 0 on capi_sim: 0, the kernel's default, as for a node");
+	r = run(tree, "evacuate", "1", "--timeout", "0", "--json", NULL);
+	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
+	CHECK(r == 0 && !strcmp(buf, "0\n") && json_valid(out) &&
+	      jint("timeout_ms", 10000),
+	      "evacuate --timeout 0 --json: writes 0, reports the kernel's 10000 ms");
 	r = run(tree, "evacuate", "1", "--json", NULL);
 	CHECK(r == 0 && json_valid(out) && jint("node", 1) &&
 	      jstreq("device", "0000:00:03.0") && jstreq("chardev", "capi_sim0") &&
