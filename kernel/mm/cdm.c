@@ -911,6 +911,33 @@ static int cdm_offline_range(int nid, u64 start, u64 size)
 }
 
 /*
+ * Offline the online blocks of [@start, @start + @size): the second block
+ * first, the first block last.  Each block offlined makes
+ * set_zone_contiguous() walk the zone pageblock by pageblock up to its
+ * first hole.  In address order there is none, so each walk covers the rest
+ * of the node, and evacuating an empty node costs the square of its size
+ * (66 s for 64 GiB on the lockdep test kernel under TCG, three quarters of
+ * it in that walk).  With the second block gone first, each walk ends after
+ * the first block, and the node's span shrinks only at its end.
+ */
+static int cdm_offline_blocks(u64 start, u64 size, struct cdm_walk *w)
+{
+	u64 bs = memory_block_size_bytes();
+	u64 first = ALIGN_DOWN(start, bs), end = start + size;
+	int ret;
+
+	if (end - first < 3 * bs)
+		return walk_memory_blocks(start, size, w, cdm_offline_block);
+	ret = walk_memory_blocks(first + bs, bs, w, cdm_offline_block);
+	if (!ret)
+		ret = walk_memory_blocks(first + 2 * bs, end - first - 2 * bs,
+					 w, cdm_offline_block);
+	if (!ret)
+		ret = walk_memory_blocks(first, bs, w, cdm_offline_block);
+	return ret;
+}
+
+/*
  * Offline every memory block of an evacuating node, until @deadline.  All
  * or nothing, as cdm_offline_range().  When @sliced (cdm_evacuate() took
  * device_hotplug_lock itself) the lock is held for one slice of
@@ -943,8 +970,7 @@ static int cdm_offline_node(int nid, struct cdm_node *cn,
 		/* Offlining shrinks the span: only what is left is walked. */
 		start = PFN_PHYS(pgdat->node_start_pfn);
 		size = PFN_PHYS(pgdat->node_spanned_pages);
-		ret = size ? walk_memory_blocks(start, size, &w,
-						cdm_offline_block) : 0;
+		ret = size ? cdm_offline_blocks(start, size, &w) : 0;
 		if (ret != -ETIMEDOUT || !sliced || !time_before(jiffies, deadline))
 			break;
 		unlock_device_hotplug();
