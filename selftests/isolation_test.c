@@ -1357,8 +1357,9 @@ static long ksm_settled(long above, uint64_t ms)
  * Wake ksmd once and return ksm_progress() after its batch.  ksmd sleeps
  * sleep_millisecs (10 minutes here) after each batch, and a write of a new
  * value ends the sleep.  ksmd reads the value before it waits, so a write
- * that comes first is missed: it is repeated only when ksmd is seen
- * waiting with no progress, so no write can give a second batch.
+ * that comes first is missed.  A write wakes a waiting ksmd before it
+ * returns, so ksmd seen waiting with no progress after it missed it: only
+ * then is a new value written, and no write can give a second batch.
  */
 static long ksm_step(long progress)
 {
@@ -1371,9 +1372,16 @@ static long ksm_step(long progress)
 		snprintf(v, sizeof(v), "%u", ++sleep_ms);
 		if (write_str(KSM "/sleep_millisecs", v))
 			return -1;
-		p = ksm_settled(progress, 5000);
-		if (p >= 0)
-			return p;
+		for (;;) {
+			p = ksm_settled(progress, 100);
+			if (p >= 0)
+				return p;
+			if (now_ms() >= end)
+				return -1;
+			/* in that order: asleep, then still no progress */
+			if (ksmd_state() == 'S' && ksm_progress() == progress)
+				break;
+		}
 	} while (now_ms() < end);
 	return -1;
 }
