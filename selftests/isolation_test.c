@@ -279,8 +279,8 @@ TEST_F_TIMEOUT(iso_fill, system_ram, 420)
  */
 TEST_F_TIMEOUT(iso, bind_ram_and_cdm_spills_when_ram_low, 420)
 {
-	struct fill_opts o = { .mode = MPOL_BIND, .nnodes = 2, .chunk = 8 * MiB };
-	long low_kb, high_kb, ram_kb, cdm_kb;
+	struct fill_opts o = { .mode = MPOL_BIND, .nnodes = 2, .chunk = 2 * MiB };
+	long low_kb, high_kb, ram_kb, cdm_kb, chunk_kb = o.chunk / KiB;
 	struct fill_result r;
 	struct oom_quiet q;
 	char first[256];
@@ -298,11 +298,12 @@ TEST_F_TIMEOUT(iso, bind_ram_and_cdm_spills_when_ram_low, 420)
 	low_kb = node_watermark_kb(self->ram[0], "low");
 	high_kb = node_watermark_kb(self->ram[0], "high");
 	cdm_kb = r.nodes[self->cdm[0]] * 4;
-	TH_LOG("MPOL_BIND {%d,%d}, %zu MiB: node %d %ld MiB, node %d %ld MiB; first device page in chunk %ld with node %d MemFree %ld kB (low watermark %ld kB); child %s (err %d)",
+	TH_LOG("MPOL_BIND {%d,%d}, %zu MiB: node %d %ld MiB, node %d %ld MiB; first device page in chunk %ld (of %ld kB) with node %d MemFree %ld kB after it, %ld kB before it (watermarks: low %ld kB, high %ld kB); child %s (err %d)",
 	       self->ram[0], self->cdm[0], o.max_bytes / MiB,
 	       self->ram[0], r.nodes[self->ram[0]] * 4 / 1024,
-	       self->cdm[0], cdm_kb / 1024, r.first_cdm_chunk,
-	       self->ram[0], r.node0_free_at_first_cdm, low_kb,
+	       self->cdm[0], cdm_kb / 1024, r.first_cdm_chunk, chunk_kb,
+	       self->ram[0], r.node0_free_at_first_cdm,
+	       r.node0_free_before_first_cdm, low_kb, high_kb,
 	       r.oom_killed ? "OOM-killed" : "exited", r.err);
 	ASSERT_EQ(0, oom_quiet_end(&q, first, sizeof(first)))
 		TH_LOG("kernel report: %s", first);
@@ -312,11 +313,19 @@ TEST_F_TIMEOUT(iso, bind_ram_and_cdm_spills_when_ram_low, 420)
 	/* at least what RAM could not hold went to the device */
 	ASSERT_GE(cdm_kb, 64 * 1024);
 	/*
-	 * and only once RAM was low: the first device page came with node 0
-	 * below its high watermark (measured: within 2.6 MiB of low, either
-	 * side), not while RAM had room
+	 * and only once RAM was low: the first device page came in a chunk
+	 * that took node 0 below its high watermark, not while RAM had room.
+	 * MemFree is read after each chunk.  Usually it is still below high
+	 * then (measured: within 2.6 MiB of low, either side).  But memory
+	 * can be freed between the spill and the read (kswapd reclaiming
+	 * slab and caches is the likely source): once 38816 kB after the
+	 * chunk, with high at 36556 kB.  So it is enough that the chunk could
+	 * have taken RAM below high: the reading after the chunk before,
+	 * less one chunk.
 	 */
-	ASSERT_LT(r.node0_free_at_first_cdm, high_kb);
+	ASSERT_GE(r.first_cdm_chunk, 1);
+	ASSERT_TRUE(r.node0_free_at_first_cdm < high_kb ||
+		    r.node0_free_before_first_cdm - chunk_kb < high_kb);
 	ASSERT_GE(r.nodes[self->ram[0]] * 4, ram_kb / 2);
 }
 

@@ -311,10 +311,12 @@ pid_t fill_start(const struct fill_opts *o, int *rfd)
 void fill_collect(int rfd, struct fill_result *r)
 {
 	struct fill_report rep;
+	long prev_free_kb = -1;
 
 	memset(r, 0, sizeof(*r));
 	r->first_cdm_chunk = -1;
 	r->min_node0_free_kb = -1;
+	r->node0_free_before_first_cdm = -1;
 	while (read(rfd, &rep, sizeof(rep)) == sizeof(rep)) {
 		if (rep.chunk == -1)
 			break;
@@ -335,7 +337,9 @@ void fill_collect(int rfd, struct fill_result *r)
 		if (rep.on_cdm && r->first_cdm_chunk < 0) {
 			r->first_cdm_chunk = rep.chunk;
 			r->node0_free_at_first_cdm = rep.node0_free_kb;
+			r->node0_free_before_first_cdm = prev_free_kb;
 		}
+		prev_free_kb = rep.node0_free_kb;
 		if (r->min_node0_free_kb < 0 ||
 		    rep.node0_free_kb < r->min_node0_free_kb)
 			r->min_node0_free_kb = rep.node0_free_kb;

@@ -60,6 +60,7 @@ struct fill_result {
 	long chunks, pages, on_cdm, nodes[4];
 	long first_cdm_chunk;	/* -1 none */
 	long node0_free_at_first_cdm;
+	long node0_free_before_first_cdm;	/* after the chunk before; -1 none */
 	long min_node0_free_kb;
 	int stopped_low;
 	int err;
