@@ -972,6 +972,7 @@ TEST_F_TIMEOUT(evac, readd_repeatedly, 300)
 static int trace_begin(const char *event)
 {
 	char path[256];
+	int fd;
 
 	snprintf(path, sizeof(path), "%s/events", TRACEFS);
 	if (!path_exists(path))
@@ -982,7 +983,10 @@ static int trace_begin(const char *event)
 	if (!path_exists(path))
 		return -1;
 	write_strf("0", "%s/tracing_on", TRACEFS);
-	write_strf("", "%s/trace", TRACEFS);
+	/* opening the trace with O_TRUNC empties the buffer; a write does not */
+	fd = open(TRACEFS "/trace", O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
 	if (write_str(path, "1"))
 		return -1;
 	write_strf("1", "%s/tracing_on", TRACEFS);
@@ -992,17 +996,21 @@ static int trace_begin(const char *event)
 /* Stop tracing @event; the trace as a string to free(), or NULL. */
 static char *trace_end(const char *event)
 {
-	char *buf = calloc(1, 1 << 20);
-	ssize_t n = -1;
+	const size_t size = 1 << 20;
+	char *buf = calloc(1, size);
+	size_t len = 0;
+	ssize_t n = 0;
 	int fd;
 
 	write_strf("0", "%s/events/%s", TRACEFS, event);
 	fd = buf ? open(TRACEFS "/trace", O_RDONLY) : -1;
-	if (fd >= 0) {
-		n = read(fd, buf, (1 << 20) - 1);
+	/* the trace comes a page per read() */
+	while (fd >= 0 && len < size - 1 &&
+	       (n = read(fd, buf + len, size - 1 - len)) > 0)
+		len += n;
+	if (fd >= 0)
 		close(fd);
-	}
-	if (n <= 0) {
+	if (!len) {
 		free(buf);
 		return NULL;
 	}
@@ -1036,52 +1044,170 @@ TEST_F_TIMEOUT(evac, trace_events, 180)
 	check_gone_and_online(_metadata, self);
 }
 
+/* CDM_OFFLINE_BATCH_PAGES */
+#define OFFLINE_BATCH 64
+
+/*
+ * The passes of an evacuation, from cdm_evacuate_progress (traced once per
+ * offlining pass that migrated something): how many, the pages they moved
+ * in all, the largest, how many moved exactly one THP's pages (@large),
+ * and how many moved more than OFFLINE_BATCH pages and not exactly @large.
+ */
+struct evac_passes {
+	int n;
+	unsigned long pages, max, n_large, n_over;
+};
+
+static int cmp_ulong(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Each event carries the evacuation's running total.  The trace merges the
+ * CPUs' buffers by their local clocks, which need not agree, so the events
+ * are put in order by that total, not by time.
+ */
+static int evacuate_traced(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(evac) *self, unsigned long large,
+			   struct evac_passes *ps)
+{
+	const char *event = "cdm/cdm_evacuate_progress/enable";
+	unsigned long migrated, step, *totals;
+	size_t n = 0, cap = 1 << 16, i;
+	char *buf, *line;
+	int r, nid;
+
+	memset(ps, 0, sizeof(*ps));
+	r = trace_begin(event);
+	if (r != 1)
+		return r ? -ENOENT : -EOPNOTSUPP;
+	r = capi_evac_ioctl(self->fd, EVAC_MS, NULL, NULL);
+	buf = trace_end(event);
+	if (r)
+		return r;
+	totals = calloc(cap, sizeof(*totals));
+	if (!buf || !totals) {
+		free(buf);
+		free(totals);
+		return -ENODATA;
+	}
+	for (line = strtok(buf, "\n"); line && n < cap;
+	     line = strtok(NULL, "\n")) {
+		char *ev = strstr(line, "cdm_evacuate_progress: ");
+
+		if (ev && sscanf(ev, "cdm_evacuate_progress: nid=%d migrated=%lu",
+				 &nid, &migrated) == 2 && nid == self->node)
+			totals[n++] = migrated;
+	}
+	free(buf);
+	qsort(totals, n, sizeof(*totals), cmp_ulong);
+	for (i = 0; i < n; i++) {
+		step = totals[i] - ps->pages;
+		ps->pages = totals[i];
+		ps->max = step > ps->max ? step : ps->max;
+		ps->n_large += step == large;
+		ps->n_over += step > OFFLINE_BATCH && step != large;
+		ps->n++;
+	}
+	free(totals);
+	TH_LOG("%d passes moved %lu pages, the largest %lu; %lu of %lu pages, %lu of more than %d other than that",
+	       ps->n, ps->pages, ps->max, ps->n_large, large, ps->n_over,
+	       OFFLINE_BATCH);
+	return 0;
+}
+
 /*
  * Offlining looks at an evacuation's deadline and at signals only between
  * passes over a memory block, and a pass used to migrate everything it
  * found (a whole 128 MiB block): a 10 s timeout returned after 42 s under
- * make stress.  On a CDM node a pass now ends after 2048 page frames
- * (CDM_OFFLINE_BATCH_PAGES); cdm_evacuate_progress, traced once per pass,
- * shows it: no step above 2048 pages, and 64 MiB takes at least 8 steps.
+ * make stress.  A task touching a page of a pass waits until the pass's
+ * batch has been copied, up to 512 folios.  On a CDM node a pass now ends
+ * after 64 page frames: no pass moves more than 64 pages (or one THP, if
+ * THPs are on by default), and 64 MiB takes at least 256 passes.
  */
 TEST_F_TIMEOUT(evac, offline_passes_see_the_deadline, 300)
 {
-	const char *event = "cdm/cdm_evacuate_progress/enable";
-	const size_t len = 64 * MiB, batch = 2048;
+	const size_t len = 64 * MiB;
 	char *p = bound_region(_metadata, self->node, len, false);
-	unsigned long last = 0, migrated, step, max_step = 0;
-	int r, nid, steps = 0;
-	char *buf, *line;
+	struct evac_passes ps;
+	int r;
 
 	ASSERT_NE(NULL, p);
-	r = trace_begin(event);
-	if (!r)
-		SKIP(return, "no tracefs events (CONFIG_EVENT_TRACING off)");
-	ASSERT_EQ(1, r) TH_LOG("no cdm_evacuate_progress event");
 	fill_pattern(p, len, 21);
 	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, self->node));
-	r = capi_evac_ioctl(self->fd, EVAC_MS, NULL, NULL);
-	buf = trace_end(event);
-	ASSERT_EQ(0, r);
-	ASSERT_NE(NULL, buf);
-	for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-		char *ev = strstr(line, "cdm_evacuate_progress: ");
-
-		if (!ev || sscanf(ev, "cdm_evacuate_progress: nid=%d migrated=%lu",
-				  &nid, &migrated) != 2 || nid != self->node)
-			continue;
-		step = migrated - last;
-		last = migrated;
-		max_step = step > max_step ? step : max_step;
-		steps++;
-	}
-	free(buf);
-	TH_LOG("%d passes moved %lu pages, the largest %lu", steps, last,
-	       max_step);
-	ASSERT_GE(last, len / PAGE_SZ);
-	ASSERT_LE(max_step, batch);
-	ASSERT_GE(steps, (int)(len / PAGE_SZ / batch));
+	r = evacuate_traced(_metadata, self, HPAGE_SZ / PAGE_SZ, &ps);
+	if (r == -EOPNOTSUPP)
+		SKIP(return, "no tracefs events (CONFIG_EVENT_TRACING off)");
+	ASSERT_EQ(0, r) TH_LOG("evacuate: %s", strerror(-r));
+	ASSERT_GE(ps.pages, len / PAGE_SZ);
+	ASSERT_EQ(0, ps.n_over);
+	ASSERT_GE((unsigned long)ps.n +
+		  ps.n_large * (HPAGE_SZ / PAGE_SZ / OFFLINE_BATCH),
+		  len / PAGE_SZ / OFFLINE_BATCH);
 	ASSERT_EQ((size_t)-1, check_pattern(p, len, 21));
+	check_gone_and_online(_metadata, self);
+}
+
+/*
+ * Small pages and THPs side by side on the node (each 1 MiB of small
+ * pages is faulted just before a THP): a THP is a pass of its own, so no
+ * small page waits for a THP's copy.  Every pass moves either at most 64
+ * small pages or exactly one THP's 512, and there are at least as many
+ * 512-page passes as THPs were on the node.
+ */
+TEST_F_TIMEOUT(evac, large_folio_is_a_pass_of_its_own, 300)
+{
+	const char *thp = "/sys/kernel/mm/transparent_hugepage/enabled";
+	const size_t huge_len = 16 * MiB, small_len = 8 * MiB;
+	const unsigned long hpage_pages = HPAGE_SZ / PAGE_SZ;
+	long huge_before, huge_after;
+	struct evac_passes ps;
+	char *h, *s;
+	size_t i;
+	int r;
+
+	if (!path_exists(thp))
+		SKIP(return, "CONFIG_TRANSPARENT_HUGEPAGE off");
+	ASSERT_LT(0, read_choice(thp, self->thp_saved, sizeof(self->thp_saved)));
+	ASSERT_EQ(0, write_str(thp, "madvise"));
+	h = map_anon_aligned(huge_len, HPAGE_SZ);
+	ASSERT_NE(NULL, h);
+	ASSERT_EQ(0, madvise(h, huge_len, MADV_HUGEPAGE));
+	ASSERT_EQ(0, mbind_nodes(h, huge_len, MPOL_BIND, &self->node, 1, 0));
+	s = bound_region(_metadata, self->node, small_len, false);
+	ASSERT_NE(NULL, s);
+	for (i = 0; i < huge_len / HPAGE_SZ; i++) {
+		size_t chunk = small_len / (huge_len / HPAGE_SZ);
+
+		fill_pattern(s + i * chunk, chunk, 40 + i);
+		fill_pattern(h + i * HPAGE_SZ, HPAGE_SZ, 60 + i);
+	}
+	ASSERT_EQ((long)(small_len / PAGE_SZ), pages_on_node(s, small_len, self->node));
+	ASSERT_EQ((long)(huge_len / PAGE_SZ), pages_on_node(h, huge_len, self->node));
+	huge_before = smaps_anon_huge_kb(h);
+	ASSERT_GT(huge_before, 0) TH_LOG("no THP on the CDM node to begin with");
+	r = evacuate_traced(_metadata, self, hpage_pages, &ps);
+	if (r == -EOPNOTSUPP)
+		SKIP(return, "no tracefs events (CONFIG_EVENT_TRACING off)");
+	ASSERT_EQ(0, r) TH_LOG("evacuate: %s", strerror(-r));
+	huge_after = smaps_anon_huge_kb(h);
+	TH_LOG("THP: %ld MiB huge before, %ld MiB after", huge_before / 1024,
+	       huge_after / 1024);
+	/* every pass: a THP alone, or small pages only */
+	ASSERT_EQ(0, ps.n_over);
+	ASSERT_GE(ps.n_large, (unsigned long)huge_before / (HPAGE_SZ / 1024));
+	ASSERT_GE(ps.pages, (huge_len + small_len) / PAGE_SZ);
+	ASSERT_EQ(0, pages_on_cdm(h, huge_len));
+	ASSERT_EQ(0, pages_on_cdm(s, small_len));
+	for (i = 0; i < huge_len / HPAGE_SZ; i++) {
+		size_t chunk = small_len / (huge_len / HPAGE_SZ);
+
+		ASSERT_EQ((size_t)-1, check_pattern(s + i * chunk, chunk, 40 + i));
+		ASSERT_EQ((size_t)-1, check_pattern(h + i * HPAGE_SZ, HPAGE_SZ, 60 + i));
+	}
 	check_gone_and_online(_metadata, self);
 }
 

@@ -50,7 +50,7 @@ struct page *__cdm_alloc_emergency(gfp_t gfp, unsigned int order,
 void __cdm_migration_targets(nodemask_t *nmask);
 void __cdm_offline_migrated(int nid, unsigned int nr_pages);
 int __cdm_offline_expired(int nid);
-bool __cdm_offline_batch_end(unsigned long start_pfn);
+bool __cdm_offline_batch_end(unsigned long start_pfn, unsigned long pfn);
 int __cdm_policy_node(const nodemask_t *mask, int nid);
 void __cdm_rebind_nodemask(struct mempolicy *pol, nodemask_t *tmp,
 			   const nodemask_t *mems);
@@ -147,16 +147,18 @@ static inline int cdm_offline_expired(int nid)
 
 /*
  * Offlining migrates everything it finds in a memory block at once, and
- * looks at signals and the deadline only between such passes.  On a CDM
- * node the pass ends after CDM_OFFLINE_BATCH_PAGES page frames, so an
- * evacuation's timeout and signals are seen within one batch.
+ * looks at signals and the deadline only between such passes; a task that
+ * touches a page of a pass waits until the pass's migrate_pages() batch
+ * has been copied.  On a CDM node a pass ends after CDM_OFFLINE_BATCH_PAGES
+ * page frames, and a large folio is a pass of its own, so both an
+ * evacuation's timeout and that wait are bounded by one short batch.
  */
-#define CDM_OFFLINE_BATCH_PAGES	2048
+#define CDM_OFFLINE_BATCH_PAGES	64
 static inline bool cdm_offline_batch_end(unsigned long start_pfn,
 					 unsigned long pfn)
 {
-	return cdm_enabled() && pfn - start_pfn >= CDM_OFFLINE_BATCH_PAGES &&
-	       __cdm_offline_batch_end(start_pfn);
+	return cdm_enabled() && pfn != start_pfn &&
+	       __cdm_offline_batch_end(start_pfn, pfn);
 }
 
 /*
