@@ -301,6 +301,12 @@ static void where(char *p, size_t len, long *on_node, int node, long *elsewhere)
 	}
 }
 
+/* A gap between two writer iterations this long is a stall: a fault, a
+ * wait on a page under migration, or the scheduler; shorter ones are the
+ * loop itself (about 0.1-1 us). */
+#define STALL_MIN_NS	20000ULL
+#define STALLS_MAX	8192
+
 struct writer_state {
 	_Atomic int phase;		/* 0 before, 1 during evacuation, 2 stop */
 	_Atomic int ready;
@@ -308,16 +314,20 @@ struct writer_state {
 		uint64_t max_gap_before_ns;
 		uint64_t max_gap_during_ns;
 		uint64_t iterations;
+		/* the stalls during the evacuation (the first STALLS_MAX) */
+		uint64_t nstalls;
+		uint64_t stall_ns[STALLS_MAX];
 	} w[16];
 };
 
 /* A writer: stores into its own pages on the device node, one page per
- * iteration, and records the longest gap between iterations. */
+ * iteration, and records the longest gap between iterations and every
+ * stall during the evacuation. */
 static void writer(struct writer_state *ws, int id, int node)
 {
 	size_t len = WRITER_MIB * MIB;
 	char *p = map_anon(len, 0);
-	uint64_t last, gap, max[2] = { 0, 0 }, iters = 0;
+	uint64_t last, gap, max[2] = { 0, 0 }, iters = 0, nstalls = 0;
 	size_t off = 0;
 	int phase;
 
@@ -335,12 +345,47 @@ static void writer(struct writer_state *ws, int id, int node)
 		last = t;
 		if (gap > max[phase])
 			max[phase] = gap;
+		if (phase == 1 && gap >= STALL_MIN_NS) {
+			if (nstalls < STALLS_MAX)
+				ws->w[id].stall_ns[nstalls] = gap;
+			nstalls++;
+		}
 		iters++;
 	}
+	ws->w[id].nstalls = nstalls;
 	ws->w[id].max_gap_before_ns = max[0];
 	ws->w[id].max_gap_during_ns = max[1];
 	ws->w[id].iterations = iters;
 	_exit(0);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The distribution of one writer's stalls during an evacuation: how many,
+ * and their 50th, 90th and 99th percentiles (nearest rank). */
+static void stall_percentiles(uint64_t *stall_ns, uint64_t nstalls,
+			      unsigned long nwriters)
+{
+	static const unsigned int pct[] = { 50, 90, 99 };
+	uint64_t n = nstalls < STALLS_MAX ? nstalls : STALLS_MAX;
+	char key[64];
+
+	snprintf(key, sizeof(key), "stalls_w%lu_count", nwriters);
+	sample(key, nstalls);
+	if (!n)
+		return;
+	qsort(stall_ns, n, sizeof(*stall_ns), cmp_u64);
+	for (size_t i = 0; i < sizeof(pct) / sizeof(pct[0]); i++) {
+		uint64_t rank = (n * pct[i] + 99) / 100;
+
+		snprintf(key, sizeof(key), "stalls_w%lu_p%u_ns", nwriters, pct[i]);
+		sample(key, stall_ns[rank ? rank - 1 : 0]);
+	}
 }
 
 static const char *const vmstat_keys[] = {
@@ -485,6 +530,8 @@ static void bench_evac(const char *kind, int node, const char *devdir,
 			sample(key, ws->w[w].max_gap_before_ns);
 			snprintf(key, sizeof(key), "stall_w%lu_during_ns", nwriters);
 			sample(key, ws->w[w].max_gap_during_ns);
+			stall_percentiles(ws->w[w].stall_ns, ws->w[w].nstalls,
+					  nwriters);
 		}
 
 		/* Every page left the node and kept its contents. */
