@@ -1245,6 +1245,87 @@ TEST_F_TIMEOUT(capi, memmap_on_device, 600)
 	capi_load_all(_metadata, self, "");
 }
 
+/*
+ * A large device (issue 17): its node's data at the far end, every block
+ * before it empty.  make check's "large" guest has one 8 GiB device; on a
+ * smaller one the case is skipped.  The data is put there by offlining
+ * every other block of the node first (a bound fault can then only take
+ * the last block's memory), and the blocks are onlined again before the
+ * evacuation, which must walk the empty blocks and move the data.
+ */
+#define LARGE_DEVICE (4 * GiB)
+#define LARGE_FILL (64 * MiB)
+
+/* Write @how to the state of @nid's blocks other than @keep; how many */
+static int set_other_blocks(int nid, int keep, const char *how)
+{
+	int ids[1024], n = node_blocks(nid, ids, 1024), done = 0;
+	char path[128];
+
+	for (int i = 0; i < n; i++) {
+		if (ids[i] == keep)
+			continue;
+		snprintf(path, sizeof(path), MEMSYS "/memory%d/state", ids[i]);
+		if (write_str(path, how))
+			return -(i + 1);
+		done++;
+	}
+	return done;
+}
+
+TEST_F_TIMEOUT(capi, large_device_far_end, 900)
+{
+	struct capi_dev *d = &self->dev[0];
+	int ids[1024], n, last = -1, pm, moved;
+	long block_kb, in_last = 0;
+	char bs[32] = "", *p;
+	uint64_t first_pfn;
+
+	for (int i = 1; i < self->ndev; i++)
+		if (self->dev[i].size > d->size)
+			d = &self->dev[i];
+	if (d->size < LARGE_DEVICE)
+		SKIP(return, "no device of %lu MiB or more (make check's large guest)",
+		     LARGE_DEVICE / MiB);
+	ASSERT_LT(0, read_str(MEMSYS "/block_size_bytes", bs, sizeof(bs)));
+	block_kb = (long)(strtoull(bs, NULL, 16) / KiB);
+	ASSERT_LT(0, block_kb);
+	n = node_blocks(d->node, ids, 1024);
+	ASSERT_EQ((long)(d->size / KiB / block_kb), n);
+	for (int i = 0; i < n; i++)
+		last = ids[i] > last ? ids[i] : last;
+	first_pfn = (uint64_t)last * (uint64_t)block_kb * KiB / PAGE_SZ;
+
+	/* Only the last block online: the fill lands there. */
+	moved = set_other_blocks(d->node, last, "offline");
+	ASSERT_EQ(n - 1, moved) TH_LOG("offlining block %d failed", -moved);
+	ASSERT_EQ(block_kb, node_meminfo_kb(d->node, "MemTotal"));
+	p = map_anon(LARGE_FILL);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, mbind_nodes(p, LARGE_FILL, MPOL_BIND, &d->node, 1, 0));
+	fill_pattern(p, LARGE_FILL, 91);
+	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, pm);
+	for (size_t off = 0; off < LARGE_FILL; off += PAGE_SZ)
+		in_last += pagemap_pfn(pm, p + off) >= first_pfn;
+	close(pm);
+	moved = set_other_blocks(d->node, last, "online_movable");
+	ASSERT_EQ(n - 1, moved) TH_LOG("onlining block %d failed", -moved);
+	ASSERT_EQ((long)(d->size / KiB), node_meminfo_kb(d->node, "MemTotal"));
+	TH_LOG("node %d: %d blocks of %ld MiB, %ld of %lu pages in block %d",
+	       d->node, n, block_kb / 1024, in_last, LARGE_FILL / PAGE_SZ, last);
+	ASSERT_EQ((long)(LARGE_FILL / PAGE_SZ), in_last);
+
+	ASSERT_EQ(0, capi_write(d, "evacuate", "600000"));
+	ASSERT_FALSE(node_has_memory(d->node));
+	EXPECT_EQ(0, pages_on_cdm(p, LARGE_FILL));
+	EXPECT_EQ((size_t)-1, check_pattern(p, LARGE_FILL, 91));
+	ASSERT_EQ(0, capi_write(d, "online", "1"));
+	ASSERT_EQ(0, wait_node_usable(d->node, 60000));
+	EXPECT_EQ((long)(d->size / KiB), node_meminfo_kb(d->node, "MemTotal"));
+	munmap(p, LARGE_FILL);
+}
+
 TEST_F(capi, unprivileged_evacuate_online_eperm)
 {
 	struct capi_dev *d = &self->dev[self->ndev - 1];

@@ -412,3 +412,35 @@ int node_zone_free_low(int nid, bool movable, long *free_kb, long *low_kb)
 	fclose(f);
 	return 0;
 }
+
+int node_blocks(int nid, int *ids, int max)
+{
+	char path[128];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), NODE_SYS "/node%d", nid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)) && n < max)
+		if (!strncmp(de->d_name, "memory", 6) &&
+		    de->d_name[6] >= '0' && de->d_name[6] <= '9')
+			ids[n++] = atoi(de->d_name + 6);
+	closedir(d);
+	return n;
+}
+
+int block_state(int id, char *buf, size_t len)
+{
+	char path[128];
+	int r;
+
+	snprintf(path, sizeof(path), MEMSYS "/memory%d/state", id);
+	r = read_str(path, buf, len);
+	if (r < 0)
+		return r;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}

@@ -38,6 +38,10 @@ bool nodelist_has(const char *s, int node);	/* "0-1,3" has @node */
 uint64_t node_state_mask(const char *state);
 int cdm_nodes(int *nodes, int max);	/* has_coherent_device */
 int mem_nodes(int *nodes, int max);	/* has_memory */
+/* memory block ids of node @nid (directory order): how many or -errno */
+int node_blocks(int nid, int *ids, int max);
+/* MEMSYS/memory@id/state without its newline: 0 or -errno */
+int block_state(int id, char *buf, size_t len);
 int ram_nodes(int *nodes, int max);	/* has_memory minus CDM */
 bool node_is_cdm(int nid);
 bool node_has_memory(int nid);
