@@ -116,7 +116,7 @@ def main():
         "icount": "-icount shift=0,sleep=off: guest time advances 1 ns per "
                   "guest instruction, so guest-time ratios are instruction ratios",
         "runs": run_info, "isolation": {}, "placement": {}, "evacuation": {},
-        "scaling": {}, "writers": {}, "memory_overhead": {}, "goals": [],
+        "scaling": {}, "writers": {}, "memory_overhead": {}, "large": {}, "goals": [],
     }
     modes = [m for m in ("icount", "wall") if f"{m}-ours-main" in runs]
 
@@ -244,6 +244,33 @@ def main():
                 "vmalloc_kib_per_gib": d("VmallocUsed_kb") / added_gib,
             }
 
+    # 6. Large devices (plan large, ours): 64 and 2 GiB with their struct
+    # pages on the device; hot-add, RAM per GiB, 1 GiB evacuated from each.
+    for m in modes:
+        secs = runs.get(f"{m}-ours-large", {})
+        smp = lambda sec, k: secs.get(sec, {}).get("samples", {}).get(k)
+        pre, post = secs.get("memsnap_pre", {}).get("samples", {}), secs.get("memsnap_post", {}).get("samples", {})
+        evac = {}
+        for sec, body in secs.items():
+            ns = body.get("samples", {}).get("evac_anon4k_ns")
+            if sec.startswith("large_evac_") and ns:
+                evac[int(sec.split("_")[2])] = stats(ns)
+        if not secs or not pre or not post:
+            continue
+        added_kb = post["post_MemTotal_kb"][0] - pre["pre_MemTotal_kb"][0]
+        o = {"device_gib_added": added_kb / 2**20,
+             "ram_kib_per_gib": (pre["pre_node0_MemFree_kb"][0] - post["post_node0_MemFree_kb"][0]) / (added_kb / 2**20),
+             "hotadd_ns": stats(smp("large_hotadd", "hotadd_ns") or []),
+             "touch_1g_ns": stats(smp("large_touch", "place_default_ns") or []),
+             "evac_1g_ns_by_node_mib": {str(k): v for k, v in sorted(evac.items())}}
+        if o["hotadd_ns"] and o["touch_1g_ns"]:
+            o["hotadd_vs_touch_1g"] = o["hotadd_ns"]["median"] / o["touch_1g_ns"]["median"]
+        if len(evac) >= 2:
+            big, small = max(evac), min(evac)
+            o["evac_big_vs_small"] = evac[big]["median"] / evac[small]["median"]
+            o["evac_big_mib"], o["evac_small_mib"] = big, small
+        res["large"][m] = o
+
     # Function profiles (ftrace, graph time: callees included).
     for label, secs in runs.items():
         for sec, body in secs.items():
@@ -294,6 +321,16 @@ def main():
                     res["writers"][m]["1"]["stall_during_ns"]["median"])
          if res["writers"].get(m, {}).get("1", {}).get("stall_during_ns") else None,
          lambda v: v <= 10e6)
+    lg = lambda m, k: res["large"].get(m, {}).get(k)
+    goal("RAM spent per GiB of device memory added (struct pages on the device) <= 1 MiB",
+         lambda m: (f"{lg(m, 'ram_kib_per_gib'):.0f} KiB/GiB", lg(m, "ram_kib_per_gib"))
+         if lg(m, "ram_kib_per_gib") is not None else None, lambda v: v <= 1024)
+    goal("evacuation of 1 GiB: 64 GiB node / 2 GiB node <= 1.3",
+         lambda m: (f"{lg(m, 'evac_big_vs_small'):.2f}", lg(m, "evac_big_vs_small"))
+         if lg(m, "evac_big_vs_small") else None, lambda v: v <= 1.3)
+    goal("hot-add of the 64 and 2 GiB devices / first touch of 1 GiB <= 2",
+         lambda m: (f"{lg(m, 'hotadd_vs_touch_1g'):.2f}", lg(m, "hotadd_vs_touch_1g"))
+         if lg(m, "hotadd_vs_touch_1g") else None, lambda v: v <= 2)
     goals.append({"goal": "make bench end to end < 45 min",
                   "total": {"value": f"{args.elapsed / 60:.1f} min", "met": 0 < args.elapsed < 45 * 60}})
 
@@ -404,6 +441,18 @@ def write_markdown(res, path, modes):
         for side, o in res["memory_overhead"].get(m, {}).items():
             L.append(f"| {m} | {side} | {o['device_gib_added']:.2f} | {o['kernel_kib_per_gib']:.0f} | "
                      f"{o['memmap_kib_per_gib']:.0f} | {o['slab_kib_per_gib']:.0f} |")
+    table(L, ["mode", "device GiB added", "node-0 MemFree spent KiB/GiB", "hot-add s", "first touch of 1 GiB s",
+              "evacuation of 1 GiB s, by node MemTotal MiB", "largest / smallest"],
+          title="6. Large devices: 64 + 2 GiB, struct pages on the device (capi_sim memmap_on_device=1)")
+    for m in modes:
+        o = res["large"].get(m)
+        if not o:
+            continue
+        ev = ", ".join(f"{k}: {v['median'] / 1e9:.2f}" for k, v in o["evac_1g_ns_by_node_mib"].items())
+        sec = lambda v: f"{v['median'] / 1e9:.2f}" if v else "—"
+        L.append(f"| {m} | {o['device_gib_added']:.1f} | {o['ram_kib_per_gib']:.0f} | "
+                 f"{sec(o['hotadd_ns'])} | {sec(o['touch_1g_ns'])} | {ev or '—'} | "
+                 f"{o.get('evac_big_vs_small', float('nan')):.2f} |")
     L.append("")
     L.append("### Function profiles (icount; ftrace function profiler, self time: 1 ms = 10^6 guest instructions plus the profiler's own)")
     L.append("")

@@ -977,8 +977,8 @@ static int capi_sim_probe_online(struct capi_sim *cs)
 	if (wait_for_completion_timeout(&cs->online_done, timeout))
 		return cs->online_rc == -EALREADY ? 0 : cs->online_rc;
 	dev_info(&cs->pdev->dev,
-		 "device_hotplug_lock is busy: node %d goes online later\n",
-		 cs->nid);
+		 "hot-add not done in %d ms (device_hotplug_lock busy, or a large device): node %d goes online later\n",
+		 CAPI_SIM_HOTPLUG_WAIT_MS, cs->nid);
 	return 0;
 }
 
