@@ -1172,6 +1172,24 @@ static long capi_load_all(struct __test_metadata *_metadata,
 }
 
 /*
+ * Evacuate @d holding @len bytes at @p (pattern @seed): nothing left on a
+ * CDM node, the data intact; then add the memory again and find the
+ * node's MemTotal at @total_kb.
+ */
+static void evacuate_check_readd(struct __test_metadata *_metadata,
+				 struct capi_dev *d, char *p, size_t len,
+				 uint64_t seed, long total_kb)
+{
+	ASSERT_EQ(0, capi_write(d, "evacuate", "600000"));
+	ASSERT_FALSE(node_has_memory(d->node));
+	EXPECT_EQ(0, pages_on_cdm(p, len));
+	EXPECT_EQ((size_t)-1, check_pattern(p, len, seed));
+	ASSERT_EQ(0, capi_write(d, "online", "1"));
+	ASSERT_EQ(0, wait_node_usable(d->node, 60000));
+	EXPECT_EQ(total_kb, node_meminfo_kb(d->node, "MemTotal"));
+}
+
+/*
  * memmap_on_device=1: each memory block carries its own struct pages.
  * Adding the devices costs node 0 at most 1 MiB per GiB (plus 1 MiB for
  * the module itself) where the default costs 16 MiB per GiB; each device
@@ -1226,14 +1244,8 @@ TEST_F_TIMEOUT(capi, memmap_on_device, 600)
 	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &d->node, 1, 0));
 	fill_pattern(p, len, 77);
 	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, d->node));
-	ASSERT_EQ(0, capi_write(d, "evacuate", "60000"));
-	ASSERT_FALSE(node_has_memory(d->node));
-	EXPECT_EQ(0, pages_on_cdm(p, len));
-	EXPECT_EQ((size_t)-1, check_pattern(p, len, 77));
-	ASSERT_EQ(0, capi_write(d, "online", "1"));
-	ASSERT_EQ(0, wait_node_usable(d->node, 10000));
-	EXPECT_EQ((long)(d->size / KiB) - (long)(d->size / KiB) / 64,
-		  node_meminfo_kb(d->node, "MemTotal"));
+	evacuate_check_readd(_metadata, d, p, len, 77,
+			     (long)(d->size / KiB) - (long)(d->size / KiB) / 64);
 	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &d->node, 1,
 				 MPOL_MF_MOVE));
 	EXPECT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, d->node));
@@ -1316,13 +1328,8 @@ TEST_F_TIMEOUT(capi, large_device_far_end, 900)
 	       d->node, n, block_kb / 1024, in_last, LARGE_FILL / PAGE_SZ, last);
 	ASSERT_EQ((long)(LARGE_FILL / PAGE_SZ), in_last);
 
-	ASSERT_EQ(0, capi_write(d, "evacuate", "600000"));
-	ASSERT_FALSE(node_has_memory(d->node));
-	EXPECT_EQ(0, pages_on_cdm(p, LARGE_FILL));
-	EXPECT_EQ((size_t)-1, check_pattern(p, LARGE_FILL, 91));
-	ASSERT_EQ(0, capi_write(d, "online", "1"));
-	ASSERT_EQ(0, wait_node_usable(d->node, 60000));
-	EXPECT_EQ((long)(d->size / KiB), node_meminfo_kb(d->node, "MemTotal"));
+	evacuate_check_readd(_metadata, d, p, LARGE_FILL, 91,
+			     (long)(d->size / KiB));
 	munmap(p, LARGE_FILL);
 }
 
