@@ -256,6 +256,25 @@ TEST_F_TIMEOUT(evac, tmpfs_file_mmap, 180)
 	close(fd);
 }
 
+/*
+ * @len of anonymous memory, 2 MiB aligned, MADV_HUGEPAGE and bound to the
+ * device node, with THP set to "madvise" (the fixture restores it).
+ */
+static char *thp_bound_region(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(evac) *self, size_t len)
+{
+	const char *thp = "/sys/kernel/mm/transparent_hugepage/enabled";
+	char *p;
+
+	ASSERT_LT(0, read_choice(thp, self->thp_saved, sizeof(self->thp_saved)));
+	ASSERT_EQ(0, write_str(thp, "madvise"));
+	p = map_anon_aligned(len, HPAGE_SZ);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, madvise(p, len, MADV_HUGEPAGE));
+	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &self->node, 1, 0));
+	return p;
+}
+
 TEST_F_TIMEOUT(evac, thp, 180)
 {
 	const char *thp = "/sys/kernel/mm/transparent_hugepage/enabled";
@@ -268,12 +287,7 @@ TEST_F_TIMEOUT(evac, thp, 180)
 
 	if (!path_exists(thp))
 		SKIP(return, "CONFIG_TRANSPARENT_HUGEPAGE off");
-	ASSERT_LT(0, read_choice(thp, self->thp_saved, sizeof(self->thp_saved)));
-	ASSERT_EQ(0, write_str(thp, "madvise"));
-	p = map_anon_aligned(len, HPAGE_SZ);
-	ASSERT_NE(NULL, p);
-	ASSERT_EQ(0, madvise(p, len, MADV_HUGEPAGE));
-	ASSERT_EQ(0, mbind_nodes(p, len, MPOL_BIND, &self->node, 1, 0));
+	p = thp_bound_region(_metadata, self, len);
 	fill_pattern(p, len, 15);
 	sum = checksum(p, len);
 	ASSERT_EQ(npages, pages_on_node(p, len, self->node));
@@ -1171,12 +1185,7 @@ TEST_F_TIMEOUT(evac, large_folio_is_a_pass_of_its_own, 300)
 
 	if (!path_exists(thp))
 		SKIP(return, "CONFIG_TRANSPARENT_HUGEPAGE off");
-	ASSERT_LT(0, read_choice(thp, self->thp_saved, sizeof(self->thp_saved)));
-	ASSERT_EQ(0, write_str(thp, "madvise"));
-	h = map_anon_aligned(huge_len, HPAGE_SZ);
-	ASSERT_NE(NULL, h);
-	ASSERT_EQ(0, madvise(h, huge_len, MADV_HUGEPAGE));
-	ASSERT_EQ(0, mbind_nodes(h, huge_len, MPOL_BIND, &self->node, 1, 0));
+	h = thp_bound_region(_metadata, self, huge_len);
 	s = bound_region(_metadata, self->node, small_len, false);
 	ASSERT_NE(NULL, s);
 	for (i = 0; i < huge_len / HPAGE_SZ; i++) {
