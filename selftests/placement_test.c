@@ -718,6 +718,64 @@ TEST_F(place, cpuset_excludes_cdm)
 }
 
 /*
+ * A cpuset whose only nodes with memory are CDM nodes names them, as a bind
+ * policy does: a task in it without a policy gets its movable user pages
+ * there, as a cpuset of movable-only nodes gets them on stock Linux.  Such
+ * a task used to find no zone at all, and its first page fault retried
+ * forever ("VM_FAULT_OOM leaked out to the #PF handler").  The child
+ * reports through memory shared before it joins the cpuset: a pipe buffer
+ * is a user allocation that cannot be movable, which such a cpuset refuses
+ * (with an allocation failure report on the console).
+ */
+TEST_F(place, cpuset_of_cdm_nodes_only)
+{
+	int node = self->cdm[0];
+	long *got;
+	char mems[64];
+	pid_t c;
+	int r, st;
+
+	r = cg_setup("0");
+	if (r == -ENOENT)
+		SKIP(return, "cgroup2 not mounted at /sys/fs/cgroup");
+	ASSERT_EQ(0, r) TH_LOG("cpuset setup: %s", strerror(-r));
+	snprintf(mems, sizeof(mems), "%d", node);
+	ASSERT_EQ(0, write_str(CG "/cpuset.mems", mems));
+	got = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, got);
+	got[0] = got[1] = -1;
+	c = fork_kid();
+	if (!c) {
+		char pid[32];
+		char *p;
+
+		/* the fault that retried forever ends the child instead */
+		alarm(20);
+		snprintf(pid, sizeof(pid), "%d", getpid());
+		if (write_str(CG "/cgroup.procs", pid))
+			_exit(1);
+		p = map_anon(LEN);
+		if (!p)
+			_exit(2);
+		touch_pages(p, LEN);
+		got[0] = pages_on_node(p, LEN, node);
+		got[1] = pages_on_node(p, LEN, self->ram[0]);
+		_exit(0);
+	}
+	ASSERT_EQ(c, waitpid(c, &st, 0));
+	TH_LOG("cpuset.mems=%s, no policy: %ld pages on node %d, %ld on node %d; child %s %d",
+	       mems, got[0], node, got[1], self->ram[0],
+	       WIFSIGNALED(st) ? "killed by signal" : "exit",
+	       WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	ASSERT_TRUE(WIFEXITED(st) && !WEXITSTATUS(st));
+	ASSERT_EQ(NPAGES, got[0]);
+	ASSERT_EQ(0, got[1]);
+	munmap(got, PAGE_SZ);
+	ASSERT_EQ(0, rmdir(CG));
+}
+
+/*
  * cgroup v2 migrates a task's pages when its cpuset.mems changes, old nodes
  * to new by position.  cpuset.mems is where a task may allocate, not where
  * its pages go: the change must move no page onto a CDM node, and none a

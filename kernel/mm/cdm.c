@@ -15,6 +15,7 @@
 #define pr_fmt(fmt) "cdm: " fmt
 
 #include <linux/cpumask.h>
+#include <linux/cpuset.h>
 #include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/hugetlb.h>
@@ -624,6 +625,49 @@ bool __cdm_open_zonelist(struct zonelist **zonelist, int nid, gfp_t gfp,
 	if (!mask || (gfp & __GFP_THISNODE))
 		count_vm_event(CDM_ALLOC_REFUSED);
 	return !(gfp & __GFP_THISNODE);
+}
+
+/*
+ * A task whose cpuset allows CDM nodes and no other node with memory: the
+ * administrator named those nodes, as a bind policy names them.  Without
+ * this its user pages find no zone at all (no RAM node's zonelist holds a
+ * CDM zone), and a page fault retries forever ("VM_FAULT_OOM leaked out").
+ * Such a cpuset is one of movable nodes only, which the cpuset code already
+ * warns about (check_insane_mems_config(), which also enables the static
+ * key that brings allocations here), and it now behaves as such a cpuset
+ * does on a kernel without CDM nodes: movable user pages go to its nodes,
+ * the others fail.  The zonelist is that of the allowed CDM node with the
+ * most free memory, one not being evacuated; the cpuset's mask still
+ * filters every zone in it.  A cpuset that allows a RAM node is left alone:
+ * its tasks place pages on a CDM node only with a policy.
+ */
+void __cdm_cpuset_zonelist(struct zonelist **zonelist, gfp_t gfp)
+{
+	unsigned long free, most = 0;
+	struct cdm_zonelists *czl;
+	int nid, best = NUMA_NO_NODE;
+
+	if (!in_task())
+		return;
+	for_each_node_mask(nid, cpuset_current_mems_allowed) {
+		if (!node_state(nid, N_MEMORY))
+			continue;
+		if (!node_is_cdm(nid))
+			return;
+		if (node_isset(nid, cdm_evacuating_nodes))
+			continue;
+		free = zone_page_state(&NODE_DATA(nid)->node_zones[ZONE_MOVABLE],
+				       NR_FREE_PAGES);
+		if (best == NUMA_NO_NODE || free > most) {
+			best = nid;
+			most = free;
+		}
+	}
+	if (best == NUMA_NO_NODE)
+		return;
+	czl = READ_ONCE(cdm_zonelists[best]);
+	if (czl)
+		*zonelist = &czl->zonelists[gfp_zonelist(gfp)];
 }
 
 /* A policy that names CDM node @nid without a nodemask of its own. */

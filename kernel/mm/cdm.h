@@ -11,6 +11,8 @@
 #define __MM_CDM_H
 
 #include <linux/cdm.h>
+#include <linux/gfp_types.h>
+#include <linux/jump_label.h>
 
 struct pglist_data;
 struct zonelist;
@@ -67,19 +69,30 @@ nodemask_t *__cdm_hugetlb_target(int *nid, gfp_t *gfp);
 void __cdm_hugetlb_move_surplus(struct hstate *h, int from, int to);
 unsigned long __cdm_private_pages(void);
 struct zonelist *__cdm_reclaim_zonelist(struct zonelist *zonelist);
+void __cdm_cpuset_zonelist(struct zonelist **zonelist, gfp_t gfp);
+/* cpusets_insane_config(), without <linux/cpuset.h> and what it pulls in */
+extern struct static_key_false cpusets_insane_config_key;
 
 /*
  * The page allocator's gate.  An allocation that prefers a CDM node walks
  * the node's explicit zonelist only if @mask names the node; otherwise it
  * keeps the node's own zonelist, which holds system RAM only.  False: the
  * allocation is refused (__GFP_THISNODE without a mask naming the node).
+ * A task's user allocation without a nodemask may also be opened by its
+ * cpuset, once a cpuset of movable nodes only exists (see mm/cdm.c).
  */
 static inline bool cdm_open_zonelist(struct zonelist **zonelist, int nid,
 				     gfp_t gfp, const nodemask_t *mask)
 {
-	if (!cdm_enabled() || !__node_is_cdm(nid))
+	if (!cdm_enabled())
 		return true;
-	return __cdm_open_zonelist(zonelist, nid, gfp, mask);
+	if (__node_is_cdm(nid))
+		return __cdm_open_zonelist(zonelist, nid, gfp, mask);
+	if (IS_ENABLED(CONFIG_CPUSETS) &&
+	    static_branch_unlikely(&cpusets_insane_config_key) && !mask &&
+	    (gfp & (__GFP_HARDWALL | __GFP_THISNODE)) == __GFP_HARDWALL)
+		__cdm_cpuset_zonelist(zonelist, gfp);
+	return true;
 }
 
 /*
