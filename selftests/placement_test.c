@@ -735,12 +735,11 @@ TEST_F(place, cpuset_of_cdm_nodes_only)
 	pid_t c;
 	int r, st;
 
-	r = cg_setup("0");
+	snprintf(mems, sizeof(mems), "%d", node);
+	r = cg_setup(mems);
 	if (r == -ENOENT)
 		SKIP(return, "cgroup2 not mounted at /sys/fs/cgroup");
 	ASSERT_EQ(0, r) TH_LOG("cpuset setup: %s", strerror(-r));
-	snprintf(mems, sizeof(mems), "%d", node);
-	ASSERT_EQ(0, write_str(CG "/cpuset.mems", mems));
 	got = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE,
 		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, got);
