@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <numaif.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1218,6 +1219,150 @@ TEST_F_TIMEOUT(evac, large_folio_is_a_pass_of_its_own, 300)
 		ASSERT_EQ((size_t)-1, check_pattern(h + i * HPAGE_SZ, HPAGE_SZ, 60 + i));
 	}
 	check_gone_and_online(_metadata, self);
+}
+
+/*
+ * The copy workers (nodeN/cdm/copy_workers) migrate the node's pages
+ * before its blocks are offlined, each over every Nth 4 MiB of the node,
+ * the evacuating task one of them.  144 MiB of THPs span 36 such stripes
+ * or more.  Serially (1) the evacuating task moves every page; in parallel
+ * (2) a kernel worker moves some of them: the progress events of the trace
+ * say which task migrated each pass.  By default (0) only CPUs idle when the
+ * evacuation starts get a worker: with the evacuating task on CPU 0 and a
+ * task spinning on CPU 1, the task moves every page.  Either way the data
+ * is intact and no THP is split.
+ */
+FIXTURE(evac_copy) {
+	FIXTURE_DATA(evac) e;
+};
+
+FIXTURE_VARIANT(evac_copy) {
+	const char *workers;
+	bool busy_cpu1;		/* a task spins on CPU 1 meanwhile */
+};
+
+FIXTURE_VARIANT_ADD(evac_copy, serial) {
+	.workers = "1",
+};
+
+FIXTURE_VARIANT_ADD(evac_copy, parallel) {
+	.workers = "2",
+};
+
+FIXTURE_VARIANT_ADD(evac_copy, default_no_idle_cpu) {
+	.workers = "0",
+	.busy_cpu1 = true,
+};
+
+/* Pin the caller to CPU 0 and a child spinning to CPU 1; its pid. */
+static pid_t spin_on_cpu1(struct __test_metadata *_metadata)
+{
+	cpu_set_t set;
+	int fds[2];
+	char c;
+	pid_t pid;
+
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(set), &set));
+	ASSERT_EQ(0, pipe(fds));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		CPU_ZERO(&set);
+		CPU_SET(1, &set);
+		if (sched_setaffinity(0, sizeof(set), &set))
+			_exit(1);
+		if (write(fds[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			;
+	}
+	close(fds[1]);
+	ASSERT_EQ(1, read(fds[0], &c, 1)) TH_LOG("the spinner did not start");
+	close(fds[0]);
+	return pid;
+}
+
+FIXTURE_SETUP(evac_copy)
+{
+	evac_prepare(_metadata, &self->e);
+}
+
+FIXTURE_TEARDOWN_PARENT(evac_copy)
+{
+	write_strf("0", NODE_SYS "/node%d/cdm/copy_workers", self->e.node);
+	evac_cleanup(&self->e);
+}
+
+TEST_F_TIMEOUT(evac_copy, thp_data_intact, 300)
+{
+	const char *event = "cdm/cdm_evacuate_progress/enable";
+	const size_t len = 144 * MiB;
+	long huge_before, huge_after, by_worker = 0, by_task = 0;
+	char *p, *buf, *line;
+	pid_t spinner = 0;
+	uint64_t sum;
+	int r;
+
+	if (!path_exists("/sys/kernel/mm/transparent_hugepage/enabled"))
+		SKIP(return, "CONFIG_TRANSPARENT_HUGEPAGE off");
+	if (self->e.mem_total_kb < (long)(len / KiB))
+		SKIP(return, "node %d has less than 144 MiB", self->e.node);
+	ASSERT_EQ(0, write_strf(variant->workers,
+				NODE_SYS "/node%d/cdm/copy_workers",
+				self->e.node));
+	ASSERT_EQ(atol(variant->workers),
+		  node_cdm_long(self->e.node, "copy_workers"));
+	p = thp_bound_region(_metadata, &self->e, len);
+	fill_pattern(p, len, 70);
+	sum = checksum(p, len);
+	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, self->e.node));
+	huge_before = smaps_anon_huge_kb(p);
+	ASSERT_GT(huge_before, 0) TH_LOG("no THP on the CDM node to begin with");
+
+	if (variant->busy_cpu1 && sysconf(_SC_NPROCESSORS_ONLN) != 2)
+		SKIP(return, "needs exactly 2 CPUs");
+	r = trace_begin(event);
+	if (r != 1)
+		SKIP(return, "no tracefs events (CONFIG_EVENT_TRACING off)");
+	if (variant->busy_cpu1)
+		spinner = spin_on_cpu1(_metadata);
+	r = capi_evac_ioctl(self->e.fd, EVAC_MS, NULL, NULL);
+	if (spinner) {
+		kill(spinner, SIGKILL);
+		waitpid(spinner, NULL, 0);
+	}
+	buf = trace_end(event);
+	ASSERT_EQ(0, r) TH_LOG("evacuate: %s", strerror(-r));
+	ASSERT_NE(NULL, buf);
+	/* "<comm>-<pid> [cpu] ... cdm_evacuate_progress: nid=..." */
+	for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+		if (!strstr(line, "cdm_evacuate_progress: "))
+			continue;
+		while (*line == ' ')
+			line++;
+		if (!strncmp(line, "kworker/", 8))
+			by_worker++;
+		else
+			by_task++;
+	}
+	free(buf);
+	huge_after = smaps_anon_huge_kb(p);
+	TH_LOG("copy_workers %s: %ld passes by the evacuating task, %ld by kernel workers; THP %ld MiB before, %ld MiB after",
+	       variant->workers, by_task, by_worker, huge_before / 1024,
+	       huge_after / 1024);
+	ASSERT_EQ(0, pages_on_cdm(p, len));
+	ASSERT_EQ(sum, checksum(p, len));
+	ASSERT_EQ((size_t)-1, check_pattern(p, len, 70));
+	ASSERT_EQ(huge_before, huge_after);
+	ASSERT_LT(0, by_task);
+	if (atol(variant->workers) > 1) {
+		ASSERT_LT(0, by_worker);
+	} else {
+		ASSERT_EQ(0, by_worker);
+	}
+	check_gone_and_online(_metadata, &self->e);
 }
 
 int main(int argc, char **argv)

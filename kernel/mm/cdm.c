@@ -23,6 +23,7 @@
 #include <linux/ioport.h>
 #include <linux/memblock.h>
 #include <linux/memory_hotplug.h>
+#include <linux/migrate.h>
 #include <linux/mempolicy.h>
 #include <linux/mm.h>
 #include <linux/mmzone.h>
@@ -38,6 +39,8 @@
 #include <linux/vmstat.h>
 #include <linux/jiffies.h>
 #include <linux/kernfs.h>
+#include <linux/completion.h>
+#include <linux/workqueue.h>
 
 #define CREATE_TRACE_POINTS
 #include <trace/events/cdm.h>
@@ -90,6 +93,8 @@ enum cdm_evac_state {
  * evacuation fields are written under device_hotplug_lock.  The emergency
  * fallback setting lives in cdm_emergency_nodes, which the allocator's
  * slow path reads.  Entries are never freed.
+ * @copy_workers: how many CPUs an evacuation copies with; 0: its own and
+ *	every other online CPU idle when it starts (see cdm_copy_node())
  */
 struct cdm_node {
 	struct device *owner;
@@ -109,6 +114,7 @@ struct cdm_node {
 	unsigned int last_ms;
 	unsigned long nr_evacuations;
 	unsigned long nr_failed;
+	unsigned int copy_workers;
 };
 
 /* Protects cdm_info[] and node ownership. */
@@ -1205,6 +1211,259 @@ static void cdm_evacuation_done(int nid, struct cdm_node *cn, int ret,
 	}
 }
 
+/*
+ * An evacuation's copy, before its blocks are offlined.  Offlining migrates
+ * a block's pages on the evacuating CPU alone while every other CPU idles,
+ * and under mem_hotplug_lock.  Instead, the evacuating task and one worker
+ * per other CPU that is idle when the copy starts (or as many as
+ * nodeN/cdm/copy_workers says) first migrate the node's pages to RAM,
+ * each over every Nth stripe of the node, in passes of at most
+ * CDM_OFFLINE_BATCH_PAGES pages or one large folio, as offlining's own (a
+ * task touching a page under migration waits for one pass).  Nothing is
+ * isolated meanwhile: the node is marked evacuating, so no allocation that
+ * did not insist on it lands there, and offlining then finds its blocks
+ * empty but for pages that were pinned, raced in or freshly faulted, which
+ * it migrates itself.  The walk is do_migrate_range()'s, with
+ * mem_hotplug_lock read-held for one pass at a time: memory hotplug
+ * elsewhere waits one pass at most, not the whole copy.
+ *
+ * Only idle CPUs get a worker, and the workers run at nice 19 (cdm_copy_wq):
+ * a task running elsewhere keeps its CPU (with two CPUs, one busy writer and
+ * a worker on every CPU at nice 0, the writer's longest gap during an
+ * evacuation went from 4 to 15 ms; at nice 19, 10 ms, one tick).  A CPU
+ * that gets busy meanwhile shares with a worker at nice 19; if the workers
+ * fall behind, the evacuating task finishes its own stripes and sleeps,
+ * and its CPU is then theirs.
+ */
+static struct workqueue_struct *cdm_copy_wq;
+
+static int __init cdm_copy_init(void)
+{
+	struct workqueue_attrs *attrs = alloc_workqueue_attrs();
+	struct workqueue_struct *wq;
+
+	wq = alloc_workqueue("cdm_copy", WQ_UNBOUND, 0);
+	if (attrs)
+		attrs->nice = MAX_NICE;
+	if (!wq || !attrs || apply_workqueue_attrs(wq, attrs)) {
+		pr_warn("cdm: no copy workers, evacuations copy serially\n");
+		if (wq)
+			destroy_workqueue(wq);
+		free_workqueue_attrs(attrs);
+		return 0;
+	}
+	free_workqueue_attrs(attrs);
+	cdm_copy_wq = wq;
+	return 0;
+}
+subsys_initcall(cdm_copy_init);
+
+/*
+ * A worker's share is every Nth stripe of this many pages: small enough
+ * that data packed into one part of the node is still shared out, a
+ * multiple of the largest buddy, so free memory is skipped whole.
+ */
+#define CDM_COPY_STRIPE_PAGES	MAX_ORDER_NR_PAGES
+
+struct cdm_copy {
+	struct cdm_node *cn;
+	int nid;
+	unsigned long start_pfn, end_pfn, deadline;
+	unsigned int nr_workers;
+	bool stop;
+	atomic_t running;
+	struct completion done;
+	nodemask_t targets;
+};
+
+struct cdm_copy_worker {
+	struct work_struct work;
+	struct cdm_copy *copy;
+	unsigned int index;
+};
+
+/* A signal reaches the evacuating task only; the workers see c->stop. */
+static bool cdm_copy_stopped(struct cdm_copy *c)
+{
+	return READ_ONCE(c->stop) || time_after(jiffies, c->deadline) ||
+	       signal_pending(current);
+}
+
+/* Isolate one pass of @c's in-use folios from [*@pfn, @end) to @list. */
+static void cdm_copy_isolate(struct cdm_copy *c, unsigned long *pfn,
+			     unsigned long end, struct list_head *list)
+{
+	unsigned long nr = 0;
+
+	for (; *pfn < end && nr < CDM_OFFLINE_BATCH_PAGES; (*pfn)++) {
+		struct page *page = pfn_to_online_page(*pfn);
+		struct folio *folio;
+		unsigned int order;
+		bool large;
+
+		if (!page) {
+			*pfn = ALIGN(*pfn + 1, PAGES_PER_SECTION) - 1;
+			continue;
+		}
+		if (PageBuddy(page)) {
+			/* racy, as in scan_movable_pages(): at worst a rescan */
+			order = buddy_order_unsafe(page);
+			if (order <= MAX_PAGE_ORDER)
+				*pfn |= (1UL << order) - 1;
+			continue;
+		}
+		folio = page_folio(page);
+		large = folio_test_large(folio);
+		if (large && nr)
+			break;	/* a large folio is a pass of its own */
+		if (!folio_try_get(folio))
+			continue;
+		if (page_folio(page) != folio || folio_nid(folio) != c->nid ||
+		    folio_contain_hwpoisoned_page(folio)) {
+			folio_put(folio);	/* left to offlining */
+			continue;
+		}
+		large = folio_test_large(folio);
+		if (large)
+			*pfn = folio_pfn(folio) + folio_nr_pages(folio) - 1;
+		if (isolate_folio_to_list(folio, list))
+			nr += folio_nr_pages(folio);
+		folio_put(folio);
+		if (large) {
+			(*pfn)++;
+			break;
+		}
+	}
+}
+
+static void cdm_copy_range(struct cdm_copy *c, unsigned long pfn,
+			   unsigned long end)
+{
+	struct migration_target_control mtc = {
+		.nid = c->nid,
+		.nmask = &c->targets,
+		.gfp_mask = GFP_USER | __GFP_MOVABLE | __GFP_RETRY_MAYFAIL,
+		.reason = MR_MEMORY_HOTPLUG,
+	};
+
+	while (pfn < end && !cdm_copy_stopped(c)) {
+		unsigned int nr_succeeded = 0;
+		unsigned long migrated;
+		LIST_HEAD(list);
+
+		/* No block goes offline, nor its memmap away, during a pass. */
+		get_online_mems();
+		cdm_copy_isolate(c, &pfn, end, &list);
+		if (!list_empty(&list)) {
+			if (migrate_pages(&list, alloc_migration_target, NULL,
+					  (unsigned long)&mtc, MIGRATE_SYNC,
+					  MR_MEMORY_HOTPLUG, &nr_succeeded))
+				putback_movable_pages(&list);
+		}
+		put_online_mems();
+		if (nr_succeeded) {
+			atomic_long_t *total = &c->cn->pages_migrated;
+
+			count_vm_events(CDM_PAGES_EVACUATED, nr_succeeded);
+			migrated = atomic_long_add_return(nr_succeeded, total);
+			trace_cdm_evacuate_progress(c->nid, migrated,
+						    cdm_pages_remaining(c->cn));
+		}
+		cond_resched();
+	}
+}
+
+/* Worker @index copies stripes @index, @index + N, ... of the node. */
+static void cdm_copy_stripe(struct cdm_copy *c, unsigned int index)
+{
+	unsigned long pfn;
+
+	for (pfn = ALIGN_DOWN(c->start_pfn, CDM_COPY_STRIPE_PAGES) +
+		   index * CDM_COPY_STRIPE_PAGES;
+	     pfn < c->end_pfn && !cdm_copy_stopped(c);
+	     pfn += c->nr_workers * CDM_COPY_STRIPE_PAGES)
+		cdm_copy_range(c, max(pfn, c->start_pfn),
+			       min(pfn + CDM_COPY_STRIPE_PAGES, c->end_pfn));
+}
+
+static void cdm_copy_work(struct work_struct *work)
+{
+	struct cdm_copy_worker *w = container_of(work, struct cdm_copy_worker,
+						 work);
+	struct cdm_copy *c = w->copy;
+
+	cdm_copy_stripe(c, w->index);
+	if (atomic_dec_and_test(&c->running))
+		complete(&c->done);
+}
+
+#define CDM_COPY_MAX_WORKERS	16
+
+/* Online CPUs other than this one with nothing to run, at this moment. */
+static unsigned int cdm_idle_cpus(void)
+{
+	unsigned int cpu, self = raw_smp_processor_id(), nr = 0;
+
+	for_each_online_cpu(cpu)
+		if (cpu != self && idle_cpu(cpu))
+			nr++;
+	return nr;
+}
+
+/*
+ * Migrate what is on @nid to system RAM with up to CDM_COPY_MAX_WORKERS
+ * CPUs, the caller's among them, until @deadline or a signal.  Errors are
+ * offlining's to report: what is left is left for it.
+ */
+static void cdm_copy_node(int nid, struct cdm_node *cn, unsigned long deadline)
+{
+	pg_data_t *pgdat = NODE_DATA(nid);
+	struct cdm_copy_worker *workers;
+	struct cdm_copy c = {
+		.cn = cn,
+		.nid = nid,
+		.start_pfn = pgdat->node_start_pfn,
+		.end_pfn = pgdat_end_pfn(pgdat),
+		.deadline = deadline,
+		.targets = node_states[N_MEMORY],
+	};
+	unsigned int i, nr;
+
+	if (c.start_pfn >= c.end_pfn)
+		return;
+	cdm_migration_targets(&c.targets);
+	if (nodes_empty(c.targets))
+		return;
+	nr = READ_ONCE(cn->copy_workers) ?: 1 + cdm_idle_cpus();
+	nr = min3(nr, (unsigned int)CDM_COPY_MAX_WORKERS,
+		  (unsigned int)DIV_ROUND_UP(c.end_pfn -
+					     ALIGN_DOWN(c.start_pfn,
+							CDM_COPY_STRIPE_PAGES),
+					     CDM_COPY_STRIPE_PAGES));
+	workers = nr > 1 && cdm_copy_wq ?
+		  kcalloc(nr - 1, sizeof(*workers), GFP_KERNEL) : NULL;
+	if (!workers)
+		nr = 1;		/* the caller alone */
+	c.nr_workers = nr;
+	atomic_set(&c.running, nr);
+	init_completion(&c.done);
+	for (i = 0; i < nr - 1; i++) {
+		workers[i].copy = &c;
+		workers[i].index = i + 1;
+		INIT_WORK(&workers[i].work, cdm_copy_work);
+		queue_work(cdm_copy_wq, &workers[i].work);
+	}
+	cdm_copy_stripe(&c, 0);
+	if (!atomic_dec_and_test(&c.running) &&
+	    wait_for_completion_interruptible(&c.done)) {
+		WRITE_ONCE(c.stop, true);
+		wait_for_completion(&c.done);	/* within one pass */
+	}
+	for (i = 0; i < nr - 1; i++)
+		flush_work(&workers[i].work);
+	kfree(workers);
+}
+
 /**
  * cdm_evacuate - migrate everything off a CDM node and remove its memory
  * @nid: the CDM node
@@ -1291,6 +1550,15 @@ int cdm_evacuate(int nid, unsigned int timeout_ms, struct cdm_evacuation *res)
 	count_vm_event(CDM_EVACUATIONS);
 	trace_cdm_evacuate_start(nid, cn->nr_used, timeout_ms);
 
+	/*
+	 * The copy needs no device_hotplug_lock: a caller that took it lets
+	 * it go meanwhile, as between two slices.
+	 */
+	if (unlock)
+		unlock_device_hotplug();
+	cdm_copy_node(nid, cn, deadline);
+	if (unlock)
+		lock_device_hotplug();
 	ret = cdm_offline_node(nid, cn, deadline, unlock);
 	node_clear(nid, cdm_evacuating_nodes);
 	if (ret == -ETIMEDOUT)
@@ -2116,6 +2384,33 @@ static ssize_t evacuation_ms_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(evacuation_ms);
 
+/* CPUs an evacuation of the node copies with; 0: its own and the idle ones */
+static ssize_t copy_workers_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	struct cdm_node *cn = READ_ONCE(cdm_info[dev->id]);
+
+	return sysfs_emit(buf, "%u\n", cn ? READ_ONCE(cn->copy_workers) : 0);
+}
+
+static ssize_t copy_workers_store(struct device *dev,
+				  struct device_attribute *attr,
+				  const char *buf, size_t count)
+{
+	struct cdm_node *cn = READ_ONCE(cdm_info[dev->id]);
+	unsigned int nr;
+	int ret;
+
+	ret = kstrtouint(buf, 0, &nr);
+	if (ret)
+		return ret;
+	if (!cn || nr > CDM_COPY_MAX_WORKERS)
+		return -EINVAL;
+	WRITE_ONCE(cn->copy_workers, nr);
+	return count;
+}
+static DEVICE_ATTR_RW(copy_workers);
+
 /*
  * nodeN/cdm/evacuate and nodeN/cdm/online: the one interface to every CDM
  * node, driver-owned or not.  The kernfs active reference is dropped while
@@ -2196,6 +2491,7 @@ static struct attribute *cdm_node_attrs[] = {
 	&dev_attr_pages_remaining.attr,
 	&dev_attr_evacuation_error.attr,
 	&dev_attr_evacuation_ms.attr,
+	&dev_attr_copy_workers.attr,
 	&dev_attr_evacuate.attr,
 	&dev_attr_online.attr,
 	NULL
