@@ -26,6 +26,10 @@
  *                                 writing their own pages on NODE meanwhile
  *                                 (CDMBENCH_PROFILE set: the ftrace function
  *                                 profiler runs during the evacuation only)
+ *   cdmbench tlbalias MIB REPS    rep movsb of MIB to 2 x MIB (rounded up to
+ *                                 a power of two) further and to one page
+ *                                 more: what aliasing in the emulator's TLB
+ *                                 costs a copy (BENCHMARKS.md)
  *   cdmbench memsnap TAG          kernel memory counters, keys TAG_*
  *   cdmbench touch NODE MIB       one first touch of MIB, 4 KiB pages, under
  *                                 MPOL_BIND to NODE (-1: default policy);
@@ -221,6 +225,34 @@ static void bench_place(int node, size_t mib, unsigned long reps)
 static void copy_movsb(void *dst, const void *src, size_t len)
 {
 	__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(len) : : "memory");
+}
+
+/*
+ * A copy between two addresses a power of two apart (at least twice the
+ * copy) and the same copy one page further: under TCG the first is ten times
+ * slower (QEMU's TLB is direct-mapped), on hardware the two are alike.
+ */
+static void bench_tlbalias(unsigned long mib, unsigned long reps)
+{
+	size_t len = mib * MIB, dist = MIB;
+	char *p;
+
+	while (dist < 2 * len)
+		dist <<= 1;
+	p = map_anon(dist + len + PAGE, 0);
+	memset(p, 1, dist + len + PAGE);
+	for (unsigned long r = 0; r < reps; r++) {
+		uint64_t t0 = now_ns(), t1, t2;
+
+		copy_movsb(p + dist, p, len);
+		t1 = now_ns();
+		copy_movsb(p + dist + PAGE, p, len);
+		t2 = now_ns();
+		sample("tlbalias_aliased_movsb_ns", t1 - t0);
+		sample("tlbalias_offset_movsb_ns", t2 - t1);
+	}
+	sample("tlbalias_bytes", len);
+	munmap(p, dist + len + PAGE);
 }
 
 static unsigned long node_meminfo_kb(int node, const char *field)
@@ -467,9 +499,16 @@ static void bench_evac(const char *kind, int node, const char *devdir,
 		snprintf(key, sizeof(key), "evac_%s_thp_before", kind);
 		sample(key, file_field("/proc/self/smaps_rollup", "AnonHugePages") / 2048);
 
-		/* The physical limit: one memcpy of as many bytes off the node. */
+		/*
+		 * The physical limit: one memcpy of as many bytes off the node.
+		 * The copy goes one page past the start of its mapping: QEMU's
+		 * softmmu TLB is direct-mapped, and a source and destination
+		 * whose addresses differ by a multiple of its reach evict each
+		 * other's entry at every access, which makes a copy under TCG
+		 * ten times slower (BENCHMARKS.md: "Aliasing in QEMU's TLB").
+		 */
 		if (!nwriters) {
-			char *dst = map_anon(len, thp);
+			char *map = map_anon(len + HPAGE, thp), *dst = map + PAGE;
 
 			memset(dst, 0, len);
 			t0 = now_ns();
@@ -482,7 +521,7 @@ static void bench_evac(const char *kind, int node, const char *devdir,
 			t1 = now_ns();
 			snprintf(key, sizeof(key), "movsb_%s_ns", kind);
 			sample(key, t1 - t0);
-			munmap(dst, len);
+			munmap(map, len + HPAGE);
 		}
 
 		for (unsigned long w = 0; w < nwriters; w++) {
@@ -599,7 +638,9 @@ int main(int argc, char **argv)
 		bind_to(p, len, atoi(argv[2]));
 		touch(p, len);
 		munmap(p, len);
-	} else if (!strcmp(cmd, "memsnap") && argc == 3)
+	} else if (!strcmp(cmd, "tlbalias") && argc == 4)
+		bench_tlbalias(arg_ul(argv[2]), arg_ul(argv[3]));
+	else if (!strcmp(cmd, "memsnap") && argc == 3)
 		memsnap(argv[2]);
 	else {
 		fprintf(stderr, "usage: see the comment at the top of bench/cdmbench.c\n");
