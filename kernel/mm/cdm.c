@@ -133,28 +133,7 @@ static nodemask_t cdm_emergency_nodes;
 /* CDM nodes being evacuated: mempolicy allocates around them. */
 nodemask_t cdm_evacuating_nodes;
 
-/**
- * struct cdm_zonelists - the zonelists only explicit placement walks
- * @zonelists: [ZONELIST_FALLBACK] is the node's zones, then system RAM by
- *	distance; [ZONELIST_NOFALLBACK] is the node's zones only
- * @named: the node and the RAM nodes it falls back to: the nodemask that
- *	opens the node to a policy that names it without a nodemask of its
- *	own (MPOL_PREFERRED, the interleave policies)
- * @ram: the RAM nodes it falls back to: where a policy naming the node
- *	allocates while the node is being evacuated
- *
- * A CDM node's zonelists in its pglist_data hold no CDM zone at all, so a
- * caller that does not name the node cannot reach it, however it picks its
- * node.  Allocated once per CDM node id and never freed: the allocator
- * reads it without a lock.
- */
-struct cdm_zonelists {
-	nodemask_t named;
-	nodemask_t ram;
-	struct zonelist zonelists[MAX_ZONELISTS];
-};
-
-static struct cdm_zonelists *cdm_zonelists[MAX_NUMNODES];
+struct cdm_zonelists *cdm_zonelists[MAX_NUMNODES];
 
 /* Enabled when the first CDM node appears; node_is_cdm() tests it. */
 DEFINE_STATIC_KEY_FALSE(cdm_key);
@@ -603,30 +582,13 @@ bool cdm_build_zonelists(pg_data_t *pgdat)
 }
 
 /*
- * The gate, called by the page allocator for every allocation whose
- * preferred node is a CDM node: a nodemask that names the node opens its
- * explicit zonelists; anything else keeps the node's own lists (system
- * RAM, or nothing for __GFP_THISNODE) and is counted in cdm_alloc_refused.
+ * The gate's other side (cdm_open_zonelist() opens the explicit zonelists
+ * to a nodemask naming the node): anything else keeps the node's own lists
+ * (system RAM, or nothing for __GFP_THISNODE) and is counted in
+ * cdm_alloc_refused.
  */
-static struct zonelist *cdm_explicit_zonelist(int nid, gfp_t gfp,
-					      const nodemask_t *mask)
+bool __cdm_refuse_zonelist(gfp_t gfp, const nodemask_t *mask)
 {
-	struct cdm_zonelists *czl = READ_ONCE(cdm_zonelists[nid]);
-
-	if (!czl || !mask || !node_isset(nid, *mask))
-		return NULL;
-	return &czl->zonelists[gfp_zonelist(gfp)];
-}
-
-bool __cdm_open_zonelist(struct zonelist **zonelist, int nid, gfp_t gfp,
-			 const nodemask_t *mask)
-{
-	struct zonelist *explicit = cdm_explicit_zonelist(nid, gfp, mask);
-
-	if (explicit) {
-		*zonelist = explicit;
-		return true;
-	}
 	/* A caller that narrowed the nodes itself did not ask for this one. */
 	if (!mask || (gfp & __GFP_THISNODE))
 		count_vm_event(CDM_ALLOC_REFUSED);

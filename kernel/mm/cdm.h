@@ -11,7 +11,7 @@
 #define __MM_CDM_H
 
 #include <linux/cdm.h>
-#include <linux/gfp_types.h>
+#include <linux/gfp.h>
 #include <linux/jump_label.h>
 
 struct pglist_data;
@@ -23,11 +23,38 @@ struct hstate;
 
 #ifdef CONFIG_COHERENT_DEVICE_MEMORY
 
-/* For boot code that runs before the static key is enabled. */
-static inline bool __node_is_cdm(int nid)
+/*
+ * For boot code that runs before the static key is enabled, and behind
+ * cdm_enabled().  __always_inline here and in the tests below that run on
+ * every fault of a bound task: at -Os gcc calls them out of line.
+ */
+static __always_inline bool __node_is_cdm(int nid)
 {
 	return node_state(nid, N_COHERENT_DEVICE);
 }
+
+/**
+ * struct cdm_zonelists - the zonelists only explicit placement walks
+ * @zonelists: [ZONELIST_FALLBACK] is the node's zones, then system RAM by
+ *	distance; [ZONELIST_NOFALLBACK] is the node's zones only
+ * @named: the node and the RAM nodes it falls back to: the nodemask that
+ *	opens the node to a policy that names it without a nodemask of its
+ *	own (MPOL_PREFERRED, the interleave policies)
+ * @ram: the RAM nodes it falls back to: where a policy naming the node
+ *	allocates while the node is being evacuated
+ *
+ * A CDM node's zonelists in its pglist_data hold no CDM zone at all, so a
+ * caller that does not name the node cannot reach it, however it picks its
+ * node.  Allocated once per CDM node id and never freed: the allocator
+ * reads it without a lock.
+ */
+struct cdm_zonelists {
+	nodemask_t named;
+	nodemask_t ram;
+	struct zonelist zonelists[MAX_ZONELISTS];
+};
+
+extern struct cdm_zonelists *cdm_zonelists[MAX_NUMNODES];
 
 /* Hooks for core mm, see mm/cdm.c. */
 void __init cdm_init_possible_nodes(void);
@@ -36,8 +63,7 @@ unsigned int __init cdm_nr_boot_ram_nodes(void);
 void __init cdm_boot_zone_movable(unsigned long *zone_movable_pfn);
 void cdm_build_zonelist_mask(int local_node, nodemask_t *used_mask);
 bool cdm_build_zonelists(struct pglist_data *pgdat);
-bool __cdm_open_zonelist(struct zonelist **zonelist, int nid, gfp_t gfp,
-			 const nodemask_t *mask);
+bool __cdm_refuse_zonelist(gfp_t gfp, const nodemask_t *mask);
 nodemask_t *__cdm_named_nodemask(int nid);
 extern nodemask_t cdm_evacuating_nodes;
 nodemask_t *__cdm_policy_evacuating(nodemask_t *mask, int *nid);
@@ -73,6 +99,17 @@ void __cdm_cpuset_zonelist(struct zonelist **zonelist, gfp_t gfp);
 /* cpusets_insane_config(), without <linux/cpuset.h> and what it pulls in */
 extern struct static_key_false cpusets_insane_config_key;
 
+/* CDM node @nid's explicit zonelist if @mask names the node, else NULL. */
+static __always_inline struct zonelist *
+cdm_explicit_zonelist(int nid, gfp_t gfp, const nodemask_t *mask)
+{
+	struct cdm_zonelists *czl = READ_ONCE(cdm_zonelists[nid]);
+
+	if (!czl || !mask || !node_isset(nid, *mask))
+		return NULL;
+	return &czl->zonelists[gfp_zonelist(gfp)];
+}
+
 /*
  * The page allocator's gate.  An allocation that prefers a CDM node walks
  * the node's explicit zonelist only if @mask names the node; otherwise it
@@ -81,13 +118,22 @@ extern struct static_key_false cpusets_insane_config_key;
  * A task's user allocation without a nodemask may also be opened by its
  * cpuset, once a cpuset of movable nodes only exists (see mm/cdm.c).
  */
-static inline bool cdm_open_zonelist(struct zonelist **zonelist, int nid,
-				     gfp_t gfp, const nodemask_t *mask)
+static __always_inline bool cdm_open_zonelist(struct zonelist **zonelist,
+					      int nid, gfp_t gfp,
+					      const nodemask_t *mask)
 {
+	struct zonelist *explicit;
+
 	if (!cdm_enabled())
 		return true;
-	if (__node_is_cdm(nid))
-		return __cdm_open_zonelist(zonelist, nid, gfp, mask);
+	if (__node_is_cdm(nid)) {
+		explicit = cdm_explicit_zonelist(nid, gfp, mask);
+		if (likely(explicit)) {
+			*zonelist = explicit;
+			return true;
+		}
+		return __cdm_refuse_zonelist(gfp, mask);
+	}
 	if (IS_ENABLED(CONFIG_CPUSETS) &&
 	    static_branch_unlikely(&cpusets_insane_config_key) && !mask &&
 	    (gfp & (__GFP_HARDWALL | __GFP_THISNODE)) == __GFP_HARDWALL)
@@ -180,7 +226,7 @@ static inline bool cdm_offline_batch_end(unsigned long start_pfn,
  * on every page fault of a bound task, so the bind to a single node
  * ("numactl --membind=N") is answered here, without a distance search.
  */
-static inline int cdm_policy_node(const nodemask_t *mask, int nid)
+static __always_inline int cdm_policy_node(const nodemask_t *mask, int nid)
 {
 	int only;
 
@@ -199,8 +245,8 @@ static inline int cdm_policy_node(const nodemask_t *mask, int nid)
  * interleave) is opened by its own mask; a CDM node being evacuated is
  * allocated around.
  */
-static inline nodemask_t *cdm_policy_nodemask(nodemask_t *mask, int home,
-					      int *nid)
+static __always_inline nodemask_t *
+cdm_policy_nodemask(nodemask_t *mask, int home, int *nid)
 {
 	if (!cdm_enabled())
 		return mask;
@@ -234,8 +280,9 @@ static inline const nodemask_t *cdm_rebind_mems(struct mempolicy *pol,
  * There is none when @nid is the only CDM node of the mask, as in every
  * bind to one device; that test is inline because it runs on each fault.
  */
-static inline struct page *cdm_alloc_pages_mask(gfp_t gfp, unsigned int order,
-						int nid, const nodemask_t *mask)
+static __always_inline struct page *
+cdm_alloc_pages_mask(gfp_t gfp, unsigned int order, int nid,
+		     const nodemask_t *mask)
 {
 	unsigned long nr_cdm;
 

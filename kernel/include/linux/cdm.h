@@ -105,12 +105,12 @@ enum cdm_node_state {
 DECLARE_STATIC_KEY_FALSE(cdm_key);
 
 /* True once a CDM node exists; keeps every hook free until then. */
-static inline bool cdm_enabled(void)
+static __always_inline bool cdm_enabled(void)
 {
 	return static_branch_unlikely(&cdm_key);
 }
 
-static inline bool node_is_cdm(int nid)
+static __always_inline bool node_is_cdm(int nid)
 {
 	return cdm_enabled() && nid >= 0 &&
 		node_state(nid, N_COHERENT_DEVICE);
