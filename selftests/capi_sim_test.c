@@ -1333,6 +1333,78 @@ TEST_F_TIMEOUT(capi, large_device_far_end, 900)
 	munmap(p, LARGE_FILL);
 }
 
+/*
+ * 1 GiB hugetlb pages on a CDM node (issue 12): none, by design.  A
+ * gigantic page is unmovable (hugepage_movable_supported()), so it never
+ * comes from ZONE_MOVABLE, which is all a CDM node has: one there would be
+ * memory no evacuation could move.  Asking the node's 1 GiB pool for a
+ * page must give none, take none from RAM in its stead, and neither move
+ * nor corrupt the node's pages (alloc_contig_range() would migrate them).
+ * Needs a device of 2 GiB or more: make check's large guest.
+ */
+#define GIGANTIC_POOL "hugepages/hugepages-1048576kB/nr_hugepages"
+
+TEST_F(capi, gigantic_pool_on_cdm_node_stays_empty)
+{
+	struct capi_dev *d = &self->dev[0];
+	size_t np = LARGE_FILL / PAGE_SZ, moved = 0;
+	long all0, all1, ram0, ram1, cdm1 = -1, used0, used1;
+	char knob[160], all[128], ram[160];
+	uint64_t *pfn;
+	int pm, wr;
+	char *p;
+
+	for (int i = 1; i < self->ndev; i++)
+		if (self->dev[i].size > d->size)
+			d = &self->dev[i];
+	if (d->size < 2 * GiB)
+		SKIP(return, "no device of 2 GiB or more (make check's large guest)");
+	snprintf(knob, sizeof(knob), NODE_SYS "/node%d/" GIGANTIC_POOL, d->node);
+	snprintf(all, sizeof(all), "/sys/kernel/mm/" GIGANTIC_POOL);
+	snprintf(ram, sizeof(ram), NODE_SYS "/node0/" GIGANTIC_POOL);
+	if (!path_exists(knob))
+		SKIP(return, "no 1 GiB huge page size (CPU without pdpe1gb)");
+	ASSERT_EQ(0, read_long(all, &all0));
+	ASSERT_EQ(0, read_long(ram, &ram0));
+
+	p = map_anon(LARGE_FILL);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, mbind_nodes(p, LARGE_FILL, MPOL_BIND, &d->node, 1, 0));
+	fill_pattern(p, LARGE_FILL, 93);
+	ASSERT_EQ((long)np, pages_on_node(p, LARGE_FILL, d->node));
+	pfn = calloc(np, sizeof(*pfn));
+	ASSERT_NE(NULL, pfn);
+	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, pm);
+	for (size_t i = 0; i < np; i++)
+		pfn[i] = pagemap_pfn(pm, p + i * PAGE_SZ);
+	used0 = node_used_kb(d->node);
+
+	wr = write_str(knob, "1");
+	ASSERT_EQ(0, read_long(knob, &cdm1));
+	ASSERT_EQ(0, read_long(all, &all1));
+	ASSERT_EQ(0, read_long(ram, &ram1));
+	used1 = node_used_kb(d->node);
+	for (size_t i = 0; i < np; i++)
+		moved += pagemap_pfn(pm, p + i * PAGE_SZ) != pfn[i];
+	close(pm);
+	TH_LOG("node %d (%lu MiB): write 1 -> %d; 1 GiB pages: node %d %ld, node 0 %ld -> %ld, all %ld -> %ld; used %ld -> %ld kB; %zu of %zu pages moved",
+	       d->node, (unsigned long)(d->size / MiB), wr, d->node, cdm1,
+	       ram0, ram1, all0, all1, used0, used1, moved, np);
+	/* The write is accepted, as stock's for any pool it cannot grow. */
+	EXPECT_EQ(0, wr);
+	EXPECT_EQ(0, cdm1);
+	EXPECT_EQ(ram0, ram1);
+	EXPECT_EQ(all0, all1);
+	/* Nothing allocated on the node (a huge page would add 1 GiB). */
+	EXPECT_GT(used0 + (long)(64 * KiB), used1);
+	EXPECT_EQ(0, moved);
+	EXPECT_EQ((long)np, pages_on_node(p, LARGE_FILL, d->node));
+	EXPECT_EQ((size_t)-1, check_pattern(p, LARGE_FILL, 93));
+	free(pfn);
+	munmap(p, LARGE_FILL);
+}
+
 TEST_F(capi, unprivileged_evacuate_online_eperm)
 {
 	struct capi_dev *d = &self->dev[self->ndev - 1];
