@@ -652,7 +652,8 @@ nodemask_t *__cdm_named_nodemask(int nid)
 struct zonelist *__cdm_node_zonelist(struct zonelist *zonelist, int nid,
 				     gfp_t gfp, const nodemask_t *mask)
 {
-	return cdm_explicit_zonelist(nid, gfp, mask) ?: zonelist;
+	cdm_explicit_zonelist(&zonelist, nid, gfp, mask);
+	return zonelist;
 }
 
 /*

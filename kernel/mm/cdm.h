@@ -99,15 +99,20 @@ void __cdm_cpuset_zonelist(struct zonelist **zonelist, gfp_t gfp);
 /* cpusets_insane_config(), without <linux/cpuset.h> and what it pulls in */
 extern struct static_key_false cpusets_insane_config_key;
 
-/* CDM node @nid's explicit zonelist if @mask names the node, else NULL. */
-static __always_inline struct zonelist *
-cdm_explicit_zonelist(int nid, gfp_t gfp, const nodemask_t *mask)
+/*
+ * If @mask names CDM node @nid, point @zonelist at the node's explicit
+ * zonelist for @gfp and return true; else leave it.
+ */
+static __always_inline bool cdm_explicit_zonelist(struct zonelist **zonelist,
+						  int nid, gfp_t gfp,
+						  const nodemask_t *mask)
 {
 	struct cdm_zonelists *czl = READ_ONCE(cdm_zonelists[nid]);
 
 	if (!czl || !mask || !node_isset(nid, *mask))
-		return NULL;
-	return &czl->zonelists[gfp_zonelist(gfp)];
+		return false;
+	*zonelist = &czl->zonelists[gfp_zonelist(gfp)];
+	return true;
 }
 
 /*
@@ -122,16 +127,11 @@ static __always_inline bool cdm_open_zonelist(struct zonelist **zonelist,
 					      int nid, gfp_t gfp,
 					      const nodemask_t *mask)
 {
-	struct zonelist *explicit;
-
 	if (!cdm_enabled())
 		return true;
 	if (__node_is_cdm(nid)) {
-		explicit = cdm_explicit_zonelist(nid, gfp, mask);
-		if (likely(explicit)) {
-			*zonelist = explicit;
+		if (likely(cdm_explicit_zonelist(zonelist, nid, gfp, mask)))
 			return true;
-		}
 		return __cdm_refuse_zonelist(gfp, mask);
 	}
 	if (IS_ENABLED(CONFIG_CPUSETS) &&
@@ -220,42 +220,59 @@ static inline bool cdm_offline_batch_end(unsigned long start_pfn,
 	       __cdm_offline_batch_end(start_pfn, pfn);
 }
 
-/*
- * An MPOL_BIND or MPOL_PREFERRED_MANY mask holding CDM nodes starts from
- * the mask node nearest to @nid when @nid is outside the mask.  This runs
- * on every page fault of a bound task, so the bind to a single node
- * ("numactl --membind=N") is answered here, without a distance search.
- */
-static __always_inline int cdm_policy_node(const nodemask_t *mask, int nid)
+/* True, with the node in @nid, if @mask names exactly one node. */
+static __always_inline bool cdm_single_node(const nodemask_t *mask, int *nid)
 {
-	int only;
+	if (small_const_nbits(MAX_NUMNODES)) {
+		/* One word, as most configurations have: no popcount. */
+		unsigned long w = mask->bits[0] &
+				  BITMAP_LAST_WORD_MASK(MAX_NUMNODES);
 
-	if (!cdm_enabled() || (nid >= 0 && node_isset(nid, *mask)))
-		return nid;
+		if (!w || (w & (w - 1)))
+			return false;
+		*nid = __ffs(w);
+		return true;
+	}
 	if (nodes_weight(*mask) != 1)
-		return __cdm_policy_node(mask, nid);
-	only = first_node(*mask);
-	return node_state(only, N_COHERENT_DEVICE) &&
-	       node_state(only, N_MEMORY) ? only : nid;
+		return false;
+	*nid = first_node(*mask);
+	return true;
 }
 
 /*
- * The end of policy_nodemask(): a mask holding CDM nodes starts inside the
- * mask; a CDM node the policy names without a mask (MPOL_PREFERRED,
- * interleave) is opened by its own mask; a CDM node being evacuated is
- * allocated around.
+ * The end of policy_nodemask(), on every fault of a task with a policy: a
+ * mask naming one CDM node, as "numactl --membind=N" does, starts on that
+ * node, unless it is being evacuated; any other MPOL_BIND or
+ * MPOL_PREFERRED_MANY mask holding CDM nodes starts from the mask node
+ * nearest to @nid when @nid is outside the mask; a CDM node the policy
+ * names without a mask (MPOL_PREFERRED, interleave) is opened by its own
+ * mask; a CDM node being evacuated is allocated around.  The bind to one
+ * device costs the tests up to its return, no distance search.
  */
 static __always_inline nodemask_t *
 cdm_policy_nodemask(nodemask_t *mask, int home, int *nid)
 {
+	bool single;
+	int only;
+
 	if (!cdm_enabled())
 		return mask;
 	if (!mask)
-		return cdm_named_nodemask(*nid);
+		return *nid >= 0 && __node_is_cdm(*nid) ?
+		       __cdm_named_nodemask(*nid) : NULL;
+	single = cdm_single_node(mask, &only);
+	if (single && __node_is_cdm(only) && node_state(only, N_MEMORY) &&
+	    !node_isset(only, cdm_evacuating_nodes)) {
+		if (home == NUMA_NO_NODE)
+			*nid = only;
+		return mask;
+	}
 	if (unlikely(nodes_intersects(*mask, cdm_evacuating_nodes)))
 		return __cdm_policy_evacuating(mask, nid);
-	if (home == NUMA_NO_NODE)
-		*nid = cdm_policy_node(mask, *nid);
+	/* One node not opened above (RAM, a CDM node without memory): @nid */
+	if (home == NUMA_NO_NODE && !single &&
+	    (*nid < 0 || !node_isset(*nid, *mask)))
+		*nid = __cdm_policy_node(mask, *nid);
 	return mask;
 }
 
@@ -288,6 +305,16 @@ cdm_alloc_pages_mask(gfp_t gfp, unsigned int order, int nid,
 
 	if (!cdm_enabled() || !mask)
 		return NULL;
+	if (small_const_nbits(MAX_NUMNODES)) {
+		/* The same test on one word, as most configurations have. */
+		unsigned long cdm = mask->bits[0] &
+				    node_states[N_COHERENT_DEVICE].bits[0];
+
+		if (nid >= 0)
+			cdm &= ~BIT(nid);
+		return cdm ? __cdm_alloc_pages_mask(gfp, order, nid, mask) :
+			     NULL;
+	}
 	nr_cdm = bitmap_weight_and(mask->bits,
 				   node_states[N_COHERENT_DEVICE].bits,
 				   MAX_NUMNODES);
@@ -488,11 +515,6 @@ static inline bool cdm_offline_batch_end(unsigned long start_pfn,
 					 unsigned long pfn)
 {
 	return false;
-}
-
-static inline int cdm_policy_node(const nodemask_t *mask, int nid)
-{
-	return nid;
 }
 
 static inline nodemask_t *cdm_policy_nodemask(nodemask_t *mask, int home,
