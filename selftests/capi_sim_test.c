@@ -1268,6 +1268,17 @@ TEST_F_TIMEOUT(capi, memmap_on_device, 600)
 #define LARGE_DEVICE (4 * GiB)
 #define LARGE_FILL (64 * MiB)
 
+/* The largest device of the guest: the large guest's 8 GiB one. */
+static struct capi_dev *largest_dev(FIXTURE_DATA(capi) *self)
+{
+	struct capi_dev *d = &self->dev[0];
+
+	for (int i = 1; i < self->ndev; i++)
+		if (self->dev[i].size > d->size)
+			d = &self->dev[i];
+	return d;
+}
+
 /* Write @how to the state of @nid's blocks other than @keep; how many */
 static int set_other_blocks(int nid, int keep, const char *how)
 {
@@ -1287,15 +1298,12 @@ static int set_other_blocks(int nid, int keep, const char *how)
 
 TEST_F_TIMEOUT(capi, large_device_far_end, 900)
 {
-	struct capi_dev *d = &self->dev[0];
+	struct capi_dev *d = largest_dev(self);
 	int ids[1024], n, last = -1, pm, moved;
 	long block_kb, in_last = 0;
 	char bs[32] = "", *p;
 	uint64_t first_pfn;
 
-	for (int i = 1; i < self->ndev; i++)
-		if (self->dev[i].size > d->size)
-			d = &self->dev[i];
 	if (d->size < LARGE_DEVICE)
 		SKIP(return, "no device of %lu MiB or more (make check's large guest)",
 		     LARGE_DEVICE / MiB);
@@ -1346,7 +1354,7 @@ TEST_F_TIMEOUT(capi, large_device_far_end, 900)
 
 TEST_F(capi, gigantic_pool_on_cdm_node_stays_empty)
 {
-	struct capi_dev *d = &self->dev[0];
+	struct capi_dev *d = largest_dev(self);
 	size_t np = LARGE_FILL / PAGE_SZ, moved = 0;
 	long all0, all1, ram0, ram1, cdm1 = -1, used0, used1;
 	char knob[160], all[128], ram[160];
@@ -1354,9 +1362,6 @@ TEST_F(capi, gigantic_pool_on_cdm_node_stays_empty)
 	int pm, wr;
 	char *p;
 
-	for (int i = 1; i < self->ndev; i++)
-		if (self->dev[i].size > d->size)
-			d = &self->dev[i];
 	if (d->size < 2 * GiB)
 		SKIP(return, "no device of 2 GiB or more (make check's large guest)");
 	snprintf(knob, sizeof(knob), NODE_SYS "/node%d/" GIGANTIC_POOL, d->node);
