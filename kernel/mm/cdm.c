@@ -132,6 +132,14 @@ static nodemask_t cdm_boot_nodes __initdata_memblock;
 static nodemask_t cdm_emergency_nodes;
 /* CDM nodes being evacuated: mempolicy allocates around them. */
 nodemask_t cdm_evacuating_nodes;
+/*
+ * CDM nodes with memory that are not being evacuated: where a bind to one
+ * node starts, tested on every fault of such a task.  It is the three node
+ * states that decide it, kept as one mask so that the fault tests one bit;
+ * cdm_update_bind_nodes() recomputes it after any of them changes.
+ */
+nodemask_t cdm_bind_nodes;
+static DEFINE_SPINLOCK(cdm_bind_lock);
 
 struct cdm_zonelists *cdm_zonelists[MAX_NUMNODES];
 
@@ -148,9 +156,39 @@ static struct cdm_node *cdm_node_get(int nid)
 	return cdm_info[nid];
 }
 
+/*
+ * Called after N_COHERENT_DEVICE, N_MEMORY or cdm_evacuating_nodes changed.
+ * The lock orders the recomputations, so the last one reads the states as
+ * the last change left them; the fault path reads the mask without it, as
+ * it reads node_states[].
+ */
+static void cdm_update_bind_nodes(void)
+{
+	nodemask_t nodes;
+
+	spin_lock(&cdm_bind_lock);
+	nodes_and(nodes, node_states[N_COHERENT_DEVICE], node_states[N_MEMORY]);
+	nodes_andnot(nodes, nodes, cdm_evacuating_nodes);
+	cdm_bind_nodes = nodes;
+	spin_unlock(&cdm_bind_lock);
+}
+
+/* N_MEMORY changes with the first block onlined or the last offlined. */
+static int cdm_bind_nodes_callback(struct notifier_block *nb,
+				   unsigned long action, void *arg)
+{
+	struct memory_notify *mn = arg;
+
+	if ((action == MEM_ONLINE || action == MEM_OFFLINE) &&
+	    mn->status_change_nid >= 0)
+		cdm_update_bind_nodes();
+	return NOTIFY_OK;
+}
+
 static void cdm_set_node(int nid)
 {
 	node_set_state(nid, N_COHERENT_DEVICE);
+	cdm_update_bind_nodes();
 	static_branch_enable(&cdm_key);
 }
 
@@ -314,6 +352,9 @@ static int __init cdm_init(void)
 			pr_warn("node %d has CPU %u: CDM nodes should be CPU-less\n",
 				cpu_to_node(cpu), cpu);
 
+	/* Boot-time CDM memory is online already, hot-added memory is not. */
+	cdm_update_bind_nodes();
+	hotplug_memory_notifier(cdm_bind_nodes_callback, DEFAULT_CALLBACK_PRI);
 	if (!nodes_empty(node_states[N_COHERENT_DEVICE]))
 		static_branch_enable(&cdm_key);
 	return 0;
@@ -433,8 +474,10 @@ void cdm_node_unregister(int nid)
 		put_device(cn->owner);
 		WRITE_ONCE(cn->owner, NULL);
 		node_clear(nid, cdm_emergency_nodes);
-		if (!cn->reserved)
+		if (!cn->reserved) {
 			node_clear_state(nid, N_COHERENT_DEVICE);
+			cdm_update_bind_nodes();
+		}
 		released = true;
 	}
 out:
@@ -1510,6 +1553,7 @@ int cdm_evacuate(int nid, unsigned int timeout_ms, struct cdm_evacuation *res)
 	WRITE_ONCE(cn->evacuator, current);
 	WRITE_ONCE(cn->state, CDM_EVAC_RUNNING);
 	node_set(nid, cdm_evacuating_nodes);
+	cdm_update_bind_nodes();
 	count_vm_event(CDM_EVACUATIONS);
 	trace_cdm_evacuate_start(nid, cn->nr_used, timeout_ms);
 
@@ -1524,6 +1568,7 @@ int cdm_evacuate(int nid, unsigned int timeout_ms, struct cdm_evacuation *res)
 		lock_device_hotplug();
 	ret = cdm_offline_node(nid, cn, deadline, unlock);
 	node_clear(nid, cdm_evacuating_nodes);
+	cdm_update_bind_nodes();
 	if (ret == -ETIMEDOUT)
 		ret = -EBUSY;
 	if (!ret) {

@@ -66,6 +66,7 @@ bool cdm_build_zonelists(struct pglist_data *pgdat);
 bool __cdm_refuse_zonelist(gfp_t gfp, const nodemask_t *mask);
 nodemask_t *__cdm_named_nodemask(int nid);
 extern nodemask_t cdm_evacuating_nodes;
+extern nodemask_t cdm_bind_nodes;
 nodemask_t *__cdm_policy_evacuating(nodemask_t *mask, int *nid);
 const nodemask_t *__cdm_rebind_mems(struct mempolicy *pol, nodemask_t *buf,
 				    const nodemask_t *mems);
@@ -220,20 +221,24 @@ static inline bool cdm_offline_batch_end(unsigned long start_pfn,
 	       __cdm_offline_batch_end(start_pfn, pfn);
 }
 
-/* True, with the node in @nid, if @mask names exactly one node. */
-static __always_inline bool cdm_single_node(const nodemask_t *mask, int *nid)
+/*
+ * True, with the node in @nid, if @mask names exactly one node and that node
+ * is in cdm_bind_nodes: a bind to one device, which may start there.
+ */
+static __always_inline bool cdm_bind_to_one(const nodemask_t *mask, int *nid)
 {
 	if (small_const_nbits(MAX_NUMNODES)) {
 		/* One word, as most configurations have: no popcount. */
 		unsigned long w = mask->bits[0] &
 				  BITMAP_LAST_WORD_MASK(MAX_NUMNODES);
 
-		if (!w || (w & (w - 1)))
+		if (!(w & cdm_bind_nodes.bits[0]) || (w & (w - 1)))
 			return false;
 		*nid = __ffs(w);
 		return true;
 	}
-	if (nodes_weight(*mask) != 1)
+	if (nodes_weight(*mask) != 1 ||
+	    !nodes_intersects(*mask, cdm_bind_nodes))
 		return false;
 	*nid = first_node(*mask);
 	return true;
@@ -252,7 +257,6 @@ static __always_inline bool cdm_single_node(const nodemask_t *mask, int *nid)
 static __always_inline nodemask_t *
 cdm_policy_nodemask(nodemask_t *mask, int home, int *nid)
 {
-	bool single;
 	int only;
 
 	if (!cdm_enabled())
@@ -260,9 +264,7 @@ cdm_policy_nodemask(nodemask_t *mask, int home, int *nid)
 	if (!mask)
 		return *nid >= 0 && __node_is_cdm(*nid) ?
 		       __cdm_named_nodemask(*nid) : NULL;
-	single = cdm_single_node(mask, &only);
-	if (single && __node_is_cdm(only) && node_state(only, N_MEMORY) &&
-	    !node_isset(only, cdm_evacuating_nodes)) {
+	if (cdm_bind_to_one(mask, &only)) {
 		if (home == NUMA_NO_NODE)
 			*nid = only;
 		return mask;
@@ -270,8 +272,8 @@ cdm_policy_nodemask(nodemask_t *mask, int home, int *nid)
 	if (unlikely(nodes_intersects(*mask, cdm_evacuating_nodes)))
 		return __cdm_policy_evacuating(mask, nid);
 	/* One node not opened above (RAM, a CDM node without memory): @nid */
-	if (home == NUMA_NO_NODE && !single &&
-	    (*nid < 0 || !node_isset(*nid, *mask)))
+	if (home == NUMA_NO_NODE && (*nid < 0 || !node_isset(*nid, *mask)) &&
+	    nodes_weight(*mask) != 1)
 		*nid = __cdm_policy_node(mask, *nid);
 	return mask;
 }
