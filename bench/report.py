@@ -81,6 +81,17 @@ def ratio_block(num, den):
             "numerator": a, "denominator": b}
 
 
+def place_ratio(runs, label):
+    """MPOL_BIND over default of a run's placement step, with the ratios of
+    its sample pairs (they alternate, so each pair ran back to back)."""
+    bind = get(runs, label, "place", "place_bind_ns")
+    dflt = get(runs, label, "place", "place_default_ns")
+    r = ratio_block(bind, dflt)
+    if r:
+        r["paired"] = stats([a / b for a, b in zip(bind, dflt)])
+    return r
+
+
 def fmt_pct(r):
     return f"{(r - 1) * 100:+.2f}%"
 
@@ -143,12 +154,8 @@ def main():
     # the series says what MPOL_BIND to a memory-only node costs anyway.
     for m in modes:
         for side in ("ours", "stock"):
-            bind = get(runs, f"{m}-{side}-main", "place", "place_bind_ns")
-            dflt = get(runs, f"{m}-{side}-main", "place", "place_default_ns")
-            r = ratio_block(bind, dflt)
+            r = place_ratio(runs, f"{m}-{side}-main")
             if r:
-                # Samples alternate, so each pair ran back to back.
-                r["paired"] = stats([a / b for a, b in zip(bind, dflt)])
                 res["placement"].setdefault(m, {})[side] = r
 
     # 2b. Our share of a bound fault: the placement-only guests (plan
@@ -156,11 +163,8 @@ def main():
     # page.  Under icount a nanosecond is an instruction.
     share = {}
     for side in ("ours", "stock"):
-        bind = get(runs, f"icount-{side}-place", "place", "place_bind_ns")
-        dflt = get(runs, f"icount-{side}-place", "place", "place_default_ns")
-        r = ratio_block(bind, dflt)
+        r = place_ratio(runs, f"icount-{side}-place")
         if r:
-            r["paired"] = stats([a / b for a, b in zip(bind, dflt)])
             share[side] = r
     if "ours" in share and "stock" in share:
         o, s = share["ours"], share["stock"]
