@@ -159,8 +159,9 @@ def main():
                 res["placement"].setdefault(m, {})[side] = r
 
     # 2b. Our share of a bound fault: the placement-only guests (plan
-    # place), where the samples repeat to a tenth of an instruction per
-    # page.  Under icount a nanosecond is an instruction.
+    # place), quieter than the main plan's step but not yet repeatable
+    # to the goal's precision (BENCHMARKS.md).  Under icount a nanosecond
+    # is an instruction.
     share = {}
     for side in ("ours", "stock"):
         r = place_ratio(runs, f"icount-{side}-place")
