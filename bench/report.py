@@ -159,9 +159,8 @@ def main():
                 res["placement"].setdefault(m, {})[side] = r
 
     # 2b. Our share of a bound fault: the placement-only guests (plan
-    # place), quieter than the main plan's step but not yet repeatable
-    # to the goal's precision (BENCHMARKS.md).  Under icount a nanosecond
-    # is an instruction.
+    # place, one vCPU), quieter than the main plan's step (BENCHMARKS.md).
+    # Under icount a nanosecond is an instruction.
     share = {}
     for side in ("ours", "stock"):
         r = place_ratio(runs, f"icount-{side}-place")
