@@ -135,8 +135,9 @@ nodemask_t cdm_evacuating_nodes;
 /*
  * CDM nodes with memory that are not being evacuated: where a bind to one
  * node starts, tested on every fault of such a task.  It is the three node
- * states that decide it, kept as one mask so that the fault tests one bit;
- * cdm_update_bind_nodes() recomputes it after any of them changes.
+ * states that decide it, kept as one mask so that the fault makes one AND
+ * of a word rather than three node-state tests; cdm_update_bind_nodes()
+ * recomputes it after any of them changes.
  */
 nodemask_t cdm_bind_nodes;
 static DEFINE_SPINLOCK(cdm_bind_lock);
