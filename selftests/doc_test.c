@@ -25,10 +25,11 @@
  *   .. doc-test: skip REASON   the next block is not run (host-only steps)
  *   .. doc-test: before CMD    CMD runs, unseen, before the next block
  *
- * The guide's example programs are this binary under other names, linked
+ * The guides' example programs are this binary under other names, linked
  * into the scratch directory: "./hold MIB" touches MIB MiB and waits to be
  * killed (the next command starts once it has touched them), "./solver"
- * touches 8 MiB and exits.
+ * touches 8 MiB and exits, "./app [SECONDS]" (the admin guide's job) touches
+ * 8 MiB and stays SECONDS (default 0), started like "./hold" when it stays.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -109,6 +110,23 @@ static int solver_main(void)
 	return touch_mib(8) ? 0 : 1;
 }
 
+static int app_main(int argc, char **argv)
+{
+	unsigned int seconds = argc > 1 ? (unsigned int)atoi(argv[1]) : 0;
+	FILE *f;
+
+	if (!touch_mib(8))
+		return 1;
+	if (!seconds)
+		return 0;
+	f = fopen(READY_FILE, "w");
+	if (f)
+		fclose(f);
+	while (seconds)
+		seconds = sleep(seconds);
+	return 0;
+}
+
 /* ---- reading the guide ---- */
 
 static int indent_of(const char *s)
@@ -145,6 +163,33 @@ static void add_expect(struct cmd *c, const char *s)
 	c->expect[c->nexpect++] = strdup(s);
 }
 
+/*
+ * The length of @text without a trailing shell comment ("cmd &  # why")
+ * and the blanks before it: a '#' that starts a word outside quotes.
+ */
+static size_t code_length(const char *text)
+{
+	char quote = 0;
+	size_t n = strlen(text);
+
+	for (size_t i = 0; text[i]; i++) {
+		if (quote) {
+			if (text[i] == quote)
+				quote = 0;
+		} else if (text[i] == '\\' && text[i + 1]) {
+			i++;
+		} else if (text[i] == '\'' || text[i] == '"') {
+			quote = text[i];
+		} else if (text[i] == '#' && i && text[i - 1] == ' ') {
+			n = i;
+			break;
+		}
+	}
+	while (n && text[n - 1] == ' ')
+		n--;
+	return n;
+}
+
 /* The commands of the literal block in lines [from, to), @ind deep. */
 static void parse_block(struct block *b, int from, int to, int ind)
 {
@@ -179,6 +224,7 @@ static void parse_block(struct block *b, int from, int to, int ind)
 			n = strlen(c->text);
 			while (n && c->text[n - 1] == ' ')
 				c->text[--n] = 0;
+			n = code_length(c->text);
 			c->background = n && c->text[n - 1] == '&';
 		} else if (c) {
 			add_expect(c, s);
@@ -430,6 +476,8 @@ int main(int argc, char **argv)
 		return hold_main(argc, argv);
 	if (!strcmp(me, "solver"))
 		return solver_main();
+	if (!strcmp(me, "app"))
+		return app_main(argc, argv);
 	if (argc != 2) {
 		fprintf(stderr, "usage: doc_test GUIDE.rst\n");
 		return KSFT_FAIL;
@@ -454,6 +502,8 @@ int main(int argc, char **argv)
 	snprintf(name, sizeof(name), "%s/hold", work);
 	r = symlink(self, name);
 	snprintf(name, sizeof(name), "%s/solver", work);
+	r |= symlink(self, name);
+	snprintf(name, sizeof(name), "%s/app", work);
 	r |= symlink(self, name);
 	snprintf(name, sizeof(name), "%s/input.dat", work);
 	f = fopen(name, "w");	/* the solver's input: any file will do */
