@@ -246,24 +246,33 @@ static int cdmctl_as(int uid, char *out, size_t len, ...)
 	return r;
 }
 
-/* Nodes of @n pages at @p; returns the number of pages on @node. */
-static long pages_on(void *p, long n, int node, int *other)
+/*
+ * Nodes of @n pages at @p in process @pid (0: this one), by move_pages(2);
+ * returns the number of pages on a node of @mask (nodes 0-63), -1 on
+ * error.  *@other: the node (or negative status) of a page outside @mask,
+ * -1 if none.
+ */
+static long pid_pages_in(pid_t pid, void *p, long n, unsigned long long mask,
+			 int *other)
 {
 	void **pages = calloc((size_t)n, sizeof(void *));
 	int *status = calloc((size_t)n, sizeof(int));
 	long on = 0;
 
 	*other = -1;
-	if (!pages || !status)
+	if (!pages || !status) {
+		free(pages);
+		free(status);
 		return -1;
+	}
 	for (long i = 0; i < n; i++)
 		pages[i] = (char *)p + i * PG;
-	if (move_pages(0, (unsigned long)n, pages, NULL, status, 0)) {
+	if (move_pages(pid, (unsigned long)n, pages, NULL, status, 0)) {
 		on = -1;
 		goto out;
 	}
 	for (long i = 0; i < n; i++) {
-		if (status[i] == node)
+		if (status[i] >= 0 && status[i] < 64 && (mask >> status[i] & 1))
 			on++;
 		else
 			*other = status[i];
@@ -272,6 +281,13 @@ out:
 	free(pages);
 	free(status);
 	return on;
+}
+
+/* Nodes of @n pages at @p; returns the number of pages on @node. */
+static long pages_on(void *p, long n, int node, int *other)
+{
+	return pid_pages_in(0, p, n, node >= 0 && node < 64 ? 1ULL << node : 0,
+			    other);
 }
 
 static uint64_t checksum(const unsigned char *p, size_t len)
@@ -590,11 +606,13 @@ FIXTURE(evac)
 	struct gdev d[MAXD];
 	struct gdev *dv;
 	int nd;
+	pid_t child;		/* a test's child holding memory, or 0 */
 };
 
 FIXTURE_SETUP(evac)
 {
 	self->dv = NULL;
+	self->child = 0;
 	if (!cdm_available(self->d, &self->nd))
 		SKIP(return, "no CDM support or no capi_sim device");
 	self->dv = online_dev(self->d, self->nd);
@@ -606,6 +624,10 @@ FIXTURE_TEARDOWN(evac)
 {
 	char st[32], path[PATH_MAX];
 
+	if (self->child > 0) {
+		kill(self->child, SIGKILL);
+		waitpid(self->child, NULL, 0);
+	}
 	if (!self->dv)
 		return;
 	/* Leave the device online, as we found it. */
@@ -773,6 +795,167 @@ TEST_F_TIMEOUT(evac, online_restore_moves_bound_pages_back, 600)
 	munmap(q, sz);
 	munmap(b, sz);
 	numacdm_free(p, sz);
+}
+
+/* What evac_child() writes: a pattern that differs from page to page. */
+static void evac_pattern(unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (unsigned char)(i * 53 + i / PG);
+}
+
+/*
+ * Child of evacuate_json_matches_kernel_counts: binds @p (@len bytes of an
+ * untouched mapping it inherited) to @node, fills it with evac_pattern()
+ * and writes its checksum on @w, then again for each byte read on @r.
+ * Exits 0 at EOF on @r: the test is done with it, or gone.
+ */
+static int evac_child(unsigned char *p, size_t len, int node, int r, int w)
+{
+	unsigned long mask = 1UL << node;
+	uint64_t sum;
+	char c;
+
+	if (mbind(p, len, MPOL_BIND, &mask, 64, 0))
+		return 10;
+	evac_pattern(p, len);
+	do {
+		sum = checksum(p, len);
+		if (write(w, &sum, sizeof(sum)) != sizeof(sum))
+			return 11;
+	} while (read(r, &c, 1) == 1);
+	return 0;
+}
+
+/*
+ * "cdmctl evacuate --json" against the kernel's own counts.  Another
+ * process (a child) has 16 MiB bound to the node.  The pages the JSON says
+ * migrated are those nodeN/cdm/pages_migrated and /proc/vmstat's
+ * cdm_pages_evacuated count for this evacuation, at least the child's
+ * pages and at most what the node had in use; its bytes are those pages;
+ * its seconds are nodeN/cdm/evacuation_ms.  The child's data is intact
+ * and in system RAM, and the node comes back whole.
+ */
+TEST_F_TIMEOUT(evac, evacuate_json_matches_kernel_counts, 600)
+{
+	static char out[16384];
+	size_t sz = 16UL << 20;
+	long n = (long)(sz / PG), total_kb, used_kb, ev0, evs0, fail0, mig, ms;
+	unsigned long long ram = mask_bits(numacdm_sysram_nodes());
+	int to[2], from[2], other, st, nid = self->dv->node;
+	struct json_object *j, *v;
+	long long pages, bytes, secs_ms;
+	unsigned char *p, *ref;
+	char node[16], state[32];
+	uint64_t want, sum;
+
+	ASSERT_GT(63, nid);
+	ASSERT_NE(0ULL, ram);
+	snprintf(node, sizeof(node), "%d", nid);
+	ref = malloc(sz);
+	ASSERT_NE(NULL, ref);
+	evac_pattern(ref, sz);
+	want = checksum(ref, sz);
+	free(ref);
+	p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, pipe(to));
+	ASSERT_EQ(0, pipe(from));
+	self->child = fork();
+	ASSERT_LE(0, self->child);
+	if (!self->child) {
+		close(to[1]);
+		close(from[0]);
+		_exit(evac_child(p, sz, nid, to[0], from[1]));
+	}
+	close(to[0]);
+	close(from[1]);
+	ASSERT_EQ(sizeof(sum), read(from[0], &sum, sizeof(sum)))
+		TH_LOG("the child died before filling its memory");
+	ASSERT_EQ(want, sum);
+	ASSERT_EQ(n, pid_pages_in(self->child, p, n, 1ULL << nid, &other))
+		TH_LOG("a page of the child is on node %d", other);
+
+	total_kb = node_meminfo_kb(nid, "MemTotal");
+	used_kb = node_used_kb(nid);
+	ASSERT_LE((long)(sz / 1024), used_kb);
+	ev0 = vmstat_val("cdm_pages_evacuated");
+	evs0 = vmstat_val("cdm_evacuations");
+	fail0 = vmstat_val("cdm_evacuations_failed");
+	ASSERT_LE(0, ev0) TH_LOG("no cdm_pages_evacuated in /proc/vmstat");
+	ASSERT_LE(0, evs0) TH_LOG("no cdm_evacuations in /proc/vmstat");
+	ASSERT_LE(0, fail0) TH_LOG("no cdm_evacuations_failed in /proc/vmstat");
+
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "evacuate", "--json", node,
+			    "--timeout", "120000", NULL)) TH_LOG("%s", out);
+	mig = vmstat_val("cdm_pages_evacuated") - ev0;
+	j = json_tokener_parse(out);
+	ASSERT_NE(NULL, j) TH_LOG("not JSON: %s", out);
+	EXPECT_STREQ("ok", jstrv(j, "result")) TH_LOG("%s", out);
+	EXPECT_EQ(NULL, jget(j, "errno")) TH_LOG("%s", out);
+	EXPECT_STREQ(self->dv->bdf, jstrv(j, "device")) TH_LOG("%s", out);
+	pages = jint(j, "pages_migrated");
+	bytes = jint(j, "bytes");
+	v = jget(j, "seconds");
+	secs_ms = v && json_object_is_type(v, json_type_double) ?
+		  (long long)(json_object_get_double(v) * 1000 + 0.5) : -1;
+	json_object_put(j);
+	ms = node_cdm_long(nid, "evacuation_ms");
+	TH_LOG("node %d: %ld kB in use; JSON %lld pages, %lld bytes, %lld ms; vmstat cdm_pages_evacuated +%ld; evacuation_ms %ld",
+	       nid, used_kb, pages, bytes, secs_ms, mig, ms);
+
+	/* The JSON's counts are the kernel's. */
+	EXPECT_EQ(mig, pages) TH_LOG("%s", out);
+	EXPECT_EQ(pages, node_cdm_long(nid, "pages_migrated"));
+	EXPECT_EQ(pages * (long long)PG, bytes) TH_LOG("%s", out);
+	/* "seconds" has two decimals */
+	EXPECT_LE(0, ms);
+	EXPECT_LE(0, secs_ms) TH_LOG("%s", out);
+	EXPECT_GE(6, llabs(secs_ms - ms)) TH_LOG("%s", out);
+	EXPECT_EQ(0, node_cdm_long(nid, "pages_remaining"));
+	EXPECT_EQ(0, node_cdm_long(nid, "evacuation_error"));
+	ASSERT_LT(0, read_strf(state, sizeof(state),
+			       NODE_SYS "/node%d/cdm/evacuation_state", nid));
+	EXPECT_STREQ("idle", state);
+	EXPECT_EQ(evs0 + 1, vmstat_val("cdm_evacuations"));
+	EXPECT_EQ(fail0, vmstat_val("cdm_evacuations_failed"));
+	/*
+	 * And the data placed: the child's pages at least, the node's pages
+	 * in use at most (MemUsed, whose per-CPU deltas may be unfolded:
+	 * 1 MiB of slack).
+	 */
+	EXPECT_LE(n, pages);
+	EXPECT_GE(used_kb / 4 + 256, pages)
+		TH_LOG("%lld pages migrated, node %d had %ld kB in use", pages,
+		       nid, used_kb);
+	/* The node's memory is gone. */
+	EXPECT_EQ(0ULL, node_state_mask("has_memory") & (1ULL << nid));
+	EXPECT_GE(0, node_meminfo_kb(nid, "MemTotal"));
+
+	/* The child's data: every page in system RAM, intact. */
+	EXPECT_EQ(n, pid_pages_in(self->child, p, n, ram, &other))
+		TH_LOG("a page of the child is on node %d", other);
+	ASSERT_EQ(1, write(to[1], "c", 1));
+	ASSERT_EQ(sizeof(sum), read(from[0], &sum, sizeof(sum)))
+		TH_LOG("the child died after the evacuation");
+	EXPECT_EQ(want, sum);
+
+	/* Back online, whole. */
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "online", self->dv->bdf, NULL))
+		TH_LOG("%s", out);
+	dev_state(self->dv, state, sizeof(state));
+	EXPECT_STREQ("online", state);
+	EXPECT_NE(0ULL, node_state_mask("has_memory") & (1ULL << nid));
+	EXPECT_EQ(total_kb, node_meminfo_kb(nid, "MemTotal"));
+
+	close(to[1]);
+	ASSERT_EQ(self->child, waitpid(self->child, &st, 0));
+	self->child = 0;
+	EXPECT_TRUE(WIFEXITED(st) && !WEXITSTATUS(st))
+		TH_LOG("child status 0x%x", st);
+	close(from[0]);
+	munmap(p, sz);
 }
 
 /*
