@@ -28,6 +28,8 @@
 #include "kselftest_harness.h"
 
 #define STOCK		"/usr/bin/numactl"
+/* The pages child() touches: 4 MiB. */
+#define CHILD_PAGES	1024L
 
 static char patched[PATH_MAX], self_exe[PATH_MAX];
 
@@ -84,12 +86,14 @@ static int page_nodes(char *p, size_t n, int *status)
 
 /*
  * Child: print "mode M mask X" for the task policy, then, if @node >= 0,
- * touch 4 MiB and print how many pages are on @node.
+ * touch 4 MiB of base pages (an interleave then alternates page by page)
+ * and print how many pages are on @node ("on_node N of M") and on each
+ * node ("node_pages N:C ... other C", other: on no node 0-63).
  */
 static int child(int node)
 {
 	unsigned long mask[16] = { 0 };
-	size_t sz = 4UL << 20, n = sz / 4096, on = 0;
+	size_t sz = 4UL << 20, n = sz / 4096, on = 0, per[64] = { 0 }, other = 0;
 	int mode = -1;
 	char *p;
 
@@ -102,6 +106,7 @@ static int child(int node)
 		 -1, 0);
 	if (p == MAP_FAILED)
 		return 11;
+	madvise(p, sz, MADV_NOHUGEPAGE);
 	memset(p, 1, sz);
 	{
 		int *status = calloc(n, sizeof(int));
@@ -110,10 +115,20 @@ static int child(int node)
 			return 12;
 		if (page_nodes(p, n, status))
 			return 13;
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			on += status[i] == node;
+			if (status[i] >= 0 && status[i] < 64)
+				per[status[i]]++;
+			else
+				other++;
+		}
 	}
 	printf("on_node %zu of %zu\n", on, n);
+	printf("node_pages");
+	for (int i = 0; i < 64; i++)
+		if (per[i])
+			printf(" %d:%zu", i, per[i]);
+	printf(" other %zu\n", other);
 	return 0;
 }
 
@@ -148,6 +163,71 @@ static int child_alloc_interleaved(void)
 static int parse_child(const char *out, int *mode, unsigned long *mask)
 {
 	return sscanf(out, "mode %d mask %lx", mode, mask) == 2 ? 0 : -1;
+}
+
+/*
+ * The child's "node_pages" line: the pages on each node 0-63 in c[], and
+ * returns the pages it counted (those on no node too), or -1.
+ */
+static long parse_pages(const char *out, long *c)
+{
+	const char *l = strstr(out, "\nnode_pages");
+	long total = 0, v;
+	char *end;
+
+	memset(c, 0, 64 * sizeof(*c));
+	if (!l)
+		return -1;
+	for (l += strlen("\nnode_pages"); *l == ' ';) {
+		int nd;
+
+		l++;
+		if (!strncmp(l, "other ", 6))
+			return total + strtol(l + 6, NULL, 10);
+		nd = (int)strtol(l, &end, 10);
+		if (end == l || *end != ':' || nd < 0 || nd >= 64)
+			return -1;
+		v = strtol(end + 1, &end, 10);
+		c[nd] = v;
+		total += v;
+		l = end;
+	}
+	return -1;
+}
+
+/* Pages of c[] on the nodes of @mask. */
+static long pages_in(const long *c, unsigned long mask)
+{
+	long on = 0;
+
+	for (int i = 0; i < 64; i++)
+		if (mask & (1UL << i))
+			on += c[i];
+	return on;
+}
+
+/*
+ * The pages of c[] (@total of them) are interleaved over the nodes of
+ * @mask: every page on one of them, each with at least 90% of its share
+ * (an interleave by page offset gives each the same, give or take one).
+ */
+static void check_interleaved(struct __test_metadata *_metadata,
+			      const char *what, const long *c, long total,
+			      unsigned long mask)
+{
+	int k = __builtin_popcountl(mask);
+
+	ASSERT_LT(0, k);
+	EXPECT_EQ(total, pages_in(c, mask))
+		TH_LOG("%s: %ld of %ld pages outside the nodes %lx", what,
+		       total - pages_in(c, mask), total, mask);
+	for (int i = 0; i < 64; i++) {
+		if (!(mask & (1UL << i)))
+			continue;
+		EXPECT_LE(total / k * 9 / 10, c[i])
+			TH_LOG("%s: %ld of %ld pages on node %d, one of %d",
+			       what, c[i], total, i, k);
+	}
 }
 
 static unsigned long cdm_mask(void)
@@ -214,32 +294,54 @@ TEST(hardware_marks_cdm_nodes)
 	EXPECT_NE(NULL, strstr(out, "node distances:"));
 }
 
-/* --interleave=all / --membind=all: system RAM only with the patch. */
+/*
+ * --interleave=all / --membind=all: system RAM only with the patch, in the
+ * policy and where the child's pages land.
+ */
 static void check_all(struct __test_metadata *_metadata, const char *opt,
 		      int want_mode)
 {
 	static char out[4096], err[4096];
 	unsigned long mask, cdm = cdm_mask(), ram;
-	char arg[64];
+	char arg[64], nodearg[16];
+	long c[64], total;
 	int mode;
 
 	ram = node_state_mask("has_memory") & ~cdm;
 	snprintf(arg, sizeof(arg), "--%s=all", opt);
+	snprintf(nodearg, sizeof(nodearg), "%d", first_cdm());
 	ASSERT_EQ(0, run(out, sizeof(out), err, sizeof(err), patched, arg,
-			 self_exe, "--child", "-1", NULL)) TH_LOG("%s", err);
+			 self_exe, "--child", nodearg, NULL)) TH_LOG("%s", err);
 	ASSERT_EQ(0, parse_child(out, &mode, &mask)) TH_LOG("%s", out);
 	EXPECT_EQ(want_mode, mode);
 	EXPECT_EQ(ram, mask) TH_LOG("patched %s: mask %lx, RAM nodes %lx", arg,
 				    mask, ram);
 	EXPECT_EQ(0UL, mask & cdm);
+	total = parse_pages(out, c);
+	ASSERT_EQ(CHILD_PAGES, total) TH_LOG("%s", out);
+	EXPECT_EQ(0, pages_in(c, cdm)) TH_LOG("patched %s: %s", arg, out);
+	EXPECT_EQ(total, pages_in(c, ram)) TH_LOG("patched %s: %s", arg, out);
+	if (want_mode == MPOL_INTERLEAVE)
+		check_interleaved(_metadata, "patched --interleave=all", c,
+				  total, ram);
 
-	/* Stock numactl puts the device nodes in: what the patch fixes. */
+	/*
+	 * Stock numactl puts the device nodes in, and interleaves ordinary
+	 * data over device memory: what the patch fixes.
+	 */
 	ASSERT_EQ(0, run(out, sizeof(out), err, sizeof(err), STOCK, arg,
-			 self_exe, "--child", "-1", NULL)) TH_LOG("%s", err);
+			 self_exe, "--child", nodearg, NULL)) TH_LOG("%s", err);
 	ASSERT_EQ(0, parse_child(out, &mode, &mask));
 	EXPECT_EQ(want_mode, mode);
 	EXPECT_EQ(ram | (cdm & node_state_mask("has_memory")), mask)
 		TH_LOG("stock %s: mask %lx", arg, mask);
+	total = parse_pages(out, c);
+	ASSERT_EQ(CHILD_PAGES, total) TH_LOG("%s", out);
+	if (want_mode == MPOL_INTERLEAVE) {
+		check_interleaved(_metadata, "stock --interleave=all", c, total,
+				  mask);
+		EXPECT_LT(0, pages_in(c, cdm)) TH_LOG("stock %s: %s", arg, out);
+	}
 }
 
 TEST(interleave_all_is_sysram)
@@ -255,42 +357,64 @@ TEST(membind_all_is_sysram)
 }
 
 /*
- * "!N", every node but N: system RAM only with the patch, as "all"; an
- * explicit list still names a CDM node.
+ * "!N", every node but N: system RAM only with the patch, as "all", in the
+ * policy and where the pages land; an explicit list still names a CDM node
+ * and interleaves over it.
  */
 TEST(interleave_inverted_is_sysram)
 {
 	static char out[4096], err[4096];
 	unsigned long mask, cdm = cdm_mask() & node_state_mask("has_memory");
 	unsigned long ram = node_state_mask("has_memory") & ~cdm;
-	char arg[64];
+	char arg[64], nodearg[16];
+	long c[64], total;
 	int mode, node;
 
 	NEED_ALL();
 	node = first_cdm();
+	snprintf(nodearg, sizeof(nodearg), "%d", node);
 	snprintf(arg, sizeof(arg), "--interleave=!%d", node);
 	ASSERT_EQ(0, run(out, sizeof(out), err, sizeof(err), patched, arg,
-			 self_exe, "--child", "-1", NULL)) TH_LOG("%s", err);
+			 self_exe, "--child", nodearg, NULL)) TH_LOG("%s", err);
 	ASSERT_EQ(0, parse_child(out, &mode, &mask)) TH_LOG("%s", out);
 	EXPECT_EQ(MPOL_INTERLEAVE, mode);
 	EXPECT_EQ(ram, mask) TH_LOG("patched %s: mask %lx, RAM nodes %lx",
 				    arg, mask, ram);
+	total = parse_pages(out, c);
+	ASSERT_EQ(CHILD_PAGES, total) TH_LOG("%s", out);
+	EXPECT_EQ(0, pages_in(c, cdm_mask())) TH_LOG("patched %s: %s", arg, out);
+	check_interleaved(_metadata, "patched --interleave=!N", c, total, ram);
 
-	/* Stock numactl: the other CDM nodes are in, what the patch fixes. */
+	/*
+	 * Stock numactl: the other CDM nodes are in, and get their share of
+	 * the pages; what the patch fixes.
+	 */
 	if (cdm & ~(1UL << node)) {
 		ASSERT_EQ(0, run(out, sizeof(out), err, sizeof(err), STOCK, arg,
-				 self_exe, "--child", "-1", NULL)) TH_LOG("%s", err);
+				 self_exe, "--child", nodearg, NULL)) TH_LOG("%s", err);
 		ASSERT_EQ(0, parse_child(out, &mode, &mask));
 		EXPECT_NE(0UL, mask & cdm) TH_LOG("stock %s: mask %lx", arg, mask);
+		total = parse_pages(out, c);
+		ASSERT_EQ(CHILD_PAGES, total) TH_LOG("%s", out);
+		check_interleaved(_metadata, "stock --interleave=!N", c, total,
+				  mask);
 	}
 
-	/* Explicit: a RAM node and the device node, both used. */
+	/*
+	 * Explicit: a RAM node and the device node, both used, each with
+	 * half of the pages.
+	 */
 	snprintf(arg, sizeof(arg), "--interleave=%d,%d", __builtin_ctzl(ram),
 		 node);
 	ASSERT_EQ(0, run(out, sizeof(out), err, sizeof(err), patched, arg,
-			 self_exe, "--child", "-1", NULL)) TH_LOG("%s", err);
+			 self_exe, "--child", nodearg, NULL)) TH_LOG("%s", err);
 	ASSERT_EQ(0, parse_child(out, &mode, &mask));
+	EXPECT_EQ(MPOL_INTERLEAVE, mode);
 	EXPECT_EQ((1UL << __builtin_ctzl(ram)) | (1UL << node), mask);
+	total = parse_pages(out, c);
+	ASSERT_EQ(CHILD_PAGES, total) TH_LOG("%s", out);
+	check_interleaved(_metadata, arg, c, total,
+			  (1UL << __builtin_ctzl(ram)) | (1UL << node));
 
 	/* Every RAM node inverted away leaves only device memory: an error. */
 	if (__builtin_popcountl(ram) == 1) {
