@@ -22,8 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <grp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +51,8 @@ struct gdev {
 };
 
 static char cdmctl_path[PATH_MAX];
+/* The standard error of the last cdmctl run. */
+static char cdmctl_err[8192];
 
 /* ------------------------------------------------------------- helpers */
 
@@ -218,6 +222,7 @@ static int vcdmctl(int uid, char *out, size_t len, va_list ap)
 	r = pread(efd, ebuf, sizeof(ebuf) - 1, 0);
 	ebuf[r > 0 ? r : 0] = '\0';
 	close(efd);
+	memcpy(cdmctl_err, ebuf, sizeof(cdmctl_err));
 	for (char *save = NULL, *l = strtok_r(ebuf, "\r\n", &save); l;
 	     l = strtok_r(NULL, "\r\n", &save))
 		printf("#   [stderr] %s\n", l);
@@ -598,6 +603,229 @@ TEST(cdmctl_users_and_dry_run)
 	EXPECT_EQ((long)(sz / PG), pages_on(p, (long)(sz / PG), dv->node,
 					    &other));
 	EXPECT_NE(0ULL, node_state_mask("has_memory") & (1ULL << dv->node));
+	numacdm_free(p, sz);
+}
+
+/*
+ * Child of cdmctl_users_unprivileged: becomes uid and gid 65534, dumpable
+ * again (changing uid cleared it, and without it no other process, even of
+ * the same user, may read its numa_maps), touches @len bytes bound to
+ * @node, writes how many of its pages are there on @w, and exits at EOF
+ * on @r.
+ */
+static int nobody_child(int node, size_t len, int r, int w)
+{
+	unsigned long mask = 1UL << node;
+	long on;
+	int other;
+	char c, *p;
+
+	if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+		return 10;
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
+		return 11;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return 12;
+	if (mbind(p, len, MPOL_BIND, &mask, 64, 0))
+		return 13;
+	memset(p, 0x3c, len);
+	on = pages_on(p, (long)(len / PG), node, &other);
+	if (write(w, &on, sizeof(on)) != sizeof(on))
+		return 14;
+	while (read(r, &c, 1) == 1)
+		;
+	return 0;
+}
+
+/*
+ * "cdmctl users" needs no root (Documentation/user-guide.rst): as uid
+ * 65534 it lists, with the same bytes, command and cgroup as root's run,
+ * the processes of uid 65534 (here a child holding 4 MiB on the node);
+ * the processes it may not read (this one, root's, with 6 MiB there) are
+ * left out, counted in unreadable_processes and named on standard error,
+ * and total_bytes sums what it lists.
+ */
+TEST(cdmctl_users_unprivileged)
+{
+	struct gdev d[MAXD], *dv;
+	static char out[65536], out2[65536];
+	struct json_object *jr, *jn, *procs, *e, *er;
+	size_t sz = 6UL << 20, csz = 4UL << 20;
+	long long mine, theirs, listed = 0;
+	int nd, to[2], from[2], st, other;
+	char node[16], line[32], *p;
+	long on = -1;
+	pid_t child;
+
+	NEED_CDM(d, nd);
+	dv = online_dev(d, nd);
+	if (!dv)
+		SKIP(return, "no device online");
+	ASSERT_GT(63, dv->node);
+	snprintf(node, sizeof(node), "%d", dv->node);
+	ASSERT_EQ(0, pipe(to));
+	ASSERT_EQ(0, pipe(from));
+	/* Before this process has memory on the node, which it would share. */
+	child = fork();
+	ASSERT_LE(0, child);
+	if (!child) {
+		close(to[1]);
+		close(from[0]);
+		_exit(nobody_child(dv->node, csz, to[0], from[1]));
+	}
+	close(to[0]);
+	close(from[1]);
+	ASSERT_EQ(sizeof(on), read(from[0], &on, sizeof(on)))
+		TH_LOG("the uid 65534 child died before touching its memory");
+	ASSERT_EQ((long)(csz / PG), on);
+	p = numacdm_alloc(sz, dv->node);
+	ASSERT_NE(NULL, p);
+	memset(p, 9, sz);
+	ASSERT_EQ((long)(sz / PG), pages_on(p, (long)(sz / PG), dv->node,
+					    &other));
+
+	/* root: both processes, nothing unreadable */
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "users", node, "--json", NULL));
+	jr = json_tokener_parse(out);
+	ASSERT_NE(NULL, jr) TH_LOG("not JSON: %s", out);
+	EXPECT_EQ(0, jint(jr, "unreadable_processes")) TH_LOG("%s", out);
+	mine = jint(jfind(jget(jr, "processes"), "pid", getpid()), "bytes");
+	er = jfind(jget(jr, "processes"), "pid", child);
+	ASSERT_NE(NULL, er) TH_LOG("%s", out);
+	theirs = jint(er, "bytes");
+	EXPECT_LE((long long)sz, mine) TH_LOG("%s", out);
+	EXPECT_GE((long long)(sz + (2UL << 20)), mine) TH_LOG("%s", out);
+	EXPECT_LE((long long)csz, theirs) TH_LOG("%s", out);
+	EXPECT_GE((long long)(csz + (2UL << 20)), theirs) TH_LOG("%s", out);
+
+	/* uid 65534: exit 0; the child as root saw it; not this process */
+	ASSERT_EQ(0, cdmctl_as(65534, out2, sizeof(out2), "users", node,
+			       "--json", NULL)) TH_LOG("%s", out2);
+	EXPECT_NE(NULL, strstr(cdmctl_err,
+			       "processes of other users were not looked at"))
+		TH_LOG("stderr: %s", cdmctl_err);
+	jn = json_tokener_parse(out2);
+	ASSERT_NE(NULL, jn) TH_LOG("not JSON: %s", out2);
+	procs = jget(jn, "processes");
+	e = jfind(procs, "pid", child);
+	ASSERT_NE(NULL, e) TH_LOG("uid 65534 does not see its own process: %s",
+				  out2);
+	EXPECT_EQ(theirs, jint(e, "bytes")) TH_LOG("%s", out2);
+	EXPECT_STREQ(jstrv(er, "command"), jstrv(e, "command"));
+	EXPECT_STREQ(jstrv(er, "cgroup"), jstrv(e, "cgroup"));
+	EXPECT_EQ(NULL, jfind(procs, "pid", getpid())) TH_LOG("%s", out2);
+	EXPECT_LE(1, jint(jn, "unreadable_processes")) TH_LOG("%s", out2);
+	/* whatever it lists, root listed with the same bytes */
+	for (size_t i = 0; procs && i < json_object_array_length(procs); i++) {
+		struct json_object *x = json_object_array_get_idx(procs, i);
+		long long pid = jint(x, "pid");
+
+		listed += jint(x, "bytes");
+		EXPECT_EQ(jint(jfind(jget(jr, "processes"), "pid", pid), "bytes"),
+			  jint(x, "bytes")) TH_LOG("pid %lld: %s", pid, out2);
+	}
+	EXPECT_EQ(listed, jint(jn, "total_bytes")) TH_LOG("%s", out2);
+	json_object_put(jn);
+	json_object_put(jr);
+
+	/* and as text */
+	ASSERT_EQ(0, cdmctl_as(65534, out2, sizeof(out2), "users", node, NULL));
+	snprintf(line, sizeof(line), "\n%-8d ", child);
+	EXPECT_NE(NULL, strstr(out2, line)) TH_LOG("%s", out2);
+	snprintf(line, sizeof(line), "\n%-8d ", getpid());
+	EXPECT_EQ(NULL, strstr(out2, line)) TH_LOG("%s", out2);
+
+	close(to[1]);
+	ASSERT_EQ(child, waitpid(child, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st) && !WEXITSTATUS(st))
+		TH_LOG("child status 0x%x", st);
+	close(from[0]);
+	numacdm_free(p, sz);
+}
+
+/*
+ * "cdmctl evacuate --dry-run" needs no root either: every file it reads
+ * is world-readable, so as uid 65534 it answers what root's run answers,
+ * member for member; the memory in use, which may move between the two
+ * runs by a per-CPU delta, by at most 1 MiB, and both runs count this
+ * process's 6 MiB and agree with the node's MemUsed.
+ */
+TEST(cdmctl_dry_run_unprivileged)
+{
+	struct gdev d[MAXD], *dv;
+	static char out[16384], out2[16384];
+	static const char *const moving[] = {
+		"in_use_bytes", "ram_available_bytes", "estimated_seconds",
+		"default_timeout_ms",
+	};
+	struct json_object *jr, *jn, *w;
+	size_t sz = 6UL << 20;
+	long long used_r, used_n, used_kb;
+	char node[16];
+	int nd;
+	char *p;
+
+	NEED_CDM(d, nd);
+	dv = online_dev(d, nd);
+	if (!dv)
+		SKIP(return, "no device online");
+	snprintf(node, sizeof(node), "%d", dv->node);
+	p = numacdm_alloc(sz, dv->node);
+	ASSERT_NE(NULL, p);
+	memset(p, 9, sz);
+
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "evacuate", node, "--dry-run",
+			    "--json", NULL)) TH_LOG("%s", out);
+	ASSERT_EQ(0, cdmctl_as(65534, out2, sizeof(out2), "evacuate", node,
+			       "--dry-run", "--json", NULL)) TH_LOG("%s", out2);
+	used_kb = node_used_kb(dv->node);
+	jr = json_tokener_parse(out);
+	jn = json_tokener_parse(out2);
+	ASSERT_NE(NULL, jr) TH_LOG("not JSON: %s", out);
+	ASSERT_NE(NULL, jn) TH_LOG("not JSON: %s", out2);
+	TH_LOG("root: %s", out);
+	TH_LOG("uid 65534: %s", out2);
+	EXPECT_EQ(json_object_object_length(jr), json_object_object_length(jn));
+	json_object_object_foreach(jr, k, v) {
+		int is_moving = 0;
+
+		EXPECT_TRUE(json_object_object_get_ex(jn, k, &w))
+			TH_LOG("no \"%s\" as uid 65534", k);
+		for (size_t i = 0; i < sizeof(moving) / sizeof(moving[0]); i++)
+			is_moving |= !strcmp(k, moving[i]);
+		if (is_moving)
+			continue;
+		EXPECT_STREQ(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
+			     json_object_to_json_string_ext(w, JSON_C_TO_STRING_PLAIN))
+			TH_LOG("\"%s\" differs", k);
+	}
+	used_r = jint(jr, "in_use_bytes");
+	used_n = jint(jn, "in_use_bytes");
+	EXPECT_LE((long long)sz, used_r);
+	EXPECT_LE((long long)sz, used_n);
+	EXPECT_GE(1LL << 20, llabs(used_r - used_n));
+	EXPECT_GE(1LL << 20, llabs(used_kb * 1024 - used_n))
+		TH_LOG("node %d MemUsed %lld kB", dv->node, used_kb);
+	/* What follows from the memory in use is the same when it is. */
+	if (used_r == used_n) {
+		EXPECT_EQ(jint(jr, "default_timeout_ms"),
+			  jint(jn, "default_timeout_ms"));
+		EXPECT_STREQ(json_object_to_json_string(jget(jr, "estimated_seconds")),
+			     json_object_to_json_string(jget(jn, "estimated_seconds")));
+	}
+	EXPECT_LT(0, jint(jn, "ram_available_bytes"));
+	EXPECT_GE(64LL << 20, llabs(jint(jr, "ram_available_bytes") -
+				    jint(jn, "ram_available_bytes")));
+	json_object_put(jn);
+	json_object_put(jr);
+
+	/* and as text */
+	ASSERT_EQ(0, cdmctl_as(65534, out2, sizeof(out2), "evacuate", node,
+			       "--dry-run", NULL));
+	EXPECT_NE(NULL, strstr(out2, "would move to system RAM")) TH_LOG("%s", out2);
+	EXPECT_NE(NULL, strstr(out2, ": fits")) TH_LOG("%s", out2);
 	numacdm_free(p, sz);
 }
 
