@@ -71,7 +71,7 @@ selftests: deps
 
 tools: deps
 	@$(MAKE) -s -C $(TOP)/guest O=$(B)/tools
-	@$(MAKE) -s -C $(TOP)/tools/numactl-ext O=$(B)/numactl-ext KDIR=$(KSRC) all numactl
+	@$(MAKE) -s -C $(TOP)/tools/numactl-ext O=$(B)/numactl-ext KDIR=$(KSRC) all numactl selftests
 
 initramfs: kernel modules selftests tools
 	@$(TOP)/scripts/mkinitramfs $(INITRAMFS)
