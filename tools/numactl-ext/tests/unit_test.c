@@ -1277,7 +1277,11 @@ static void test_completion(const char *srcdir)
 	}
 }
 
-/* make install with neither a kernel tree nor the guest tests. */
+/*
+ * make install with neither a kernel tree nor the guest tests, after a
+ * build at the default PREFIX: the installed numacdm.pc names the install's
+ * PREFIX, LIBDIR and INCDIR, not the build's.
+ */
 static void test_install(const char *o, const char *srcdir)
 {
 	char cmd[16384], dest[4096];
@@ -1285,11 +1289,33 @@ static void test_install(const char *o, const char *srcdir)
 
 	xfmt(dest, sizeof(dest), "%s/tests/destdir", o);
 	xfmt(cmd, sizeof(cmd),
+	     "make -s -C '%s' O='%s' KDIR=/nonexistent >/dev/null 2>&1 && "
+	     "grep -qx 'prefix=/usr/local' '%s/lib/pkgconfig/numacdm.pc'",
+	     srcdir, o, o);
+	r = system(cmd);
+	CHECK(r == 0, "make without a kernel tree: numacdm.pc for PREFIX=/usr/local");
+	xfmt(cmd, sizeof(cmd),
 	     "rm -rf '%s' && make -s -C '%s' O='%s' KDIR=/nonexistent "
 	     "DESTDIR='%s' PREFIX=/usr install >/dev/null 2>&1", dest, srcdir,
 	     o, dest);
 	r = system(cmd);
 	CHECK(r == 0, "make install DESTDIR=... PREFIX=/usr without a kernel tree");
+	xfmt(cmd, sizeof(cmd),
+	     "f='%s/usr/lib/pkgconfig/numacdm.pc' && grep -qx 'prefix=/usr' \"$f\" && "
+	     "grep -qx 'libdir=/usr/lib' \"$f\" && "
+	     "grep -qx 'includedir=/usr/include' \"$f\"", dest);
+	r = system(cmd);
+	CHECK(r == 0, "the installed numacdm.pc says prefix=/usr, libdir=/usr/lib, "
+	      "includedir=/usr/include");
+	xfmt(cmd, sizeof(cmd),
+	     "d='%s/lib64' && rm -rf \"$d\" && make -s -C '%s' O='%s' KDIR=/nonexistent "
+	     "DESTDIR=\"$d\" PREFIX=/opt/cdm LIBDIR=/opt/cdm/lib64 INCDIR=/opt/cdm/inc "
+	     "install >/dev/null 2>&1 && f=\"$d/opt/cdm/lib64/pkgconfig/numacdm.pc\" && "
+	     "grep -qx 'prefix=/opt/cdm' \"$f\" && grep -qx 'libdir=/opt/cdm/lib64' \"$f\" && "
+	     "grep -qx 'includedir=/opt/cdm/inc' \"$f\" && test -f \"$d/opt/cdm/inc/numacdm.h\"",
+	     dest, srcdir, o);
+	r = system(cmd);
+	CHECK(r == 0, "install PREFIX=/opt/cdm LIBDIR=... INCDIR=...: the .pc names them");
 	xfmt(cmd, sizeof(cmd),
 	     "cd '%s/usr' && test -x bin/cdmctl && test -f lib/libnumacdm.so.1.0.0 && "
 	     "test -L lib/libnumacdm.so.1 && test -f lib/libnumacdm.a && "
