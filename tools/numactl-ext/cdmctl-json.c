@@ -72,23 +72,45 @@ static struct json_object *jstring(const char *str)
 	return o;
 }
 
-/* @b bytes as daxctl's util_display_size() shows them: "256.00 MiB". */
-static const char *size_str(uint64_t b, char *buf, size_t len)
+/*
+ * @b in hundredths of @unit, rounded half up: (b * 200 / unit + 1) / 2,
+ * with b * 200 / unit taken apart so that no size overflows.
+ */
+static uint64_t centi(uint64_t b, uint64_t unit)
 {
-	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
-	double v = (double)b;
-	int u = -1;
+	return (b / unit * 200 + b % unit * 200 / unit + 1) / 2;
+}
 
-	if (b < 1024) {
-		snprintf(buf, len, "%" PRIu64 " B", b);
-		return buf;
-	}
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, len, "%.2f %s", v, unit[u]);
-	return buf;
+/*
+ * A size with --human, in daxctl's format (ndctl's util/json.c): below
+ * 5000 KiB the number of bytes; from there a string, binary units with
+ * two decimals (MiB below 2 GiB, GiB below 2 TiB, TiB above) and the
+ * same size in decimal units in parentheses: "256.00 MiB (268.44 MB)".
+ */
+static struct json_object *human_size(uint64_t b)
+{
+	static const struct {
+		uint64_t below, bin, dec;
+		const char *bname, *dname;
+	} u[] = {
+		{ 2ULL << 30, 1ULL << 20, 1000000ULL, "MiB", "MB" },
+		{ 2ULL << 40, 1ULL << 30, 1000000000ULL, "GiB", "GB" },
+		{ UINT64_MAX, 1ULL << 40, 1000000000000ULL, "TiB", "TB" },
+	};
+	uint64_t cb, cd;
+	char buf[64];
+	size_t i = 0;
+
+	if (b < 5000 * 1024)
+		return json_object_new_uint64(b);
+	while (i < sizeof(u) / sizeof(u[0]) - 1 && b >= u[i].below)
+		i++;
+	cb = centi(b, u[i].bin);
+	cd = centi(b, u[i].dec);
+	snprintf(buf, sizeof(buf), "%" PRIu64 ".%02" PRIu64 " %s (%" PRIu64
+		 ".%02" PRIu64 " %s)", cb / 100, cb % 100, u[i].bname,
+		 cd / 100, cd % 100, u[i].dname);
+	return json_object_new_string(buf);
 }
 
 void jadd(struct json_object *o, const char *k, struct json_object *v)
@@ -111,15 +133,10 @@ void ju64(struct json_object *o, const char *k, uint64_t v)
 	jadd(o, k, json_object_new_uint64(v));
 }
 
-/* A size in bytes: a number, or with --human a string ("4.00 MiB"). */
+/* A size in bytes: a number, or with --human see human_size(). */
 void jsize(struct json_object *o, const char *k, uint64_t v)
 {
-	char buf[32];
-
-	if (human_sizes)
-		jadd(o, k, json_object_new_string(size_str(v, buf, sizeof(buf))));
-	else
-		ju64(o, k, v);
+	jadd(o, k, human_sizes ? human_size(v) : json_object_new_uint64(v));
 }
 
 void jbool(struct json_object *o, const char *k, int v)

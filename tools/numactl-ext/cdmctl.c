@@ -27,7 +27,7 @@
 int last_errno;		/* errno of the last failure, 0 unknown */
 char last_msg[512];	/* the last error message */
 int json;		/* -j, --json */
-int human_sizes;	/* -u, --human: sizes in JSON as strings */
+int human_sizes;	/* -u, --human: sizes in JSON as daxctl -u shows them */
 int quiet;		/* -q, --quiet: no progress */
 
 void err(const char *fmt, ...)
@@ -419,7 +419,8 @@ static int help_main(const struct command *c, int argc, char **argv);
 
 #define DATA_OPTS \
 	"  -j, --json      JSON output\n" \
-	"  -u, --human     sizes in JSON as strings (\"256.00 MiB\")\n" \
+	"  -u, --human     sizes in JSON as daxctl -u shows them:\n" \
+	"                  \"256.00 MiB (268.44 MB)\", bytes below 5000 KiB\n" \
 	"  -h, --help      this help\n"
 
 static const struct command commands[] = {
@@ -490,7 +491,7 @@ static void usage(FILE *f)
 		fprintf(f, "  %-10s %s\n", c->name, c->summary);
 	fputs("<dev> is a PCI address (0000:00:03.0) or a device name (capi_sim0).\n"
 	      "-j/--json: machine-readable output (every command but run, help, version);\n"
-	      "-u/--human: sizes in JSON as strings (\"256.00 MiB\"); -q/--quiet: no progress.\n"
+	      "-u/--human: sizes in JSON as daxctl -u shows them; -q/--quiet: no progress.\n"
 	      "See cdmctl(8).\n", f);
 }
 

@@ -60,7 +60,7 @@ enum {
 extern int last_errno;		/* errno of the last failure, 0 unknown */
 extern char last_msg[512];	/* the last error message */
 extern int json;		/* -j, --json */
-extern int human_sizes;		/* -u, --human: sizes in JSON as strings */
+extern int human_sizes;		/* -u, --human: sizes in JSON as daxctl -u shows them */
 extern int quiet;		/* -q, --quiet: no progress */
 
 void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

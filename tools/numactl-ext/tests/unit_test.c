@@ -692,13 +692,14 @@ static void test_cdmctl(void)
 	CHECK(r == 0 && json_valid(out), "--json before the command");
 	r = run(tree, "-j", "list", "-u", NULL);
 	CHECK(r == 0 && json_valid(out) &&
-	      jstreq("cdm_nodes.0.size", "512.00 MiB") &&
-	      jstreq("cdm_nodes.0.used_bytes", "4.00 MiB") &&
+	      jstreq("cdm_nodes.0.size", "512.00 MiB (536.87 MB)") &&
+	      jstreq("cdm_nodes.0.free_bytes", "508.00 MiB (532.68 MB)") &&
+	      jint("cdm_nodes.0.used_bytes", 4194304) &&
 	      jint("cdm_nodes.0.pages_migrated", 0),
-	      "-j list -u: sizes as strings, counts as numbers");
+	      "-j list -u: sizes as daxctl -u (bytes below 5000 KiB), counts as numbers");
 	r = run(tree, "--human", "list", "--json", NULL);
 	CHECK(r == 0 && json_valid(out) &&
-	      jstreq("cdm_nodes.1.size", "256.00 MiB"),
+	      jstreq("cdm_nodes.1.size", "256.00 MiB (268.44 MB)"),
 	      "--human before the command, --json after");
 	r = run(notree, "list", NULL);
 	CHECK(r == 3 && !out[0] &&
@@ -1036,8 +1037,43 @@ static void test_firmware_node(void)
 	r = run(treefw, "evacuate", "1", "-j", "-u", NULL);
 	CHECK(r == 0 && json_valid(out) && jnull("device") &&
 	      jstreq("result", "ok") && jint("pages_migrated", 7) &&
-	      jstreq("bytes", "28.00 KiB"),
-	      "firmware node: evacuate -j -u");
+	      jint("bytes", 28672),
+	      "firmware node: evacuate -j -u (below 5000 KiB: bytes, as daxctl)");
+}
+
+/*
+ * -u sizes as daxctl prints them: bytes below 5000 KiB; above, binary
+ * units (MiB below 2 GiB, GiB below 2 TiB, TiB) with the decimal size.
+ */
+static void test_human_sizes(void)
+{
+	static const struct {
+		const char *bytes, *want;	/* NULL: the number */
+	} sizes[] = {
+		{ "4096", NULL },
+		{ "5119999", NULL },
+		{ "5120000", "4.88 MiB (5.12 MB)" },
+		{ "5242879", "5.00 MiB (5.24 MB)" },
+		{ "268435456", "256.00 MiB (268.44 MB)" },
+		{ "2147483647", "2048.00 MiB (2147.48 MB)" },
+		{ "2147483648", "2.00 GiB (2.15 GB)" },
+		{ "2199023255551", "2048.00 GiB (2199.02 GB)" },
+		{ "2199023255552", "2.00 TiB (2.20 TB)" },
+		/* no overflow at the top */
+		{ "18446744073709551615", "16777216.00 TiB (18446744.07 TB)" },
+	};
+	int r;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		put(tree, CS "/0000:00:03.0/size", "%s\n", sizes[i].bytes);
+		r = run(tree, "status", "1", "-j", "-u", NULL);
+		CHECK(r == 0 && json_valid(out) &&
+		      (sizes[i].want ? jstreq("size", sizes[i].want) :
+		       jint("size", strtoll(sizes[i].bytes, NULL, 10))),
+		      "-u: %s bytes as %s", sizes[i].bytes,
+		      sizes[i].want ? sizes[i].want : "the number");
+	}
+	put(tree, CS "/0000:00:03.0/size", "536870912\n");
 }
 
 /*
@@ -1361,6 +1397,7 @@ int main(int argc, char **argv)
 	test_lib();
 	test_cdmctl();
 	test_firmware_node();
+	test_human_sizes();
 	test_progress(0);
 	test_progress(1);
 	test_pkgconfig(o, argv[3]);
