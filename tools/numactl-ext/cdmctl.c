@@ -14,8 +14,9 @@
  *   cdmctl help [COMMAND] | cdmctl COMMAND -h | cdmctl version | cdmctl -V
  *
  * A table of commands, each parsing its own options with getopt_long();
- * -j/-u (and -q where there is progress) also after the command.  JSON
- * through json-c.  This file holds the table, the option parsing and the
+ * -j/-u (and -q where there is progress) also after the command, and
+ * before it only for the commands that take them after it.  JSON through
+ * json-c.  This file holds the table, the option parsing and the
  * help; each cdmctl-*.c file a group of commands (cdmctl.h: what they
  * share).
  *
@@ -45,6 +46,7 @@ void err(const char *fmt, ...)
 struct command {
 	const char *name;
 	int (*fn)(const struct command *c, int argc, char **argv);
+	const char *takes;	/* which of -j, -u, -q it takes ("juq") */
 	const char *summary;	/* one line, for "cdmctl help" */
 	const char *usage;	/* "cdmctl help NAME", "cdmctl NAME --help" */
 };
@@ -60,7 +62,7 @@ static const struct {
 } known_opts[] = {
 	{ "json", 'j', "list, status, evacuate, online, where, users, unspill" },
 	{ "human", 'u', "list, status, evacuate, online, where, users, unspill" },
-	{ "quiet", 'q', "evacuate, online, unspill (or before the command)" },
+	{ "quiet", 'q', "evacuate, online, unspill" },
 	{ "timeout", 't', "evacuate" },
 	{ "dry-run", 0, "evacuate" },
 	{ "restore", 'r', "online" },
@@ -77,6 +79,33 @@ static const char main_usage[] =
 static void cmd_usage(const struct command *c, FILE *f)
 {
 	fprintf(f, "usage: %s", c->usage);
+}
+
+/*
+ * Option @name ("-q", "--quiet", "--qu") is one of another command (or,
+ * for @c without fn, of a command): prints so and returns 0; -1 if it is
+ * no option of cdmctl's.
+ */
+static int not_here(const struct command *c, const char *name)
+{
+	for (size_t i = 0; i < sizeof(known_opts) / sizeof(known_opts[0]); i++) {
+		int match = name[1] == '-' ?
+			    !strncmp(name + 2, known_opts[i].name, strlen(name + 2)) &&
+			    name[2] :
+			    name[1] == known_opts[i].letter && !name[2];
+
+		if (match && !c->fn) {
+			err("option '%s' goes after the command (it is an option of: %s)",
+			    name, known_opts[i].commands);
+			return 0;
+		}
+		if (match) {
+			err("%s: option '%s' does not apply to '%s' (it is an option of: %s)",
+			    c->name, name, c->name, known_opts[i].commands);
+			return 0;
+		}
+	}
+	return -1;
 }
 
 /* An option getopt_long() did not take; prints why.  Returns EX_USAGE. */
@@ -105,23 +134,8 @@ static int bad_option(const struct command *c, int opt, char **argv)
 		    name);
 		return EX_USAGE;
 	}
-	for (size_t i = 0; i < sizeof(known_opts) / sizeof(known_opts[0]); i++) {
-		int match = name[1] == '-' ?
-			    !strncmp(name + 2, known_opts[i].name, strlen(name + 2)) &&
-			    name[2] :
-			    name[1] == known_opts[i].letter && !name[2];
-
-		if (match && !c->fn) {
-			err("option '%s' goes after the command (it is an option of: %s)",
-			    name, known_opts[i].commands);
-			return EX_USAGE;
-		}
-		if (match) {
-			err("%s: option '%s' does not apply to '%s' (it is an option of: %s)",
-			    c->name, name, c->name, known_opts[i].commands);
-			return EX_USAGE;
-		}
-	}
+	if (!not_here(c, name))
+		return EX_USAGE;
 	if (!c->fn)
 		err("unknown option '%s' (see 'cdmctl --help')", name);
 	else
@@ -364,10 +378,6 @@ static int run_main(const struct command *c, int argc, char **argv)
 	};
 	int opt, node = -1, preferred = 0, r;
 
-	if (json || human_sizes) {
-		err("run: --json and --human do not apply: run prints nothing of its own");
-		return EX_USAGE;
-	}
 	optind = 0;
 	opterr = 0;
 	/* '+': options end at the first argument; CMD follows "--" */
@@ -424,16 +434,16 @@ static int help_main(const struct command *c, int argc, char **argv);
 	"  -h, --help      this help\n"
 
 static const struct command commands[] = {
-	{ "list", list_main,
+	{ "list", list_main, "ju",
 	  "every CDM node: device, size, use, state, distances",
 	  "cdmctl list [-j] [-u]\n"
 	  "Every CDM node: device, size, use, state, distances to system RAM.\n"
 	  DATA_OPTS },
-	{ "status", data_main, "details of one CDM node and its device",
+	{ "status", data_main, "ju", "details of one CDM node and its device",
 	  "cdmctl status <dev|node> [-j] [-u]\n"
 	  "Details of one CDM node and its device, with the device's stats.\n"
 	  DATA_OPTS },
-	{ "evacuate", evacuate_main,
+	{ "evacuate", evacuate_main, "juq",
 	  "migrate everything off the node, remove its memory",
 	  "cdmctl evacuate <dev|node> [-t MS] [--dry-run] [-q] [-j] [-u]\n"
 	  "Migrate every page off the node and remove (firmware memory: offline)\n"
@@ -448,40 +458,40 @@ static const struct command commands[] = {
 	  "                    default timeout; changes nothing\n"
 	  "  -q, --quiet       no progress\n"
 	  DATA_OPTS },
-	{ "online", online_main, "add the device memory back",
+	{ "online", online_main, "juq", "add the device memory back",
 	  "cdmctl online <dev|node> [-r] [-q] [-j] [-u]\n"
 	  "Add the node's memory back (firmware memory: online its blocks).\n"
 	  "  -r, --restore   also move back the pages whose policy names the node\n"
 	  "                  (a node online already is then not an error)\n"
 	  "  -q, --quiet     no progress\n"
 	  DATA_OPTS },
-	{ "run", run_main, "run a command with its memory on a CDM node",
+	{ "run", run_main, "", "run a command with its memory on a CDM node",
 	  "cdmctl run -n NODE [-p] -- CMD [ARGS...]\n"
 	  "Run CMD with its memory bound to (or preferring) one CDM node.\n"
 	  "  -n, --node NODE   a node number, or a list naming one node (\"all\":\n"
 	  "                    every CDM node, if there is one)\n"
 	  "  -p, --preferred   MPOL_PREFERRED instead of MPOL_BIND\n"
 	  "  -h, --help        this help\n" },
-	{ "where", data_main, "per-node memory residency of a process",
+	{ "where", data_main, "ju", "per-node memory residency of a process",
 	  "cdmctl where <pid|self> [-j] [-u]\n"
 	  "Per-node memory residency of a process.\n"
 	  DATA_OPTS },
-	{ "users", data_main, "processes with memory on the node, largest first",
+	{ "users", data_main, "ju", "processes with memory on the node, largest first",
 	  "cdmctl users <dev|node> [-j] [-u]\n"
 	  "Processes with memory on the node, largest first.\n"
 	  DATA_OPTS },
-	{ "unspill", unspill_main,
+	{ "unspill", unspill_main, "juq",
 	  "move pages no policy put on the node back to system RAM",
 	  "cdmctl unspill <dev|node> [-q] [-j] [-u]\n"
 	  "Move the pages on the node whose policy does not name it (emergency\n"
 	  "fallback) back to system RAM.\n"
 	  "  -q, --quiet     no progress\n"
 	  DATA_OPTS },
-	{ "help", help_main, "this list, or a command's options",
+	{ "help", help_main, "", "this list, or a command's options",
 	  "cdmctl help [COMMAND]\n" },
-	{ "version", version_main, "cdmctl's version",
+	{ "version", version_main, "", "cdmctl's version",
 	  "cdmctl version\n" },
-	{ NULL, NULL, NULL, NULL }
+	{ NULL, NULL, NULL, NULL, NULL }
 };
 
 static void usage(FILE *f)
@@ -491,7 +501,8 @@ static void usage(FILE *f)
 		fprintf(f, "  %-10s %s\n", c->name, c->summary);
 	fputs("<dev> is a PCI address (0000:00:03.0) or a device name (capi_sim0).\n"
 	      "-j/--json: machine-readable output (every command but run, help, version);\n"
-	      "-u/--human: sizes in JSON as daxctl -u shows them; -q/--quiet: no progress.\n"
+	      "-u/--human: sizes in JSON as daxctl -u shows them; -q/--quiet: no progress;\n"
+	      "before the command, each only for the commands that take it after it.\n"
 	      "See cdmctl(8).\n", f);
 }
 
@@ -546,13 +557,22 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
-	static const struct command top = { "cdmctl", NULL, "", "" };
+	static const struct command top = { "cdmctl", NULL, "", "", "" };
+	static const char globals[] = "juq";
+	char given[3][16] = { "", "", "" };	/* how -j, -u, -q were spelt */
 	const struct command *c;
-	int opt;
+	int opt, li;
 
 	opterr = 0;
 	/* '+': global options end at the command */
-	while ((opt = getopt_long(argc, argv, "+:juqhV", lo, NULL)) != -1) {
+	while ((li = -1, opt = getopt_long(argc, argv, "+:juqhV", lo, &li)) != -1) {
+		const char *g = opt > 0 ? strchr(globals, opt) : NULL;
+
+		if (g && li >= 0)
+			snprintf(given[g - globals], sizeof(given[0]), "--%s",
+				 lo[li].name);
+		else if (g)
+			snprintf(given[g - globals], sizeof(given[0]), "-%c", opt);
 		switch (opt) {
 		case 'j':
 			json = 1;
@@ -583,5 +603,11 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
+	/* before the command as after it: "-q list" is refused as "list -q" */
+	for (int i = 0; i < 3; i++)
+		if (given[i][0] && !strchr(c->takes, globals[i])) {
+			not_here(c, given[i]);
+			return EX_USAGE;
+		}
 	return c->fn(c, argc - optind, argv + optind);
 }

@@ -659,6 +659,48 @@ static int has_err(const char *s)
 	return 0;
 }
 
+/*
+ * -j, -u and -q before the command are taken by the commands that take
+ * them after it, and refused by the others as after it.
+ */
+static void test_global_opts(void)
+{
+	char msg[sizeof(errbuf)];
+	int r;
+
+	r = run(tree, "list", "-q", NULL);
+	memcpy(msg, errbuf, sizeof(msg));
+	CHECK(r == 2 && has_err("cdmctl: list: option '-q' does not apply to 'list' (it is an option of: evacuate, online, unspill)\n"),
+	      "list -q: exit 2, -q belongs to evacuate, online, unspill");
+	r = run(tree, "-q", "list", NULL);
+	CHECK(r == 2 && !out[0] && !strcmp(errbuf, msg),
+	      "-q list: refused with the message of list -q, exit 2");
+	r = run(tree, "--quiet", "status", "1", NULL);
+	CHECK(r == 2 && !out[0] &&
+	      has_err("status: option '--quiet' does not apply to 'status'"),
+	      "--quiet status 1: exit 2");
+	r = run(tree, "-q", "run", "--node", "1", "--", "true", NULL);
+	CHECK(r == 2 && has_err("run: option '-q' does not apply to 'run'"),
+	      "-q run: exit 2");
+	r = run(tree, "-jq", "where", "1234", NULL);
+	CHECK(r == 2 && !out[0] && has_err("where: option '-q' does not apply"),
+	      "-jq where: -q refused, exit 2");
+	r = run(tree, "-u", "version", NULL);
+	CHECK(r == 2 && has_err("version: option '-u' does not apply"),
+	      "-u version: exit 2");
+	r = run(tree, "-j", "help", NULL);
+	CHECK(r == 2 && has_err("help: option '-j' does not apply"),
+	      "-j help: exit 2");
+	r = run(tree, "-q", "evacuate", "3", "--timeout", "5000", NULL);
+	CHECK(r == 0 && has("evacuated") && !errbuf[0], "-q evacuate: taken");
+	r = run(tree, "-qj", "online", "capi_sim1", NULL);
+	CHECK(r == 0 && json_valid(out) && jstreq("result", "ok"),
+	      "-qj online: taken");
+	r = run(tree, "--quiet", "-u", "unspill", "1", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && jstreq("result", "ok"),
+	      "--quiet -u unspill: taken");
+}
+
 static void test_cdmctl(void)
 {
 	char buf[256];
@@ -948,7 +990,8 @@ static void test_cdmctl(void)
 	r = run(tree, "run", "--node", "x", "--", "true", NULL);
 	CHECK(r == 2 && has_err("not a node number"), "run --node x: exit 2");
 	r = run(tree, "-j", "run", "--node", "1", "--", "true", NULL);
-	CHECK(r == 2 && has_err("do not apply"), "--json run: exit 2");
+	CHECK(r == 2 && has_err("run: option '-j' does not apply to 'run'"),
+	      "-j run: exit 2");
 	r = run(tree0, "run", "--node", "0", "--", "sh", "-c", "exit 7", NULL);
 	CHECK(r == 7, "run --node 0 (host node as CDM): command's exit status");
 	r = run(tree0, "run", "--node=0", "--preferred", "--", "true", NULL);
@@ -981,8 +1024,7 @@ static void test_cdmctl(void)
 	      "where -t 5: does not apply, exit 2");
 	r = run(tree, "status", "1", "--quiet", NULL);
 	CHECK(r == 2 && has_err("does not apply"), "status --quiet: exit 2");
-	r = run(tree, "-q", "list", NULL);
-	CHECK(r == 0, "-q before the command");
+	test_global_opts();
 	r = run(tree, "--help", NULL);
 	CHECK(r == 0 && has("usage: cdmctl") && has("evacuate"), "--help");
 	r = run(tree, "help", NULL);
