@@ -143,6 +143,32 @@ int resolve(const char *arg, int *node, struct dev **dev)
 
 /* ---------------------------------------------------------------- nodes */
 
+/*
+ * The memory blocks of @node (its nodeN/memoryM entries): how many there
+ * are and how many of them are online.  0 and 0 when the node has none
+ * (a driver's evacuated node) or no directory.
+ */
+void node_memblocks(int node, int *online, int *total)
+{
+	char path[PATH_MAX], state[32];
+	struct dirent *de;
+	DIR *d;
+
+	*online = *total = 0;
+	if (cdm_sysfs_path(path, sizeof(path), NODE_DIR "/node%d", node) ||
+	    !(d = opendir(path)))
+		return;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "memory", 6) || !is_number(de->d_name + 6))
+			continue;
+		(*total)++;
+		if (cdm_sysfs_read(state, sizeof(state), NODE_DIR "/node%d/%s/state",
+				   node, de->d_name) > 0 && !strcmp(state, "online"))
+			(*online)++;
+	}
+	closedir(d);
+}
+
 /* dist[i] = distance from @node to node i, -1 if unknown. */
 void read_distances(int node, int *dist)
 {

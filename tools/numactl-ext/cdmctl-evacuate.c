@@ -230,7 +230,7 @@ int evacuate_dry_run(const char *arg)
 	if (json) {
 		struct json_object *o = json_object_new_object();
 
-		jnum(o, "node", node);
+		jnum(o, "target_node", node);
 		jstr(o, "device", d ? d->bdf : NULL);
 		jstr(o, "owner", in.owner);
 		jsize(o, "in_use_bytes", in.mem_used);
@@ -269,7 +269,7 @@ int evacuate_dry_run(const char *arg)
 void json_result(int node, const struct dev *d, const char *result,
 			int e, const char *msg, struct json_object *o)
 {
-	jnum(o, "node", node);
+	jnum(o, "target_node", node);
 	jstr(o, "device", d ? d->bdf : NULL);
 	jstr(o, "chardev", d && d->misc[0] ? d->misc : NULL);
 	jstr(o, "result", result);

@@ -153,6 +153,16 @@ void jsecs(struct json_object *o, const char *k, double v)
 	jadd(o, k, json_object_new_double_s(v, buf));
 }
 
+/* daxctl's online_memblocks and total_memblocks, for CDM node @node. */
+void jmemblocks(struct json_object *o, int node)
+{
+	int online, total;
+
+	node_memblocks(node, &online, &total);
+	jnum(o, "online_memblocks", online);
+	jnum(o, "total_memblocks", total);
+}
+
 /* Print @o (pretty, 2 spaces, as daxctl does) and free it. */
 void jprint(struct json_object *o)
 {

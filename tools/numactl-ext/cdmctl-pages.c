@@ -411,9 +411,10 @@ static const char *result_of(int ret)
 /*
  * cdmctl online [--restore]: with --restore, a node already online is not
  * an error; its pages come back either way.  With --json one result
- * object: node, device, chardev, result, bytes (memory_blocks for
- * firmware memory), errno and message on failure, and with --restore a
- * "restore" object (see fix_pages()).
+ * object: target_node, device, chardev, result, bytes, errno and message
+ * on failure, online_memblocks and total_memblocks (daxctl's: the node's
+ * memory blocks online, and in all), and with --restore a "restore"
+ * object (see fix_pages()).
  */
 int cmd_online(const char *arg, int restore)
 {
@@ -440,6 +441,8 @@ int cmd_online(const char *arg, int restore)
 				    ret == EX_NOTHING ? EALREADY : 0,
 				    last_msg, o);
 	}
+	if (o)
+		jmemblocks(o, node);
 	if (!ret && restore) {
 		if (o)
 			r = json_object_new_object();
@@ -475,7 +478,7 @@ int cmd_unspill(const char *arg)
 		o = json_object_new_object();
 	ret = fix_pages(node, PF_UNSPILL, o);
 	if (o) {
-		jnum(o, "node", node);
+		jnum(o, "target_node", node);
 		jstr(o, "device", d ? d->bdf : NULL);
 		jstr(o, "result", result_of(ret));
 		jprint(o);

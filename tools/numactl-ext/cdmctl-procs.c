@@ -127,7 +127,7 @@ int cmd_users(const char *arg)
 		struct json_object *o = json_object_new_object();
 		struct json_object *a = json_object_new_array();
 
-		jnum(o, "node", node);
+		jnum(o, "target_node", node);
 		jsize(o, "total_bytes", total);
 		ju64(o, "unreadable_processes", unreadable);
 		for (size_t i = 0; i < n; i++) {
@@ -278,7 +278,7 @@ int cmd_where(const char *pidarg)
 		jo = json_object_new_object();
 		ja = json_object_new_array();
 		jnum(jo, "pid", pid);
-		jstr(jo, "comm", comm);
+		jstr(jo, "command", comm);
 		jsize(jo, "total_bytes", total);
 		jadd(jo, "nodes", ja);
 	} else {

@@ -15,7 +15,7 @@ static const char *node_state(const struct numacdm_node_info *in,
 /*
  * One CDM node as JSON.  Keys as daxctl's where they mean the same:
  * "chardev" (the device's character device, capi_simN), "size" (bytes),
- * "state".
+ * "target_node", "online_memblocks", "total_memblocks".
  */
 static struct json_object *json_node(const struct numacdm_node_info *in,
 				     const struct dev *d,
@@ -24,7 +24,7 @@ static struct json_object *json_node(const struct numacdm_node_info *in,
 	struct json_object *o = json_object_new_object(), *dj;
 	int dist[MAX_NODES];
 
-	jnum(o, "node", in->node);
+	jnum(o, "target_node", in->node);
 	if (d) {
 		jstr(o, "device", d->bdf);
 		jstr(o, "chardev", d->misc[0] ? d->misc : NULL);
@@ -38,6 +38,7 @@ static struct json_object *json_node(const struct numacdm_node_info *in,
 	jstr(o, "owner", in->owner);
 	jstr(o, "state", node_state(in, d));
 	jbool(o, "memory_online", in->present);
+	jmemblocks(o, in->node);
 	jsize(o, "size", d && d->size ? d->size : in->mem_total);
 	jsize(o, "total_bytes", in->mem_total);
 	jsize(o, "used_bytes", in->mem_used);

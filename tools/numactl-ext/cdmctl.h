@@ -97,6 +97,7 @@ void scan_devices(void);
 struct dev *dev_of_node(int node, const char *owner);
 int is_number(const char *s);
 int resolve(const char *arg, int *node, struct dev **dev);
+void node_memblocks(int node, int *online, int *total);
 void read_distances(int node, int *dist);
 const char *human(uint64_t b, char *buf, size_t len);
 
@@ -109,6 +110,7 @@ void jsize(struct json_object *o, const char *k, uint64_t v);
 void jbool(struct json_object *o, const char *k, int v);
 void jsecs(struct json_object *o, const char *k, double v);
 void jprint(struct json_object *o);
+void jmemblocks(struct json_object *o, int node);
 
 /* cdmctl-status.c */
 int cmd_list(void);

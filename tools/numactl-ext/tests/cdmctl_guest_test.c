@@ -436,8 +436,8 @@ TEST(cdmctl_list_json)
 	ASSERT_NE(NULL, s);
 	EXPECT_EQ(0, json_object_get_int(json_object_array_get_idx(s, 0)));
 	for (int i = 0; i < nd; i++) {
-		struct json_object *e = jfind(jget(j, "cdm_nodes"), "node",
-					      d[i].node);
+		struct json_object *e = jfind(jget(j, "cdm_nodes"),
+					      "target_node", d[i].node);
 
 		EXPECT_NE(NULL, e) TH_LOG("no node %d in %s", d[i].node, out);
 		EXPECT_STREQ(d[i].bdf, jstrv(e, "device"));

@@ -216,6 +216,11 @@ static void make_tree(const char *root)
 	meminfo(root, 1, 524288, 520192);
 	put(root, ND "/node1/distance", "40 10 80\n");
 	cdm_dir(root, 1, "0000:00:03.0", "idle", 0, 0);
+	/* node 1's memory blocks: two online, one offline; no block's name */
+	put(root, ND "/node1/memory32/state", "online\n");
+	put(root, ND "/node1/memory33/state", "online\n");
+	put(root, ND "/node1/memory34/state", "offline\n");
+	put(root, ND "/node1/memory_side_cache/x", "%s", "");
 	/* evacuated: memory-less, its directory kept while the driver owns it */
 	cdm_dir(root, 2, "0000:00:04.0", "idle", 0, 0);
 	meminfo(root, 3, 131072, 131072);
@@ -714,21 +719,25 @@ static void test_cdmctl(void)
 	r = run(tree, "list", "--json", NULL);
 	CHECK(r == 0 && json_valid(out), "list --json: valid JSON");
 	CHECK(jlen("sysram_nodes", 1) && jint("sysram_nodes.0", 0) &&
-	      jint("cdm_nodes.0.node", 1) &&
+	      jint("cdm_nodes.0.target_node", 1) &&
 	      jstreq("cdm_nodes.0.device", "0000:00:03.0") &&
 	      jstreq("cdm_nodes.0.chardev", "capi_sim0") &&
 	      jint("cdm_nodes.0.size", 536870912) &&
 	      jint("cdm_nodes.0.distance.0", 40) &&
-	      jint("cdm_nodes.1.node", 2) &&
+	      jint("cdm_nodes.1.target_node", 2) &&
 	      jstreq("cdm_nodes.1.device", "0000:00:04.0") &&
 	      jstreq("cdm_nodes.1.chardev", "capi_sim1") &&
 	      jbool("cdm_nodes.1.memory_online", 0) &&
-	      jint("cdm_nodes.2.node", 3) &&
+	      jint("cdm_nodes.2.target_node", 3) &&
 	      jstreq("cdm_nodes.2.device", "0000:00:05.0") &&
 	      jnull("cdm_nodes.2.chardev") &&
 	      jstreq("cdm_nodes.2.evacuation_state", "failed") &&
-	      jint("cdm_nodes.0.used_bytes", 4194304),
-	      "list --json: fields (daxctl's chardev, size)");
+	      jint("cdm_nodes.0.used_bytes", 4194304) &&
+	      jint("cdm_nodes.0.online_memblocks", 2) &&
+	      jint("cdm_nodes.0.total_memblocks", 3) &&
+	      jint("cdm_nodes.1.online_memblocks", 0) &&
+	      jint("cdm_nodes.1.total_memblocks", 0),
+	      "list --json: fields (daxctl's chardev, size, target_node, online_memblocks, total_memblocks)");
 	CHECK(has("\n  \"cdm_nodes\": [\n"), "list --json: pretty-printed, 2 spaces");
 	r = run(tree, "--json", "list", NULL);
 	CHECK(r == 0 && json_valid(out), "--json before the command");
@@ -767,7 +776,7 @@ static void test_cdmctl(void)
 	      has("resident_pages 77") && has("node0=40"),
 	      "status 1: text");
 	r = run(tree, "status", "capi_sim0", "--json", NULL);
-	CHECK(r == 0 && json_valid(out) && jint("node", 1) &&
+	CHECK(r == 0 && json_valid(out) && jint("target_node", 1) &&
 	      jint("stats.resident_pages", 77) && jint("stats.evacuations", 2) &&
 	      jint("stats.last_evacuation_us", 1500000),
 	      "status capi_sim0 --json: valid, with stats");
@@ -775,7 +784,7 @@ static void test_cdmctl(void)
 	CHECK(r == 0 && has("memory online:      no") && has("offline"),
 	      "status of an evacuated device");
 	r = run(tree, "status", "00:04.0", "--json", NULL);
-	CHECK(r == 0 && json_valid(out) && jint("node", 2) &&
+	CHECK(r == 0 && json_valid(out) && jint("target_node", 2) &&
 	      jbool("memory_online", 0), "status short BDF --json");
 	r = run(tree, "status", "3", "--json", NULL);
 	CHECK(r == 0 && json_valid(out) && jstreq("device", "0000:00:05.0") &&
@@ -794,7 +803,7 @@ static void test_cdmctl(void)
 	      "where: text");
 	r = run(tree, "where", "1234", "--json", NULL);
 	CHECK(r == 0 && json_valid(out) && jint("pid", 1234) &&
-	      jstreq("comm", "worker") &&
+	      jstreq("command", "worker") &&
 	      jint("nodes.0.node", 0) && jbool("nodes.0.cdm", 0) &&
 	      jint("nodes.0.bytes", 49152) && jint("nodes.0.pages", 12) &&
 	      jint("nodes.1.node", 1) && jbool("nodes.1.cdm", 1) &&
@@ -811,12 +820,12 @@ static void test_cdmctl(void)
 
 	r = run(tree, "where", "1235", "--json", NULL);
 	CHECK(r == 0 && json_valid(out) &&
-	      jstreq("comm", "bad\xef\xbf\xbd\"q") && has("\"bad\xef\xbf\xbd\\\"q\""),
+	      jstreq("command", "bad\xef\xbf\xbd\"q") && has("\"bad\xef\xbf\xbd\\\"q\""),
 	      "where --json: a name that is not UTF-8 comes out valid (U+FFFD), quote escaped");
 
 	r = run(tree, "users", "1", "--json", NULL);
-	CHECK(r == 0 && json_valid(out) && jlen("processes", 2) &&
-	      jint("processes.0.pid", 1234) &&
+	CHECK(r == 0 && json_valid(out) && jint("target_node", 1) &&
+	      jlen("processes", 2) && jint("processes.0.pid", 1234) &&
 	      jstreq("processes.0.command", "worker") &&
 	      jstreq("processes.0.cgroup", "/") &&
 	      jint("processes.0.bytes", 3158016) &&
@@ -840,7 +849,7 @@ static void test_cdmctl(void)
 	put(tree, ND "/node1/cdm/evacuation_ms", "1500\n");
 	r = run(tree, "evacuate", "1", "--dry-run", "--json", NULL);
 	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
-	CHECK(r == 0 && json_valid(out) && !buf[0] &&
+	CHECK(r == 0 && json_valid(out) && !buf[0] && jint("target_node", 1) &&
 	      jint("in_use_bytes", 4194304) &&
 	      jint("ram_available_bytes", 614400000) && jbool("fits", 1) &&
 	      has("\"estimated_seconds\": 0.36") &&
@@ -916,7 +925,7 @@ static void test_cdmctl(void)
 	      jint("timeout_ms", 10000),
 	      "evacuate --timeout 0 --json: writes 0, reports the kernel's 10000 ms");
 	r = run(tree, "evacuate", "1", "--json", NULL);
-	CHECK(r == 0 && json_valid(out) && jint("node", 1) &&
+	CHECK(r == 0 && json_valid(out) && jint("target_node", 1) &&
 	      jstreq("device", "0000:00:03.0") && jstreq("chardev", "capi_sim0") &&
 	      jstreq("result", "ok") && jint("pages_migrated", 4242) &&
 	      jint("bytes", 4242 * 4096) && jint("timeout_ms", 11086) &&
@@ -952,12 +961,15 @@ static void test_cdmctl(void)
 	CHECK(r == 0 && !strcmp(buf, "1\n") && has("node 2 (0000:00:04.0) online"),
 	      "online writes \"1\"");
 	r = run(tree, "online", "capi_sim1", "--json", NULL);
-	CHECK(r == 0 && json_valid(out) && jint("node", 2) &&
+	CHECK(r == 0 && json_valid(out) && jint("target_node", 2) &&
 	      jstreq("chardev", "capi_sim1") && jstreq("result", "ok") &&
-	      jint("bytes", 0), "online --json: result object");
+	      jint("bytes", 0) && jint("online_memblocks", 0) &&
+	      jint("total_memblocks", 0) && !jat("memory_blocks"),
+	      "online --json: result object, daxctl's memblock counts");
 	r = run(tree, "-j", "online", "capi_sim0", NULL);
 	CHECK(r == 6 && json_valid(out) && jstreq("result", "nothing") &&
-	      jint("errno", EALREADY) && jat("message"),
+	      jint("errno", EALREADY) && jat("message") &&
+	      jint("online_memblocks", 2) && jint("total_memblocks", 3),
 	      "online --json of an online device: result nothing, exit 6");
 	r = run(tree, "online", "capi_sim0", "--restore", "-j", NULL);
 	CHECK(r == 0 && json_valid(out) && jstreq("result", "nothing") &&
@@ -966,9 +978,9 @@ static void test_cdmctl(void)
 	r = run(tree, "online", "-r", "capi_sim0", NULL);
 	CHECK(r == 0 && has("node 1: restored 0 pages"), "online -r: text");
 	r = run(tree, "unspill", "1", "--json", NULL);
-	CHECK(r == 0 && json_valid(out) && jint("node", 1) &&
+	CHECK(r == 0 && json_valid(out) && jint("target_node", 1) &&
 	      jstreq("result", "ok") && jint("pages_moved", 0) &&
-	      jint("bytes", 0), "unspill --json: result object");
+	      jint("bytes", 0) && !jat("message"), "unspill --json: result object");
 	r = run(tree, "unspill", "1", NULL);
 	CHECK(r == 0 && has("node 1: returned to system RAM 0 pages"),
 	      "unspill: text");
