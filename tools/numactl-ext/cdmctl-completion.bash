@@ -4,7 +4,7 @@
 #
 # Commands and options come from cdmctl itself ("cdmctl help", "cdmctl CMD
 # --help"), so this file never lists what the program can answer; nodes
-# and devices from "cdmctl list".
+# and devices from "cdmctl list", also as elements of a node list.
 
 _cdmctl_commands()
 {
@@ -80,7 +80,10 @@ _cdmctl_complete()	# the word being completed, the word before it
 	fi
 	case $cmd in
 	status | evacuate | online | users | unspill)
-		COMPREPLY=($(compgen -W "$(_cdmctl_targets)" -- "$cur")) ;;
+		# a node list ("1-2,capi_sim1"): complete after the last comma
+		local pre=""
+		[[ $cur == *,* ]] && pre=${cur%,*},
+		COMPREPLY=($(compgen -P "$pre" -W "$(_cdmctl_targets) all" -- "${cur##*,}")) ;;
 	where)
 		COMPREPLY=($(compgen -W "self $(cd /proc && echo [0-9]*)" -- "$cur")) ;;
 	help)

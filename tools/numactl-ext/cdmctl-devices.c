@@ -78,7 +78,9 @@ static struct dev *dev_by_name(const char *name)
 
 	if (!strncmp(name, "/dev/", 5))
 		name += 5;
-	snprintf(full, sizeof(full), "0000:%s", name);
+	/* a name too long for one is no PCI address */
+	if (snprintf(full, sizeof(full), "0000:%s", name) >= (int)sizeof(full))
+		full[0] = '\0';
 	for (int i = 0; i < ndevs; i++)
 		if (!strcmp(devs[i].bdf, name) || !strcmp(devs[i].misc, name) ||
 		    !strcmp(devs[i].bdf, full))
@@ -96,49 +98,134 @@ int is_number(const char *s)
 	return 1;
 }
 
-/*
- * Resolve a <dev|node> argument to a CDM node and, if a capi_sim device owns
- * it, that device.  Prints the error and returns an exit code on failure.
- */
-int resolve(const char *arg, int *node, struct dev **dev)
+/* Append @node to the @n targets at *@t unless it is there already. */
+static int add_target(struct target **t, int *n, int node, struct dev *dev)
+{
+	struct target *nt;
+
+	for (int i = 0; i < *n; i++)
+		if ((*t)[i].node == node)
+			return EX_OK;
+	nt = realloc(*t, (size_t)(*n + 1) * sizeof(**t));
+	if (!nt) {
+		err("out of memory");
+		return EX_FAIL;
+	}
+	*t = nt;
+	nt[*n].node = node;
+	nt[*n].dev = dev;
+	(*n)++;
+	return EX_OK;
+}
+
+/* CDM node @node (@arg: how the user named it) as a target. */
+static int add_node(struct target **t, int *n, long node, const char *arg)
 {
 	struct numacdm_node_info info = NUMACDM_NODE_INFO_INIT;
-	int r;
+	int r = node > INT_MAX ? 0 : numacdm_node_is_cdm((int)node);
 
-	scan_devices();
-	*dev = NULL;
-	if (is_number(arg)) {
-		long n = strtol(arg, NULL, 10);
+	if (r < 0) {
+		err("cannot read CDM nodes: %s", strerror(errno));
+		return EX_FAIL;
+	}
+	if (!r) {
+		err("node %s is not a coherent device memory node", arg);
+		return EX_NODEV;
+	}
+	return add_target(t, n, (int)node,
+			  dev_of_node((int)node, numacdm_node_info((int)node, &info) ?
+					    NULL : info.owner));
+}
 
-		r = n > INT_MAX ? 0 : numacdm_node_is_cdm((int)n);
-		if (r < 0) {
+/* One element of a <dev|node> list: "all", "N", "N-M" or a device. */
+static int add_element(struct target **t, int *n, const char *e)
+{
+	struct bitmask *m;
+	struct dev *dev;
+	char num[16];
+	int node, r = EX_OK;
+
+	if (!strcmp(e, "all") || (e[strspn(e, "0123456789-")] == '\0' &&
+				  strchr(e, '-'))) {
+		m = strcmp(e, "all") ? numacdm_parse_nodelist(e) : numacdm_nodes();
+		if (!m && errno == EINVAL) {
+			err("'%s' is not a node range (N-M)", e);
+			return EX_USAGE;
+		}
+		if (!m) {
 			err("cannot read CDM nodes: %s", strerror(errno));
 			return EX_FAIL;
 		}
-		if (!r) {
-			err("node %s is not a coherent device memory node", arg);
-			return EX_NODEV;
+		for (unsigned int i = 0; !r && i < m->size; i++) {
+			if (!numa_bitmask_isbitset(m, i))
+				continue;
+			snprintf(num, sizeof(num), "%u", i);
+			r = add_node(t, n, i, num);
 		}
-		*node = (int)n;
-		if (!numacdm_node_info(*node, &info))
-			*dev = dev_of_node(*node, info.owner);
-		else
-			*dev = dev_of_node(*node, NULL);
-		return EX_OK;
+		numa_bitmask_free(m);
+		return r;
 	}
-	*node = numacdm_node_of_device(arg);
-	*dev = dev_by_name(arg);
-	if (*node < 0 && !*dev) {
-		err("%s: no such CDM device", arg);
+	if (is_number(e))
+		return add_node(t, n, strlen(e) > 9 ? LONG_MAX : strtol(e, NULL, 10),
+				e);
+	node = numacdm_node_of_device(e);
+	dev = dev_by_name(e);
+	if (node < 0 && !dev) {
+		err("%s: no such CDM device", e);
 		return EX_NODEV;
 	}
-	if (*node < 0)
-		*node = (*dev)->node;
-	if (*node < 0) {
-		err("%s: device has no node", arg);
+	if (node < 0)
+		node = dev->node;
+	if (node < 0) {
+		err("%s: device has no node", e);
 		return EX_NODEV;
 	}
-	return EX_OK;
+	return add_target(t, n, node, dev);
+}
+
+/*
+ * Resolve a <dev|node> list - comma-separated node ids ("2"), node ranges
+ * ("1-3"), devices ("capi_sim0", "0000:00:03.0") and "all" (every CDM
+ * node) - to CDM nodes and, where a capi_sim device owns one, that device.
+ * The targets are in the order given, each once.  Every element is checked
+ * before any command acts: on failure prints the error, frees nothing the
+ * caller has to, and returns an exit code.
+ */
+int resolve_targets(const char *arg, struct target **t, int *n)
+{
+	const char *e = arg;
+	int r = EX_OK;
+
+	*t = NULL;
+	*n = 0;
+	scan_devices();
+	while (!r) {
+		size_t len = strcspn(e, ",");
+		char elem[256];
+
+		if (!len || len >= sizeof(elem)) {
+			err("'%s': %s element in the node list", arg,
+			    len ? "an overlong" : "an empty");
+			r = EX_USAGE;
+			break;
+		}
+		memcpy(elem, e, len);
+		elem[len] = '\0';
+		r = add_element(t, n, elem);
+		if (!e[len])
+			break;
+		e += len + 1;
+	}
+	if (!r && !*n) {
+		err("'%s': there is no coherent device memory node", arg);
+		r = EX_NODEV;
+	}
+	if (r) {
+		free(*t);
+		*t = NULL;
+		*n = 0;
+	}
+	return r;
 }
 
 /* ---------------------------------------------------------------- nodes */

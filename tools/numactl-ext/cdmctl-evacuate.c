@@ -201,20 +201,19 @@ static int ram_available(uint64_t *bytes)
  * RAM can take it, how long it would take at the rate of the device's
  * last evacuation and the timeout cdmctl would give it.  Reads only; exit
  * 1 when RAM cannot take it (what the evacuation itself would return), 0
- * otherwise.
+ * otherwise.  Of several targets, each is given the RAM the ones before it
+ * that fit would leave (they are evacuated one after another).
  */
-int evacuate_dry_run(const char *arg)
+int evacuate_dry_run(const struct target *t, struct json_object *o)
 {
+	static uint64_t taken;		/* by the targets before */
 	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
 	uint64_t avail = 0;
 	double est = -1, rate;
 	char a[32], b[32];
-	struct dev *d;
-	int node, ret, fits, measured;
+	struct dev *d = t->dev;
+	int node = t->node, fits, measured;
 
-	ret = resolve(arg, &node, &d);
-	if (ret)
-		return ret;
 	if (numacdm_node_info(node, &in) || !in.present) {
 		err("node %d has no memory online (already evacuated?)", node);
 		return EX_NOTHING;
@@ -223,13 +222,14 @@ int evacuate_dry_run(const char *arg)
 		err("/proc/meminfo: %s", strerror(errno));
 		return EX_FAIL;
 	}
+	avail = avail > taken ? avail - taken : 0;
 	fits = in.mem_used <= avail;
+	if (fits)
+		taken += in.mem_used;
 	rate = evac_rate(node, &measured);
 	if (measured)
 		est = (double)in.mem_used / rate;
-	if (json) {
-		struct json_object *o = json_object_new_object();
-
+	if (o) {
 		jnum(o, "target_node", node);
 		jstr(o, "device", d ? d->bdf : NULL);
 		jstr(o, "owner", in.owner);
@@ -244,7 +244,6 @@ int evacuate_dry_run(const char *arg)
 		jbool(o, "rate_measured", measured);
 		ju64(o, "default_timeout_ms",
 		     default_timeout_ms(in.mem_used, rate));
-		jprint(o);
 	} else {
 		printf("node %d (%s): %s in use would move to system RAM\n",
 		       node, d ? d->bdf : in.owner,
@@ -265,20 +264,6 @@ int evacuate_dry_run(const char *arg)
 	return fits ? EX_OK : EX_FAIL;
 }
 
-/* The result of evacuate or online as JSON (exit status @ret). */
-void json_result(int node, const struct dev *d, const char *result,
-			int e, const char *msg, struct json_object *o)
-{
-	jnum(o, "target_node", node);
-	jstr(o, "device", d ? d->bdf : NULL);
-	jstr(o, "chardev", d && d->misc[0] ? d->misc : NULL);
-	jstr(o, "result", result);
-	if (e > 0)
-		jnum(o, "errno", e);
-	if (msg)
-		jstr(o, "message", msg);
-}
-
 /*
  * An evacuation that did not succeed: its JSON "result" in *@result, the
  * message for the user in @msg; returns the exit status @exit.
@@ -297,20 +282,21 @@ evac_failed(const char **result, const char *what, int exit, char *msg,
 }
 
 /*
- * cdmctl evacuate.  @timeout_ms: the --timeout value, -1 without one (the
- * default: see default_timeout_ms()), 0 for the kernel's default (10 s).
- * The driver and the node's file read the value the same way.
+ * cdmctl evacuate, of one target.  @timeout_ms: the --timeout value, -1
+ * without one (the default: see default_timeout_ms()), 0 for the kernel's
+ * default (10 s).  The driver and the node's file read the value the same
+ * way.  With --json the outcome goes into @o.
  */
-int cmd_evacuate(const char *arg, long timeout_ms)
+int cmd_evacuate(const struct target *t, long timeout_ms, struct json_object *o)
 {
 	struct evac_job job = { .done = 0 };
 	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
 	struct numacdm_node_info oi = NUMACDM_NODE_INFO_INIT;
 	const char *who;		/* the owner, for messages */
 	struct progress pg;
-	struct dev *d;
+	struct dev *d = t->dev;
 	pthread_t th;
-	int node, ret, measured;
+	int node = t->node, ret = EX_OK, measured;
 	unsigned int tmo, deadline_ms;
 	uint64_t v = 0, us = 0, used = 0;
 	long psz = sysconf(_SC_PAGESIZE);
@@ -318,9 +304,6 @@ int cmd_evacuate(const char *arg, long timeout_ms)
 	char msg[256] = "";
 	double secs;
 
-	ret = resolve(arg, &node, &d);
-	if (ret)
-		return ret;
 	who = node_owner(node, d, &oi);
 	if (!numacdm_node_info(node, &in) && in.present)
 		used = in.mem_used;
@@ -371,7 +354,7 @@ int cmd_evacuate(const char *arg, long timeout_ms)
 			secs = (double)us / 1e6;
 		pg.done = v * (uint64_t)psz;
 		progress_frame(&pg, 1);
-		if (json)
+		if (o)
 			break;
 		printf("node %d (%s) evacuated: %" PRIu64
 		       " pages migrated in %.2f s (%s)\n", node, who, v, secs,
@@ -415,32 +398,32 @@ int cmd_evacuate(const char *arg, long timeout_ms)
 			cdm_sysfs_read_u64(&v, NODE_DIR
 					   "/node%d/cdm/pages_remaining", node);
 	}
-	if (json) {
-		struct json_object *o = json_object_new_object();
-
-		json_result(node, d, result, job.err, job.err ? msg : NULL, o);
+	if (o) {
+		json_result(o, t, result, job.err, job.err ? msg : NULL);
 		ju64(o, job.err ? "pages_remaining" : "pages_migrated", v);
 		jsize(o, job.err ? "bytes_remaining" : "bytes",
 		      v * (uint64_t)psz);
 		jsecs(o, "seconds", secs);
 		ju64(o, "timeout_ms", deadline_ms);
-		jprint(o);
 	}
 	return ret;
 }
 
 /*
- * Bring @node's memory back through nodeN/cdm/online: the owning driver
- * adds it again, or the kernel onlines the blocks an evacuation offlined
- * (memory no driver owns).  EX_NOTHING if it is online already.
+ * Bring the target's memory back through nodeN/cdm/online: the owning
+ * driver adds it again, or the kernel onlines the blocks an evacuation
+ * offlined (memory no driver owns).  EX_NOTHING if it is online already;
+ * on failure the errno in last_errno.
  */
-int online_node(int node, struct dev *d, struct json_object *o)
+int online_node(const struct target *t)
 {
 	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
-	const char *who = node_owner(node, d, &in);
+	int node = t->node;
+	const char *who = node_owner(node, t->dev, &in);
 	char a[32];
 
-	if (d && !strcmp(d->state, "online")) {
+	if (t->dev && !strcmp(t->dev->state, "online")) {
+		last_errno = EALREADY;
 		err("%s: node %d is already online", who, node);
 		return EX_NOTHING;
 	}
@@ -457,12 +440,8 @@ int online_node(int node, struct dev *d, struct json_object *o)
 		    e == ENODEV ? " (nothing to bring back)" : "");
 		return errno_exit(e);
 	}
-	if (o) {
-		json_result(node, d, "ok", 0, NULL, o);
-		jsize(o, "bytes", node_online_bytes(node));
-		return EX_OK;
-	}
-	printf("node %d (%s) online: %s\n", node, who,
-	       human(node_online_bytes(node), a, sizeof(a)));
+	if (!json)
+		printf("node %d (%s) online: %s\n", node, who,
+		       human(node_online_bytes(node), a, sizeof(a)));
 	return EX_OK;
 }

@@ -163,6 +163,45 @@ void jmemblocks(struct json_object *o, int node)
 	jnum(o, "total_memblocks", total);
 }
 
+/* The "result" of a command on a target, from its exit status. */
+const char *result_of(int ret)
+{
+	switch (ret) {
+	case EX_OK:
+		return "ok";
+	case EX_NOTHING:
+		return "nothing";
+	case EX_PERM:
+		return "denied";
+	case EX_NODEV:
+		return "nodev";
+	case EX_EVAC:
+		return "incomplete";
+	default:
+		return "error";
+	}
+}
+
+/*
+ * The head of a result object: the target (target_node, device, chardev),
+ * "result", and "errno" (when @e > 0) and "message" (when @msg) of a
+ * failure.
+ */
+void json_result(struct json_object *o, const struct target *t,
+		 const char *result, int e, const char *msg)
+{
+	const struct dev *d = t->dev;
+
+	jnum(o, "target_node", t->node);
+	jstr(o, "device", d ? d->bdf : NULL);
+	jstr(o, "chardev", d && d->misc[0] ? d->misc : NULL);
+	jstr(o, "result", result);
+	if (e > 0)
+		jnum(o, "errno", e);
+	if (msg)
+		jstr(o, "message", msg);
+}
+
 /* Print @o (pretty, 2 spaces, as daxctl does) and free it. */
 void jprint(struct json_object *o)
 {

@@ -389,99 +389,60 @@ static int fix_pages(int node, enum page_fix how, struct json_object *o)
 	return ret;
 }
 
-/* The "result" of a failed command, from its exit status. */
-static const char *result_of(int ret)
-{
-	switch (ret) {
-	case EX_OK:
-		return "ok";
-	case EX_NOTHING:
-		return "nothing";
-	case EX_PERM:
-		return "denied";
-	case EX_NODEV:
-		return "nodev";
-	case EX_EVAC:
-		return "incomplete";
-	default:
-		return "error";
-	}
-}
-
 /*
- * cdmctl online [--restore]: with --restore, a node already online is not
- * an error; its pages come back either way.  With --json one result
- * object: target_node, device, chardev, result, bytes, errno and message
- * on failure, online_memblocks and total_memblocks (daxctl's: the node's
- * memory blocks online, and in all), and with --restore a "restore"
- * object (see fix_pages()).
+ * cdmctl online [--restore], of one target: with --restore, a node
+ * already online is not an error; its pages come back either way.  With
+ * --json one result object in @o: target_node, device, chardev, result,
+ * errno and message on failure, bytes (memory online), online_memblocks
+ * and total_memblocks (daxctl's: the node's memory blocks online, and in
+ * all), and with --restore a "restore" object (see fix_pages()).
  */
-int cmd_online(const char *arg, int restore)
+int cmd_online(const struct target *t, int restore, struct json_object *o)
 {
-	struct json_object *o = NULL, *r = NULL;
-	struct dev *d;
-	int node, ret;
+	struct json_object *r = NULL;
+	int node = t->node, ret = EX_OK;
+	const char *result = "nothing";
 
-	ret = resolve(arg, &node, &d);
-	if (ret)
-		return ret;
-	if (json)
-		o = json_object_new_object();
-	if (restore && node_online_bytes(node)) {
-		if (o) {
-			json_result(node, d, "nothing", 0, NULL, o);
-			jsize(o, "bytes", node_online_bytes(node));
-		}
-	} else {
+	if (!restore || !node_online_bytes(node)) {
 		last_errno = 0;
-		ret = online_node(node, d, o);
-		if (ret && o)
-			json_result(node, d, result_of(ret),
-				    last_errno ? last_errno :
-				    ret == EX_NOTHING ? EALREADY : 0,
-				    last_msg, o);
+		ret = online_node(t);
+		result = result_of(ret);
 	}
-	if (o)
+	if (o) {
+		json_result(o, t, result, ret ? last_errno : 0,
+			    ret ? last_msg : NULL);
+		jsize(o, "bytes", node_online_bytes(node));
 		jmemblocks(o, node);
-	if (!ret && restore) {
-		if (o)
-			r = json_object_new_object();
-		ret = fix_pages(node, PF_RESTORE, r);
-		if (r) {
-			jstr(r, "result", result_of(ret));
-			jadd(o, "restore", r);
-		}
 	}
+	if (ret || !restore)
+		return ret;
 	if (o)
-		jprint(o);
+		r = json_object_new_object();
+	ret = fix_pages(node, PF_RESTORE, r);
+	if (r) {
+		jstr(r, "result", result_of(ret));
+		jadd(o, "restore", r);
+	}
 	return ret;
 }
 
 /*
- * cdmctl unspill: pages on the node that no policy put there go back to
- * system RAM.
+ * cdmctl unspill, of one target: pages on the node that no policy put
+ * there go back to system RAM.
  */
-int cmd_unspill(const char *arg)
+int cmd_unspill(const struct target *t, struct json_object *o)
 {
-	struct json_object *o = NULL;
-	struct dev *d;
-	int node, ret;
+	int ret;
 
-	ret = resolve(arg, &node, &d);
-	if (ret)
-		return ret;
-	if (!node_online_bytes(node)) {
-		err("node %d has no memory online", node);
+	if (!node_online_bytes(t->node)) {
+		err("node %d has no memory online", t->node);
 		return EX_NOTHING;
 	}
-	if (json)
-		o = json_object_new_object();
-	ret = fix_pages(node, PF_UNSPILL, o);
+	ret = fix_pages(t->node, PF_UNSPILL, o);
 	if (o) {
-		jnum(o, "target_node", node);
-		jstr(o, "device", d ? d->bdf : NULL);
+		jnum(o, "target_node", t->node);
+		jstr(o, "device", t->dev ? t->dev->bdf : NULL);
 		jstr(o, "result", result_of(ret));
-		jprint(o);
 	}
 	return ret;
 }

@@ -54,8 +54,8 @@ static int cmp_user(const void *a, const void *b)
 	return x->pid - y->pid;
 }
 
-/* cdmctl users: the processes with memory on a CDM node, largest first. */
-int cmd_users(const char *arg)
+/* cdmctl users, of one target: the processes with memory on it, largest first. */
+int cmd_users(const struct target *t, struct json_object *o)
 {
 	struct node_user *u = NULL;
 	size_t n = 0, cap = 0;
@@ -63,13 +63,9 @@ int cmd_users(const char *arg)
 	char path[PATH_MAX], a[32];
 	uint64_t total = 0;
 	struct dirent *de;
-	struct dev *d;
-	int node, ret;
+	int node = t->node;
 	DIR *dir;
 
-	ret = resolve(arg, &node, &d);
-	if (ret)
-		return ret;
 	if (cdm_sysfs_path(path, sizeof(path), "/proc") ||
 	    !(dir = opendir(path))) {
 		err("users: /proc: %s", strerror(errno));
@@ -123,8 +119,7 @@ int cmd_users(const char *arg)
 	if (n)
 		qsort(u, n, sizeof(*u), cmp_user);
 
-	if (json) {
-		struct json_object *o = json_object_new_object();
+	if (o) {
 		struct json_object *a = json_object_new_array();
 
 		jnum(o, "target_node", node);
@@ -140,7 +135,6 @@ int cmd_users(const char *arg)
 			json_object_array_add(a, p);
 		}
 		jadd(o, "processes", a);
-		jprint(o);
 	} else {
 		printf("%-8s %-16s %10s  %s\n", "PID", "COMMAND", "SIZE",
 		       "CGROUP");

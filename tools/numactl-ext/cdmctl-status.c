@@ -13,15 +13,14 @@ static const char *node_state(const struct numacdm_node_info *in,
 }
 
 /*
- * One CDM node as JSON.  Keys as daxctl's where they mean the same:
- * "chardev" (the device's character device, capi_simN), "size" (bytes),
- * "target_node", "online_memblocks", "total_memblocks".
+ * One CDM node as JSON, into @o.  Keys as daxctl's where they mean the
+ * same: "chardev" (the device's character device, capi_simN), "size"
+ * (bytes), "target_node", "online_memblocks", "total_memblocks".
  */
-static struct json_object *json_node(const struct numacdm_node_info *in,
-				     const struct dev *d,
-				     struct bitmask *sysram, int stats)
+static void json_node(struct json_object *o, const struct numacdm_node_info *in,
+		      const struct dev *d, struct bitmask *sysram, int stats)
 {
-	struct json_object *o = json_object_new_object(), *dj;
+	struct json_object *dj;
 	int dist[MAX_NODES];
 
 	jnum(o, "target_node", in->node);
@@ -80,7 +79,6 @@ static struct json_object *json_node(const struct numacdm_node_info *in,
 		}
 		jadd(o, "stats", sj);
 	}
-	return o;
 }
 
 static struct json_object *json_nodelist(struct bitmask *m)
@@ -160,7 +158,10 @@ int cmd_list(void)
 		d = dev_of_node((int)i, in.owner);
 		count++;
 		if (json) {
-			json_object_array_add(ja, json_node(&in, d, sysram, 0));
+			struct json_object *o = json_object_new_object();
+
+			json_node(o, &in, d, sysram, 0);
+			json_object_array_add(ja, o);
 			continue;
 		}
 		read_distances((int)i, dist);
@@ -194,18 +195,16 @@ int cmd_list(void)
 	return supported ? EX_OK : EX_NODEV;
 }
 
-int cmd_status(const char *arg)
+/* cdmctl status: one target; with --json into @o. */
+int cmd_status(const struct target *t, struct json_object *o)
 {
 	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
 	struct bitmask *cdm, *sysram;
 	int dist[MAX_NODES];
-	struct dev *d;
+	struct dev *d = t->dev;
 	char a[32], b[32], c[32], buf[2048];
-	int node, ret;
+	int node = t->node, ret;
 
-	ret = resolve(arg, &node, &d);
-	if (ret)
-		return ret;
 	if (numacdm_node_info(node, &in)) {
 		err("node %d: %s", node, strerror(errno));
 		return EX_FAIL;
@@ -213,8 +212,8 @@ int cmd_status(const char *arg)
 	ret = get_masks(&cdm, &sysram);
 	if (ret)
 		return ret;
-	if (json) {
-		jprint(json_node(&in, d, sysram, 1));
+	if (o) {
+		json_node(o, &in, d, sysram, 1);
 		goto out;
 	}
 	printf("node:               %d\n", node);

@@ -4,14 +4,17 @@
  *
  *   cdmctl [-j|--json] [-u|--human] [-q|--quiet] COMMAND [OPTIONS] [ARGS]
  *   cdmctl list
- *   cdmctl status <dev|node>
- *   cdmctl evacuate <dev|node> [-t|--timeout MS] [--dry-run]
- *   cdmctl online <dev|node> [-r|--restore]
+ *   cdmctl status <targets>
+ *   cdmctl evacuate <targets> [-t|--timeout MS] [--dry-run]
+ *   cdmctl online <targets> [-r|--restore]
  *   cdmctl run -n|--node N [-p|--preferred] -- CMD [ARGS...]
  *   cdmctl where <pid|self>
- *   cdmctl users <dev|node>
- *   cdmctl unspill <dev|node>
+ *   cdmctl users <targets>
+ *   cdmctl unspill <targets>
  *   cdmctl help [COMMAND] | cdmctl COMMAND -h | cdmctl version | cdmctl -V
+ *
+ * <targets>: a device, a node, a node list ("1-2,4") or "all", acted on
+ * one after another (see for_each_target()).
  *
  * A table of commands, each parsing its own options with getopt_long();
  * -j/-u (and -q where there is progress) also after the command, and
@@ -257,6 +260,62 @@ static int list_main(const struct command *c, int argc, char **argv)
 	return cmd_list();
 }
 
+/*
+ * Of two exit statuses, the one a command on several targets exits with:
+ * the first failure, but a failure other than "nothing to do" before that.
+ */
+static int worse(int ret, int r)
+{
+	if (!ret || (ret == EX_NOTHING && r && r != EX_NOTHING))
+		return r;
+	return ret;
+}
+
+/*
+ * Run @fn on each target of @arg (a device, a node, a node list, "all"),
+ * in order, one after another.  Every target is resolved before @fn runs
+ * on any: a target that cannot be, prints its error and nothing else
+ * happens.  With --json, @fn fills an object per target; one target's
+ * object is printed as it is, several targets' as an array of them.  Text
+ * output of several targets: @sep 1 puts a blank line between them, 2
+ * also a "node N:" heading before each.  The exit status is worse() of
+ * the targets'.
+ */
+static int for_each_target(const char *arg,
+			   int (*fn)(const struct target *, struct json_object *),
+			   int sep)
+{
+	struct json_object *a = NULL, *o = NULL;
+	struct target *t;
+	int n, ret, r;
+
+	ret = resolve_targets(arg, &t, &n);
+	if (ret)
+		return ret;
+	if (json && n > 1)
+		a = json_object_new_array();
+	for (int i = 0; i < n; i++) {
+		if (json)
+			o = json_object_new_object();
+		else if (n > 1 && sep && i)
+			putchar('\n');
+		if (!json && n > 1 && sep > 1)
+			printf("node %d:\n", t[i].node);
+		r = fn(&t[i], o);
+		if (o && !json_object_object_length(o))
+			json_object_put(o);	/* @fn said nothing */
+		else if (a)
+			json_object_array_add(a, o);
+		else if (o)
+			jprint(o);
+		ret = worse(ret, r);
+	}
+	if (a)
+		jprint(a);
+	free(t);
+	return ret;
+}
+
 static int data_main(const struct command *c, int argc, char **argv)
 {
 	static const struct option lo[] = { COMMON_LONG, { 0 } };
@@ -266,10 +325,10 @@ static int data_main(const struct command *c, int argc, char **argv)
 	if (r >= 0)
 		return r;
 	if (!strcmp(c->name, "status"))
-		return cmd_status(arg);
+		return for_each_target(arg, cmd_status, 1);
 	if (!strcmp(c->name, "where"))
 		return cmd_where(arg);
-	return cmd_users(arg);
+	return for_each_target(arg, cmd_users, 2);
 }
 
 static long evac_timeout;
@@ -291,6 +350,13 @@ static int evacuate_opt(const struct command *c, int opt, const char *val)
 	return -1;
 }
 
+static int evacuate_target(const struct target *t, struct json_object *o)
+{
+	if (evac_dry_run)
+		return evacuate_dry_run(t, o);
+	return cmd_evacuate(t, evac_timeout, o);
+}
+
 static int evacuate_main(const struct command *c, int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -307,9 +373,12 @@ static int evacuate_main(const struct command *c, int argc, char **argv)
 	r = parse_one_arg(c, argc, argv, ":juqht:", lo, evacuate_opt, &arg);
 	if (r >= 0)
 		return r;
-	if (evac_dry_run)
-		return evacuate_dry_run(arg);
-	return cmd_evacuate(arg, evac_timeout);
+	return for_each_target(arg, evacuate_target, evac_dry_run);
+}
+
+static int online_target(const struct target *t, struct json_object *o)
+{
+	return cmd_online(t, online_restore, o);
 }
 
 static int online_main(const struct command *c, int argc, char **argv)
@@ -323,7 +392,7 @@ static int online_main(const struct command *c, int argc, char **argv)
 	const char *arg;
 	int r = parse_one_arg(c, argc, argv, ":juqhr", lo, evacuate_opt, &arg);
 
-	return r >= 0 ? r : cmd_online(arg, online_restore);
+	return r >= 0 ? r : for_each_target(arg, online_target, 0);
 }
 
 static int unspill_main(const struct command *c, int argc, char **argv)
@@ -332,13 +401,13 @@ static int unspill_main(const struct command *c, int argc, char **argv)
 	const char *arg;
 	int r = parse_one_arg(c, argc, argv, ":juqh", lo, NULL, &arg);
 
-	return r >= 0 ? r : cmd_unspill(arg);
+	return r >= 0 ? r : for_each_target(arg, cmd_unspill, 0);
 }
 
 /*
  * run --node: one node, as a number or a node list with a single node
- * ("1", "1-1"); "all" is every CDM node.  No command takes several nodes,
- * so a list with more is refused.  numacdm_parse_nodelist() rather than
+ * ("1", "1-1"); "all" is every CDM node.  run binds to one node, so a
+ * list with more is refused.  numacdm_parse_nodelist() rather than
  * numa_parse_nodestring(): the latter accepts only nodes with memory on
  * the running system, which an evacuated CDM node (or one of a
  * CDM_SYSFS_ROOT tree) is not; cmd_run() says what is wrong with the node.
@@ -428,10 +497,13 @@ static int version_main(const struct command *c, int argc, char **argv)
 static int help_main(const struct command *c, int argc, char **argv);
 
 #define DATA_OPTS \
-	"  -j, --json      JSON output\n" \
+	"  -j, --json      JSON output (several targets: an array)\n" \
 	"  -u, --human     sizes in JSON as daxctl -u shows them:\n" \
 	"                  \"256.00 MiB (268.44 MB)\", bytes below 5000 KiB\n" \
 	"  -h, --help      this help\n"
+#define TARGETS \
+	"<targets>: a device, a node, a node list (1-2,4) or all (every CDM node),\n" \
+	"acted on one after another.\n"
 
 static const struct command commands[] = {
 	{ "list", list_main, "ju",
@@ -439,17 +511,18 @@ static const struct command commands[] = {
 	  "cdmctl list [-j] [-u]\n"
 	  "Every CDM node: device, size, use, state, distances to system RAM.\n"
 	  DATA_OPTS },
-	{ "status", data_main, "ju", "details of one CDM node and its device",
-	  "cdmctl status <dev|node> [-j] [-u]\n"
-	  "Details of one CDM node and its device, with the device's stats.\n"
-	  DATA_OPTS },
+	{ "status", data_main, "ju", "details of CDM nodes and their devices",
+	  "cdmctl status <targets> [-j] [-u]\n"
+	  "Details of each CDM node and its device, with the device's stats.\n"
+	  TARGETS DATA_OPTS },
 	{ "evacuate", evacuate_main, "juq",
-	  "migrate everything off the node, remove its memory",
-	  "cdmctl evacuate <dev|node> [-t MS] [--dry-run] [-q] [-j] [-u]\n"
-	  "Migrate every page off the node and remove (firmware memory: offline)\n"
+	  "migrate everything off nodes, remove their memory",
+	  "cdmctl evacuate <targets> [-t MS] [--dry-run] [-q] [-j] [-u]\n"
+	  "Migrate every page off each node and remove (firmware memory: offline)\n"
 	  "its memory.  Progress on stderr: a bar on a terminal, else a line per 10 %.\n"
-	  "  -t, --timeout MS  give up after MS ms (0 to 3600000) and put the memory\n"
-	  "                    back; 0 = the kernel's default, 10 s (every\n"
+	  TARGETS
+	  "  -t, --timeout MS  give up on a node after MS ms (0 to 3600000) and put\n"
+	  "                    its memory back; 0 = the kernel's default, 10 s (every\n"
 	  "                    evacuation has a deadline).  Default: 10 s + 3 x the\n"
 	  "                    time the node's used memory takes at the rate of the\n"
 	  "                    device's last evacuation (8 MiB/s if none was\n"
@@ -459,8 +532,9 @@ static const struct command commands[] = {
 	  "  -q, --quiet       no progress\n"
 	  DATA_OPTS },
 	{ "online", online_main, "juq", "add the device memory back",
-	  "cdmctl online <dev|node> [-r] [-q] [-j] [-u]\n"
-	  "Add the node's memory back (firmware memory: online its blocks).\n"
+	  "cdmctl online <targets> [-r] [-q] [-j] [-u]\n"
+	  "Add each node's memory back (firmware memory: online its blocks).\n"
+	  TARGETS
 	  "  -r, --restore   also move back the pages whose policy names the node\n"
 	  "                  (a node online already is then not an error)\n"
 	  "  -q, --quiet     no progress\n"
@@ -476,15 +550,17 @@ static const struct command commands[] = {
 	  "cdmctl where <pid|self> [-j] [-u]\n"
 	  "Per-node memory residency of a process.\n"
 	  DATA_OPTS },
-	{ "users", data_main, "ju", "processes with memory on the node, largest first",
-	  "cdmctl users <dev|node> [-j] [-u]\n"
-	  "Processes with memory on the node, largest first.\n"
-	  DATA_OPTS },
+	{ "users", data_main, "ju",
+	  "processes with memory on nodes, largest first",
+	  "cdmctl users <targets> [-j] [-u]\n"
+	  "Processes with memory on each node, largest first.\n"
+	  TARGETS DATA_OPTS },
 	{ "unspill", unspill_main, "juq",
-	  "move pages no policy put on the node back to system RAM",
-	  "cdmctl unspill <dev|node> [-q] [-j] [-u]\n"
-	  "Move the pages on the node whose policy does not name it (emergency\n"
+	  "move pages no policy put on nodes back to system RAM",
+	  "cdmctl unspill <targets> [-q] [-j] [-u]\n"
+	  "Move the pages on each node whose policy does not name it (emergency\n"
 	  "fallback) back to system RAM.\n"
+	  TARGETS
 	  "  -q, --quiet     no progress\n"
 	  DATA_OPTS },
 	{ "help", help_main, "", "this list, or a command's options",
@@ -499,7 +575,8 @@ static void usage(FILE *f)
 	fputs(main_usage, f);
 	for (const struct command *c = commands; c->name; c++)
 		fprintf(f, "  %-10s %s\n", c->name, c->summary);
-	fputs("<dev> is a PCI address (0000:00:03.0) or a device name (capi_sim0).\n"
+	fputs("<targets>: a PCI address (0000:00:03.0), a device name (capi_sim0), a\n"
+	      "node, a node list (1-2,4) or all (every CDM node).\n"
 	      "-j/--json: machine-readable output (every command but run, help, version);\n"
 	      "-u/--human: sizes in JSON as daxctl -u shows them; -q/--quiet: no progress;\n"
 	      "before the command, each only for the commands that take it after it.\n"

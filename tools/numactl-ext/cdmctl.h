@@ -77,6 +77,12 @@ struct dev {
 extern struct dev devs[MAX_DEVS];
 extern int ndevs;
 
+/* A CDM node a command acts on, and the capi_sim device that owns it. */
+struct target {
+	int node;
+	struct dev *dev;	/* NULL: another owner, or none */
+};
+
 /*
  * Progress on stderr, in bytes: a bar redrawn in place on a terminal; one
  * line per 10 % step otherwise (logs).  Nothing with --quiet, nothing for
@@ -96,7 +102,7 @@ struct progress {
 void scan_devices(void);
 struct dev *dev_of_node(int node, const char *owner);
 int is_number(const char *s);
-int resolve(const char *arg, int *node, struct dev **dev);
+int resolve_targets(const char *arg, struct target **t, int *n);
 void node_memblocks(int node, int *online, int *total);
 void read_distances(int node, int *dist);
 const char *human(uint64_t b, char *buf, size_t len);
@@ -111,10 +117,13 @@ void jbool(struct json_object *o, const char *k, int v);
 void jsecs(struct json_object *o, const char *k, double v);
 void jprint(struct json_object *o);
 void jmemblocks(struct json_object *o, int node);
+const char *result_of(int ret);
+void json_result(struct json_object *o, const struct target *t,
+		 const char *result, int e, const char *msg);
 
 /* cdmctl-status.c */
 int cmd_list(void);
-int cmd_status(const char *arg);
+int cmd_status(const struct target *t, struct json_object *o);
 
 /* cdmctl-evacuate.c */
 uint64_t node_online_bytes(int node);
@@ -123,18 +132,16 @@ double now_s(void);
 void progress_init(struct progress *p, const char *what, int node);
 void progress_frame(struct progress *p, int final);
 void progress_end(struct progress *p);
-int evacuate_dry_run(const char *arg);
-void json_result(int node, const struct dev *d, const char *result, int e,
-		 const char *msg, struct json_object *o);
-int cmd_evacuate(const char *arg, long timeout_ms);
-int online_node(int node, struct dev *d, struct json_object *o);
+int evacuate_dry_run(const struct target *t, struct json_object *o);
+int cmd_evacuate(const struct target *t, long timeout_ms, struct json_object *o);
+int online_node(const struct target *t);
 
 /* cdmctl-pages.c */
-int cmd_online(const char *arg, int restore);
-int cmd_unspill(const char *arg);
+int cmd_online(const struct target *t, int restore, struct json_object *o);
+int cmd_unspill(const struct target *t, struct json_object *o);
 
 /* cdmctl-procs.c */
-int cmd_users(const char *arg);
+int cmd_users(const struct target *t, struct json_object *o);
 int cmd_run(int node, int preferred, char **argv);
 int cmd_where(const char *pidarg);
 

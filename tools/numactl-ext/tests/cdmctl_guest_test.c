@@ -452,10 +452,10 @@ TEST(cdmctl_list_json)
 TEST(cdmctl_status)
 {
 	struct gdev d[MAXD];
-	static char out[16384];
+	static char out[65536];
 	struct json_object *j;
 	char node[16];
-	int nd;
+	int nd, ncdm;
 
 	NEED_CDM(d, nd);
 	snprintf(node, sizeof(node), "%d", d[0].node);
@@ -469,6 +469,23 @@ TEST(cdmctl_status)
 	EXPECT_NE(NULL, strstr(out, d[0].bdf));
 	EXPECT_EQ(3, cdmctl(out, sizeof(out), "status", "0", NULL));
 	EXPECT_EQ(3, cdmctl(out, sizeof(out), "status", "capi_sim99", NULL));
+
+	/* "all": one object per CDM node, an array when there are several */
+	ncdm = __builtin_popcountll(mask_bits(numacdm_nodes()));
+	ASSERT_EQ(0, cdmctl(out, sizeof(out), "status", "all", "--json", NULL))
+		TH_LOG("%s", out);
+	j = json_tokener_parse(out);
+	ASSERT_NE(NULL, j) TH_LOG("not JSON: %s", out);
+	if (ncdm > 1) {
+		EXPECT_TRUE(json_object_is_type(j, json_type_array))
+			TH_LOG("%s", out);
+		EXPECT_EQ(ncdm, (int)json_object_array_length(j));
+		EXPECT_NE(NULL, jfind(j, "target_node", d[0].node))
+			TH_LOG("%s", out);
+	} else {
+		EXPECT_EQ(d[0].node, jint(j, "target_node")) TH_LOG("%s", out);
+	}
+	json_object_put(j);
 }
 
 /* Child side of cdmctl_run: checks its policy and where its memory goes. */

@@ -1131,6 +1131,136 @@ static void test_human_sizes(void)
 }
 
 /*
+ * Every command that takes a device or node takes a list of them: node
+ * ids, ranges, devices and "all", acted on in order, each once; with
+ * --json an array of the per-target objects when there are several.
+ */
+static void test_targets(void)
+{
+	char buf[256], b3[256];
+	int r;
+
+	r = run(tree, "status", "1-2,3", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && jlen("", 3) &&
+	      jint("0.target_node", 1) && jint("1.target_node", 2) &&
+	      jint("2.target_node", 3) && jbool("1.memory_online", 0) &&
+	      jint("0.stats.resident_pages", 77),
+	      "status 1-2,3 --json: an array of three node objects, in order");
+	r = run(tree, "status", "3,1", "-j", NULL);
+	CHECK(r == 0 && json_valid(out) && jlen("", 2) &&
+	      jint("0.target_node", 3) && jint("1.target_node", 1),
+	      "status 3,1: in the order given");
+	r = run(tree, "status", "all", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && jlen("", 3) &&
+	      jint("0.target_node", 1) && jint("2.target_node", 3),
+	      "status all: every CDM node");
+	r = run(tree, "status", "capi_sim1,1", "-j", NULL);
+	CHECK(r == 0 && json_valid(out) && jlen("", 2) &&
+	      jint("0.target_node", 2) && jstreq("0.chardev", "capi_sim1") &&
+	      jint("1.target_node", 1),
+	      "status capi_sim1,1: devices and nodes mixed");
+	r = run(tree, "status", "1,capi_sim0,0000:00:03.0", "-j", NULL);
+	CHECK(r == 0 && json_valid(out) &&
+	      json_object_is_type(parsed, json_type_object) &&
+	      jint("target_node", 1),
+	      "status of one node named three ways: once, one object");
+	r = run(tree, "status", "1-2", NULL);
+	CHECK(r == 0 && has("node:               1\n") &&
+	      has("\n\nnode:               2\n"),
+	      "status 1-2: text, a blank line between the nodes");
+	r = run(tree, "status", "1-2,4", "--json", NULL);
+	CHECK(r == 3 && !out[0] &&
+	      has_err("node 4 is not a coherent device memory node"),
+	      "status 1-2,4: node 4 is no CDM node: exit 3, nothing done");
+	r = run(tree, "status", "1,nosuch", "--json", NULL);
+	CHECK(r == 3 && !out[0] && has_err("nosuch: no such CDM device"),
+	      "status 1,nosuch: exit 3 before any output");
+	r = run(tree, "status", "1,,2", NULL);
+	CHECK(r == 2 && has_err("an empty element"), "status 1,,2: exit 2");
+	r = run(tree, "status", "1,", NULL);
+	CHECK(r == 2 && has_err("an empty element"), "status 1,: exit 2");
+	r = run(tree, "status", "3-1", NULL);
+	CHECK(r == 2 && has_err("'3-1' is not a node range"), "status 3-1: exit 2");
+	r = run(tree, "status", "0-1", NULL);
+	CHECK(r == 3 && !out[0] && has_err("node 0 is not a coherent device memory node"),
+	      "status 0-1: node 0 is system RAM, exit 3");
+	put(notree, ND "/has_coherent_device", "\n");
+	r = run(notree, "status", "all", "--json", NULL);
+	CHECK(r == 3 && !out[0] && has_err("there is no coherent device memory node"),
+	      "status all without CDM nodes: exit 3");
+	unlink_tree_file(notree, ND "/has_coherent_device");
+
+	r = run(tree, "users", "all", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && jlen("", 3) &&
+	      jint("0.target_node", 1) && jlen("0.processes", 2) &&
+	      jint("1.target_node", 2) && jlen("1.processes", 0) &&
+	      jint("2.target_node", 3),
+	      "users all --json: an array, one object per node");
+	r = run(tree, "users", "1-2", NULL);
+	CHECK(r == 0 && has("node 1:\nPID") && has("\n\nnode 2:\nPID") &&
+	      has("no process has memory on node 2"),
+	      "users 1-2: a table per node under a heading");
+
+	put(tree, ND "/node1/cdm/evacuate", "%s", "");
+	put(tree, ND "/node3/cdm/evacuate", "%s", "");
+	r = run(tree, "evacuate", "1,3", "--timeout=5000", NULL);
+	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
+	get(tree, ND "/node3/cdm/evacuate", b3, sizeof(b3));
+	CHECK(r == 0 && !strcmp(buf, "5000\n") && !strcmp(b3, "5000\n") &&
+	      has("node 1 (0000:00:03.0) evacuated") &&
+	      has("node 3 (0000:00:05.0) evacuated"),
+	      "evacuate 1,3 --timeout=5000: both, one after another");
+	r = run(tree, "evacuate", "--timeout", "4000", "1,3", "--json", "-q", NULL);
+	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
+	get(tree, ND "/node3/cdm/evacuate", b3, sizeof(b3));
+	CHECK(r == 0 && json_valid(out) && jlen("", 2) &&
+	      !strcmp(buf, "4000\n") && !strcmp(b3, "4000\n") &&
+	      jstreq("0.result", "ok") && jint("0.timeout_ms", 4000) &&
+	      jstreq("1.result", "ok") && jint("1.target_node", 3),
+	      "evacuate --timeout 4000 1,3 --json: an array of two results");
+	r = run(tree, "evacuate", "all", "-q", NULL);
+	CHECK(r == 6 && has("node 1 (0000:00:03.0) evacuated") &&
+	      has("node 3 (0000:00:05.0) evacuated") &&
+	      has_err("node 2 is already evacuated"),
+	      "evacuate all: node 2 had nothing to move, exit 6");
+	/* a real failure goes before "nothing to do", wherever it is */
+	unlink_tree_file(tree, ND "/node1/cdm/evacuate");
+	xfmt(buf, sizeof(buf), "%s" ND "/node1/cdm/evacuate", tree);
+	mkdir(buf, 0755);
+	r = run(tree, "evacuate", "2,1", NULL);
+	CHECK(r == 1 && has_err("Is a directory") && has_err("already evacuated"),
+	      "evacuate 2,1: nothing, then an error: exit 1");
+	r = run(tree, "evacuate", "1,2", NULL);
+	CHECK(r == 1 && has_err("Is a directory") && has_err("already evacuated"),
+	      "evacuate 1,2: an error, then nothing: exit 1");
+	rmdir(buf);
+	put(tree, ND "/node1/cdm/evacuate", "%s", "");
+	r = run(tree, "evacuate", "--dry-run", "1,3", "--json", NULL);
+	CHECK(r == 0 && json_valid(out) && jlen("", 2) &&
+	      jint("0.ram_available_bytes", 614400000) &&
+	      jint("1.ram_available_bytes", 614400000 - 4194304),
+	      "evacuate --dry-run 1,3: node 3 gets the RAM node 1 leaves");
+
+	r = run(tree, "online", "all", "--json", NULL);
+	CHECK(r == 6 && json_valid(out) && jlen("", 3) &&
+	      jstreq("0.result", "nothing") && jstreq("1.result", "ok") &&
+	      jstreq("2.result", "ok"),
+	      "online all --json: node 1 online already, exit 6");
+	r = run(tree, "online", "2-3", NULL);
+	CHECK(r == 0 && has("node 2 (0000:00:04.0) online") &&
+	      has("node 3 (0000:00:05.0) online"), "online 2-3: text");
+	r = run(tree, "unspill", "1,3", "-j", NULL);
+	CHECK(r == 0 && json_valid(out) && jlen("", 2) &&
+	      jstreq("0.result", "ok") && jint("1.target_node", 3) &&
+	      jstreq("1.result", "ok"),
+	      "unspill 1,3 -j: an array of two results");
+	r = run(tree, "unspill", "all", NULL);
+	CHECK(r == 6 && has("node 1: returned") && has("node 3: returned") &&
+	      has_err("node 2 has no memory online"),
+	      "unspill all: node 2 has no memory, exit 6");
+}
+
+/*
  * Progress of an evacuation that takes a while: the evacuate file is a
  * FIFO, so cdmctl's write blocks until the test reads it, while the test
  * moves pages_migrated on.  Without a terminal: a line per 10 % step, in
@@ -1329,6 +1459,10 @@ static void test_completion(const char *srcdir)
 		{ "cdmctl run --node ", "1 2 3 all" },
 		{ "cdmctl help u", "users unspill" },
 		{ "cdmctl list --t", "" },	/* --timeout is evacuate's */
+		{ "cdmctl status a", "all" },
+		/* a node list: the element after the last comma */
+		{ "cdmctl users 2,ca", "2,capi_sim0 2,capi_sim1" },
+		{ "cdmctl online 1,0000:00:0", "03.0 04.0 05.0" },
 	};
 	char cmd[16384], dir[4096], *slash;
 	FILE *f;
@@ -1451,6 +1585,7 @@ int main(int argc, char **argv)
 	test_lib();
 	test_cdmctl();
 	test_firmware_node();
+	test_targets();
 	test_human_sizes();
 	test_progress(0);
 	test_progress(1);
