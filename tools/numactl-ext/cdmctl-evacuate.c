@@ -216,11 +216,11 @@ int evacuate_dry_run(const struct target *t, struct json_object *o)
 
 	if (numacdm_node_info(node, &in) || !in.present) {
 		err("node %d has no memory online (already evacuated?)", node);
-		return EX_NOTHING;
+		return json_failed(o, t, EX_NOTHING, EALREADY);
 	}
 	if (ram_available(&avail)) {
 		err("/proc/meminfo: %s", strerror(errno));
-		return EX_FAIL;
+		return json_failed(o, t, EX_FAIL, errno);
 	}
 	avail = avail > taken ? avail - taken : 0;
 	fits = in.mem_used <= avail;
@@ -232,6 +232,7 @@ int evacuate_dry_run(const struct target *t, struct json_object *o)
 	if (o) {
 		jnum(o, "target_node", node);
 		jstr(o, "device", d ? d->bdf : NULL);
+		jstr(o, "chardev", d && d->misc[0] ? d->misc : NULL);
 		jstr(o, "owner", in.owner);
 		jsize(o, "in_use_bytes", in.mem_used);
 		jsize(o, "ram_available_bytes", avail);
@@ -285,7 +286,7 @@ evac_failed(const char **result, const char *what, int exit, char *msg,
  * cdmctl evacuate, of one target.  @timeout_ms: the --timeout value, -1
  * without one (the default: see default_timeout_ms()), 0 for the kernel's
  * default (10 s).  The driver and the node's file read the value the same
- * way.  With --json the outcome goes into @o.
+ * way.  With --json every outcome goes into @o.
  */
 int cmd_evacuate(const struct target *t, long timeout_ms, struct json_object *o)
 {
@@ -313,22 +314,31 @@ int cmd_evacuate(const struct target *t, long timeout_ms, struct json_object *o)
 		tmo = (unsigned int)timeout_ms;
 	/* what the kernel will allow, for messages and JSON */
 	deadline_ms = tmo ? tmo : EVAC_KERNEL_DEFAULT_MS;
+	progress_init(&pg, "evacuate", node);
 	if (d && !strcmp(d->state, "offline")) {
-		err("%s: node %d is already evacuated (device offline)", who,
-		    node);
-		return EX_NOTHING;
+		job.err = EALREADY;
+		ret = evac_failed(&result, "nothing", EX_NOTHING, msg, sizeof(msg),
+				  "node %d is already evacuated (device offline)",
+				  node);
+		goto out;
 	}
 	if (!d && !node_online_bytes(node)) {
-		err("%s: node %d has no memory online (already evacuated?)",
-		    who, node);
-		return EX_NOTHING;
+		job.err = EALREADY;
+		ret = evac_failed(&result, "nothing", EX_NOTHING, msg, sizeof(msg),
+				  "node %d has no memory online (already evacuated?)",
+				  node);
+		goto out;
 	}
 	snprintf(job.rel, sizeof(job.rel), NODE_DIR "/node%d/cdm/evacuate", node);
 	snprintf(job.val, sizeof(job.val), "%u\n", tmo);
-	progress_init(&pg, "evacuate", node);
-	if (pthread_create(&th, NULL, evac_thread, &job)) {
-		err("cannot start the evacuation thread");
-		return EX_FAIL;
+	/* not into job.err: the thread may have set it already */
+	ret = pthread_create(&th, NULL, evac_thread, &job);
+	if (ret) {
+		job.err = ret;
+		ret = evac_failed(&result, "error", EX_FAIL, msg, sizeof(msg),
+				  "cannot start the evacuation thread: %s",
+				  strerror(job.err));
+		goto out;
 	}
 	while (!atomic_load(&job.done)) {
 		struct timespec ts = { 0, 100 * 1000 * 1000 };
@@ -345,22 +355,10 @@ int cmd_evacuate(const struct target *t, long timeout_ms, struct json_object *o)
 		nanosleep(&ts, NULL);
 	}
 	pthread_join(th, NULL);
-	secs = now_s() - pg.t0;
 
 	switch (job.err) {
 	case 0:
-		last_evacuation(node, &v, &us);
-		if (us)
-			secs = (double)us / 1e6;
-		pg.done = v * (uint64_t)psz;
-		progress_frame(&pg, 1);
-		if (o)
-			break;
-		printf("node %d (%s) evacuated: %" PRIu64
-		       " pages migrated in %.2f s (%s)\n", node, who, v, secs,
-		       human(v * (uint64_t)psz, msg, sizeof(msg)));
-		printf("bring it back with 'cdmctl online %d'\n", node);
-		return EX_OK;
+		break;
 	case EBUSY:
 		progress_end(&pg);
 		cdm_sysfs_read_u64(&v, NODE_DIR "/node%d/cdm/pages_remaining",
@@ -392,7 +390,21 @@ int cmd_evacuate(const struct target *t, long timeout_ms, struct json_object *o)
 				  " (needs root)" : "");
 		break;
 	}
-	if (job.err) {
+out:
+	secs = now_s() - pg.t0;
+	if (!job.err) {
+		last_evacuation(node, &v, &us);
+		if (us)
+			secs = (double)us / 1e6;
+		pg.done = v * (uint64_t)psz;
+		progress_frame(&pg, 1);
+		if (!o) {
+			printf("node %d (%s) evacuated: %" PRIu64
+			       " pages migrated in %.2f s (%s)\n", node, who, v,
+			       secs, human(v * (uint64_t)psz, msg, sizeof(msg)));
+			printf("bring it back with 'cdmctl online %d'\n", node);
+		}
+	} else {
 		err("%s: %s", who, msg);
 		if (job.err != EBUSY)
 			cdm_sysfs_read_u64(&v, NODE_DIR

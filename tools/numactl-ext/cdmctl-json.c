@@ -202,6 +202,18 @@ void json_result(struct json_object *o, const struct target *t,
 		jstr(o, "message", msg);
 }
 
+/*
+ * A command could not act on target @t (exit status @ret, errno @e): with
+ * --json, @o (if not NULL) says so - result, errno, and the message err()
+ * printed last.  Returns @ret.
+ */
+int json_failed(struct json_object *o, const struct target *t, int ret, int e)
+{
+	if (o)
+		json_result(o, t, result_of(ret), e, last_msg);
+	return ret;
+}
+
 /* Print @o (pretty, 2 spaces, as daxctl does) and free it. */
 void jprint(struct json_object *o)
 {

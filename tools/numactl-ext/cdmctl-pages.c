@@ -303,36 +303,53 @@ static int nearest_ram_node(int node, const struct bitmask *cdm)
 	return best;
 }
 
+/* What fix_pages() did, for JSON. */
+struct fix_result {
+	unsigned long moved, shared, failed, denied, denied_procs;
+	uint64_t bytes;
+	double secs;
+	int e;			/* errno of a failure */
+	char msg[512];		/* its message */
+};
+
+/* A failure of fix_pages(): its message (just printed) and @e; returns @ret. */
+static int fix_failed(struct fix_result *res, int ret, int e)
+{
+	res->e = e;
+	snprintf(res->msg, sizeof(res->msg), "%s", last_msg);
+	return ret;
+}
+
 /*
  * cdmctl online --restore (PF_RESTORE) and cdmctl unspill (PF_UNSPILL):
  * see the comment at the top of this section.
  */
-static int fix_pages(int node, enum page_fix how, struct json_object *o)
+static int fix_pages(int node, enum page_fix how, struct fix_result *res)
 {
 	struct page_fixer f = { .how = how, .node = node };
 	const char *done = how == PF_RESTORE ? "restored" : "returned to system RAM";
 	char path[PATH_MAX], a[32];
 	int ret = EX_OK;
-	double secs;
 	struct dirent *de;
 	DIR *dir;
 
+	memset(res, 0, sizeof(*res));
 	f.cdm = numacdm_nodes();
 	if (!f.cdm) {
 		err("cannot read CDM nodes: %s", strerror(errno));
-		return EX_FAIL;
+		return fix_failed(res, EX_FAIL, errno);
 	}
 	f.ram_node = nearest_ram_node(node, f.cdm);
 	if (how == PF_UNSPILL && f.ram_node < 0) {
 		err("node %d: no system-RAM node to return pages to", node);
 		numa_bitmask_free(f.cdm);
-		return EX_FAIL;
+		return fix_failed(res, EX_FAIL, 0);
 	}
 	if (cdm_sysfs_path(path, sizeof(path), "/proc") ||
 	    !(dir = opendir(path))) {
 		err("/proc: %s", strerror(errno));
 		numa_bitmask_free(f.cdm);
-		return EX_FAIL;
+		return fix_failed(res, EX_FAIL, errno);
 	}
 	while ((de = readdir(dir)))
 		if (is_number(de->d_name) && atoi(de->d_name) != (int)getpid())
@@ -346,47 +363,62 @@ static int fix_pages(int node, enum page_fix how, struct json_object *o)
 	}
 	free(f.v);
 	numa_bitmask_free(f.cdm);
-	secs = now_s() - f.pg.t0;
+	res->secs = now_s() - f.pg.t0;
 	if (f.failed || f.denied) {
 		progress_end(&f.pg);
 	} else {
 		f.pg.done = f.pg.total = f.bytes_moved;
 		progress_frame(&f.pg, 1);
 	}
+	res->moved = f.moved;
+	res->bytes = f.bytes_moved;
+	res->shared = f.shared;
+	res->failed = f.failed;
+	res->denied = f.denied;
+	res->denied_procs = f.denied_procs;
 
-	if (o) {
-		ju64(o, "pages_moved", f.moved);
-		jsize(o, "bytes", f.bytes_moved);
-		jsecs(o, "seconds", secs);
-		ju64(o, "pages_shared", f.shared);
-		ju64(o, "pages_failed", f.failed);
-		ju64(o, "pages_denied", f.denied);
-		ju64(o, "unreadable_processes", f.denied_procs);
-		if (f.failed) {
-			jnum(o, "errno", f.last_err ? f.last_err : EBUSY);
-			jstr(o, "message",
-			     strerror(f.last_err ? f.last_err : EBUSY));
-		}
-	} else {
+	if (!json)
 		printf("node %d: %s %" PRIu64 " pages (%s) in %.2f s\n", node,
 		       done, (uint64_t)f.moved,
-		       human(f.bytes_moved, a, sizeof(a)), secs);
-	}
-	if (f.shared && !o)
+		       human(f.bytes_moved, a, sizeof(a)), res->secs);
+	if (f.shared && !json)
 		printf("node %d: %lu pages mapped by several processes stay where they are\n",
 		       node, f.shared);
 	if (f.failed) {
+		int e = f.last_err ? f.last_err : EBUSY;
+
 		err("node %d: %lu pages could not move (%s)", node, f.failed,
-		    strerror(f.last_err ? f.last_err : EBUSY));
-		ret = EX_EVAC;
+		    strerror(e));
+		ret = fix_failed(res, EX_EVAC, e);
 	}
 	if (f.denied || f.denied_procs) {
 		err("node %d: other users' processes were left alone (%lu not readable, %lu pages not movable; needs root)",
 		    node, f.denied_procs, f.denied);
 		if (ret == EX_OK)
-			ret = EX_PERM;
+			ret = fix_failed(res, EX_PERM, EPERM);
 	}
 	return ret;
+}
+
+/*
+ * The outcome of fix_pages() (exit status @ret) in @o: result, errno and
+ * message on failure, then the counts.
+ */
+static void json_fix(struct json_object *o, int ret,
+		     const struct fix_result *res)
+{
+	if (ret) {
+		if (res->e > 0)
+			jnum(o, "errno", res->e);
+		jstr(o, "message", res->msg);
+	}
+	ju64(o, "pages_moved", res->moved);
+	jsize(o, "bytes", res->bytes);
+	jsecs(o, "seconds", res->secs);
+	ju64(o, "pages_shared", res->shared);
+	ju64(o, "pages_failed", res->failed);
+	ju64(o, "pages_denied", res->denied);
+	ju64(o, "unreadable_processes", res->denied_procs);
 }
 
 /*
@@ -394,12 +426,13 @@ static int fix_pages(int node, enum page_fix how, struct json_object *o)
  * already online is not an error; its pages come back either way.  With
  * --json one result object in @o: target_node, device, chardev, result,
  * errno and message on failure, bytes (memory online), online_memblocks
- * and total_memblocks (daxctl's: the node's memory blocks online, and in
- * all), and with --restore a "restore" object (see fix_pages()).
+ * and total_memblocks, and with --restore a "restore" object (see
+ * json_fix()).
  */
 int cmd_online(const struct target *t, int restore, struct json_object *o)
 {
-	struct json_object *r = NULL;
+	struct fix_result res;
+	struct json_object *r;
 	int node = t->node, ret = EX_OK;
 	const char *result = "nothing";
 
@@ -416,11 +449,11 @@ int cmd_online(const struct target *t, int restore, struct json_object *o)
 	}
 	if (ret || !restore)
 		return ret;
-	if (o)
+	ret = fix_pages(node, PF_RESTORE, &res);
+	if (o) {
 		r = json_object_new_object();
-	ret = fix_pages(node, PF_RESTORE, r);
-	if (r) {
 		jstr(r, "result", result_of(ret));
+		json_fix(r, ret, &res);
 		jadd(o, "restore", r);
 	}
 	return ret;
@@ -432,17 +465,19 @@ int cmd_online(const struct target *t, int restore, struct json_object *o)
  */
 int cmd_unspill(const struct target *t, struct json_object *o)
 {
+	struct fix_result res;
 	int ret;
 
 	if (!node_online_bytes(t->node)) {
 		err("node %d has no memory online", t->node);
-		return EX_NOTHING;
+		memset(&res, 0, sizeof(res));
+		ret = fix_failed(&res, EX_NOTHING, EALREADY);
+	} else {
+		ret = fix_pages(t->node, PF_UNSPILL, &res);
 	}
-	ret = fix_pages(t->node, PF_UNSPILL, o);
 	if (o) {
-		jnum(o, "target_node", t->node);
-		jstr(o, "device", t->dev ? t->dev->bdf : NULL);
-		jstr(o, "result", result_of(ret));
+		json_result(o, t, result_of(ret), 0, NULL);
+		json_fix(o, ret, &res);
 	}
 	return ret;
 }

@@ -69,7 +69,7 @@ int cmd_users(const struct target *t, struct json_object *o)
 	if (cdm_sysfs_path(path, sizeof(path), "/proc") ||
 	    !(dir = opendir(path))) {
 		err("users: /proc: %s", strerror(errno));
-		return EX_FAIL;
+		return json_failed(o, t, EX_FAIL, errno);
 	}
 	while ((de = readdir(dir))) {
 		char rel[64], cg[300];
@@ -96,7 +96,7 @@ int cmd_users(const struct target *t, struct json_object *o)
 				err("out of memory");
 				free(u);
 				closedir(dir);
-				return EX_FAIL;
+				return json_failed(o, t, EX_FAIL, ENOMEM);
 			}
 			u = nu;
 		}
@@ -209,6 +209,27 @@ int cmd_run(int node, int preferred, char **argv)
 
 /* ---------------------------------------------------------------- where */
 
+/*
+ * where could not read process @pid (exit status @ret, errno @e): with
+ * --json an object saying so.  Returns @ret.
+ */
+static int where_failed(int pid, const char *comm, int ret, int e)
+{
+	struct json_object *o;
+
+	if (!json)
+		return ret;
+	o = json_object_new_object();
+	jnum(o, "pid", pid);
+	jstr(o, "command", comm);
+	jstr(o, "result", result_of(ret));
+	if (e > 0)
+		jnum(o, "errno", e);
+	jstr(o, "message", last_msg);
+	jprint(o);
+	return ret;
+}
+
 int cmd_where(const char *pidarg)
 {
 	static uint64_t bytes[MAX_NODES];
@@ -231,13 +252,17 @@ int cmd_where(const char *pidarg)
 	snprintf(line, sizeof(line), "/proc/%d/comm", pid);
 	if (cdm_sysfs_read(comm, sizeof(comm), "%s", line) < 0) {
 		err("process %d: %s", pid, strerror(errno));
-		return errno == ENOENT ? EX_NODEV : errno_exit(errno);
+		if (errno == ENOENT)
+			return EX_NODEV;	/* no such process */
+		return where_failed(pid, NULL, errno_exit(errno), errno);
 	}
 	snprintf(line, sizeof(line), "/proc/%d/numa_maps", pid);
 	if (cdm_sysfs_path(path, sizeof(path), "%s", line) ||
 	    !(f = fopen(path, "re"))) {
 		err("process %d: %s: %s", pid, line, strerror(errno));
-		return errno == ENOENT ? EX_NODEV : errno_exit(errno);
+		if (errno == ENOENT)
+			return EX_NODEV;	/* gone: as if never there */
+		return where_failed(pid, comm, errno_exit(errno), errno);
 	}
 	while (fgets(line, sizeof(line), f)) {
 		uint64_t kps = (uint64_t)psz / 1024, cnt[64];
@@ -266,7 +291,7 @@ int cmd_where(const char *pidarg)
 	cdm = numacdm_nodes();
 	if (!cdm) {
 		err("cannot read CDM nodes: %s", strerror(errno));
-		return EX_FAIL;
+		return where_failed(pid, comm, EX_FAIL, errno);
 	}
 	if (json) {
 		jo = json_object_new_object();

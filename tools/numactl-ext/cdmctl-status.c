@@ -207,11 +207,11 @@ int cmd_status(const struct target *t, struct json_object *o)
 
 	if (numacdm_node_info(node, &in)) {
 		err("node %d: %s", node, strerror(errno));
-		return EX_FAIL;
+		return json_failed(o, t, EX_FAIL, errno);
 	}
 	ret = get_masks(&cdm, &sysram);
 	if (ret)
-		return ret;
+		return json_failed(o, t, ret, errno);
 	if (o) {
 		json_node(o, &in, d, sysram, 1);
 		goto out;

@@ -34,14 +34,17 @@ int json;		/* -j, --json */
 int human_sizes;	/* -u, --human: sizes in JSON as daxctl -u shows them */
 int quiet;		/* -q, --quiet: no progress */
 
+/* An error message on stderr, kept in last_msg; errno is left as it was. */
 void err(const char *fmt, ...)
 {
+	int e = errno;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "cdmctl: %s\n", last_msg);
+	errno = e;
 }
 
 /* ----------------------------------------------------------------- main */
@@ -301,10 +304,13 @@ static int for_each_target(const char *arg,
 			putchar('\n');
 		if (!json && n > 1 && sep > 1)
 			printf("node %d:\n", t[i].node);
+		last_errno = 0;
 		r = fn(&t[i], o);
+		/* every outcome says something: an object left empty as well */
 		if (o && !json_object_object_length(o))
-			json_object_put(o);	/* @fn said nothing */
-		else if (a)
+			json_result(o, &t[i], result_of(r), last_errno,
+				    r ? last_msg : NULL);
+		if (a)
 			json_object_array_add(a, o);
 		else if (o)
 			jprint(o);

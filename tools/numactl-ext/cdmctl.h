@@ -120,6 +120,7 @@ void jmemblocks(struct json_object *o, int node);
 const char *result_of(int ret);
 void json_result(struct json_object *o, const struct target *t,
 		 const char *result, int e, const char *msg);
+int json_failed(struct json_object *o, const struct target *t, int ret, int e);
 
 /* cdmctl-status.c */
 int cmd_list(void);

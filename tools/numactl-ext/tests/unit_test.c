@@ -849,7 +849,7 @@ static void test_cdmctl(void)
 	put(tree, ND "/node1/cdm/evacuation_ms", "1500\n");
 	r = run(tree, "evacuate", "1", "--dry-run", "--json", NULL);
 	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
-	CHECK(r == 0 && json_valid(out) && !buf[0] && jint("target_node", 1) &&
+	CHECK(r == 0 && json_valid(out) && !buf[0] &&
 	      jint("in_use_bytes", 4194304) &&
 	      jint("ram_available_bytes", 614400000) && jbool("fits", 1) &&
 	      has("\"estimated_seconds\": 0.36") &&
@@ -1096,41 +1096,6 @@ static void test_firmware_node(void)
 }
 
 /*
- * -u sizes as daxctl prints them: bytes below 5000 KiB; above, binary
- * units (MiB below 2 GiB, GiB below 2 TiB, TiB) with the decimal size.
- */
-static void test_human_sizes(void)
-{
-	static const struct {
-		const char *bytes, *want;	/* NULL: the number */
-	} sizes[] = {
-		{ "4096", NULL },
-		{ "5119999", NULL },
-		{ "5120000", "4.88 MiB (5.12 MB)" },
-		{ "5242879", "5.00 MiB (5.24 MB)" },
-		{ "268435456", "256.00 MiB (268.44 MB)" },
-		{ "2147483647", "2048.00 MiB (2147.48 MB)" },
-		{ "2147483648", "2.00 GiB (2.15 GB)" },
-		{ "2199023255551", "2048.00 GiB (2199.02 GB)" },
-		{ "2199023255552", "2.00 TiB (2.20 TB)" },
-		/* no overflow at the top */
-		{ "18446744073709551615", "16777216.00 TiB (18446744.07 TB)" },
-	};
-	int r;
-
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		put(tree, CS "/0000:00:03.0/size", "%s\n", sizes[i].bytes);
-		r = run(tree, "status", "1", "-j", "-u", NULL);
-		CHECK(r == 0 && json_valid(out) &&
-		      (sizes[i].want ? jstreq("size", sizes[i].want) :
-		       jint("size", strtoll(sizes[i].bytes, NULL, 10))),
-		      "-u: %s bytes as %s", sizes[i].bytes,
-		      sizes[i].want ? sizes[i].want : "the number");
-	}
-	put(tree, CS "/0000:00:03.0/size", "536870912\n");
-}
-
-/*
  * Every command that takes a device or node takes a list of them: node
  * ids, ranges, devices and "all", acted on in order, each once; with
  * --json an array of the per-target objects when there are several.
@@ -1210,25 +1175,22 @@ static void test_targets(void)
 	      has("node 1 (0000:00:03.0) evacuated") &&
 	      has("node 3 (0000:00:05.0) evacuated"),
 	      "evacuate 1,3 --timeout=5000: both, one after another");
-	r = run(tree, "evacuate", "--timeout", "4000", "1,3", "--json", "-q", NULL);
+	r = run(tree, "evacuate", "--timeout", "4000", "1-3", "--json", "-q", NULL);
 	get(tree, ND "/node1/cdm/evacuate", buf, sizeof(buf));
 	get(tree, ND "/node3/cdm/evacuate", b3, sizeof(b3));
-	CHECK(r == 0 && json_valid(out) && jlen("", 2) &&
+	CHECK(r == 6 && json_valid(out) && jlen("", 3) &&
 	      !strcmp(buf, "4000\n") && !strcmp(b3, "4000\n") &&
 	      jstreq("0.result", "ok") && jint("0.timeout_ms", 4000) &&
-	      jstreq("1.result", "ok") && jint("1.target_node", 3),
-	      "evacuate --timeout 4000 1,3 --json: an array of two results");
-	r = run(tree, "evacuate", "all", "-q", NULL);
-	CHECK(r == 6 && has("node 1 (0000:00:03.0) evacuated") &&
-	      has("node 3 (0000:00:05.0) evacuated") &&
-	      has_err("node 2 is already evacuated"),
-	      "evacuate all: node 2 had nothing to move, exit 6");
+	      jstreq("1.result", "nothing") && jint("1.errno", EALREADY) &&
+	      jstreq("2.result", "ok") && jint("2.target_node", 3),
+	      "evacuate --timeout 4000 1-3 --json: an array; node 2 had nothing to move, exit 6");
 	/* a real failure goes before "nothing to do", wherever it is */
 	unlink_tree_file(tree, ND "/node1/cdm/evacuate");
 	xfmt(buf, sizeof(buf), "%s" ND "/node1/cdm/evacuate", tree);
 	mkdir(buf, 0755);
-	r = run(tree, "evacuate", "2,1", NULL);
-	CHECK(r == 1 && has_err("Is a directory") && has_err("already evacuated"),
+	r = run(tree, "evacuate", "2,1", "--json", NULL);
+	CHECK(r == 1 && json_valid(out) && jstreq("0.result", "nothing") &&
+	      jstreq("1.result", "error") && jint("1.errno", EISDIR),
 	      "evacuate 2,1: nothing, then an error: exit 1");
 	r = run(tree, "evacuate", "1,2", NULL);
 	CHECK(r == 1 && has_err("Is a directory") && has_err("already evacuated"),
@@ -1249,15 +1211,119 @@ static void test_targets(void)
 	r = run(tree, "online", "2-3", NULL);
 	CHECK(r == 0 && has("node 2 (0000:00:04.0) online") &&
 	      has("node 3 (0000:00:05.0) online"), "online 2-3: text");
-	r = run(tree, "unspill", "1,3", "-j", NULL);
-	CHECK(r == 0 && json_valid(out) && jlen("", 2) &&
-	      jstreq("0.result", "ok") && jint("1.target_node", 3) &&
-	      jstreq("1.result", "ok"),
-	      "unspill 1,3 -j: an array of two results");
-	r = run(tree, "unspill", "all", NULL);
-	CHECK(r == 6 && has("node 1: returned") && has("node 3: returned") &&
-	      has_err("node 2 has no memory online"),
-	      "unspill all: node 2 has no memory, exit 6");
+	r = run(tree, "unspill", "all", "-j", NULL);
+	CHECK(r == 6 && json_valid(out) && jlen("", 3) &&
+	      jstreq("0.result", "ok") && jstreq("1.result", "nothing") &&
+	      jint("1.errno", EALREADY) && jstreq("2.result", "ok"),
+	      "unspill all -j: node 2 has no memory, exit 6");
+}
+
+/*
+ * Every outcome of a command on a target prints a JSON object with
+ * --json: "nothing to do" and failures too.
+ */
+static void test_json_outcomes(void)
+{
+	char path[8192], hidden[8192];
+	int r;
+
+	r = run(tree, "evacuate", "capi_sim1", "--json", NULL);
+	CHECK(r == 6 && json_valid(out) && jint("target_node", 2) &&
+	      jstreq("result", "nothing") && jint("errno", EALREADY) &&
+	      jat("message") && jint("pages_remaining", 0) && jat("timeout_ms") &&
+	      has_err("already evacuated"),
+	      "evacuate --json of an evacuated device: result nothing, exit 6");
+	r = run(tree, "evacuate", "2", "--dry-run", "--json", NULL);
+	CHECK(r == 6 && json_valid(out) && jstreq("result", "nothing") &&
+	      jint("errno", EALREADY) && jat("message"),
+	      "evacuate --dry-run --json of an evacuated node: result nothing");
+	r = run(tree, "unspill", "capi_sim1", "--json", NULL);
+	CHECK(r == 6 && json_valid(out) && jint("target_node", 2) &&
+	      jstreq("result", "nothing") && jint("errno", EALREADY) &&
+	      jat("message") && jint("pages_moved", 0),
+	      "unspill --json of an evacuated node: result nothing, exit 6");
+
+	/* node 3's nodeN/cdm/owner unreadable: status cannot read the node */
+	unlink_tree_file(tree, ND "/node3/cdm/owner");
+	xfmt(path, sizeof(path), "%s" ND "/node3/cdm/owner", tree);
+	mkdir(path, 0755);
+	r = run(tree, "status", "1,3", "--json", NULL);
+	CHECK(r == 1 && json_valid(out) && jint("0.target_node", 1) &&
+	      jint("1.target_node", 3) && jstreq("1.result", "error") &&
+	      jint("1.errno", EISDIR) && jat("1.message"),
+	      "status 1,3 --json, node 3 unreadable: its object says so, exit 1");
+	rmdir(path);
+	put(tree, ND "/node3/cdm/owner", "0000:00:05.0\n");
+
+	/* the firmware tree without its /proc */
+	xfmt(path, sizeof(path), "%s/proc", treefw);
+	xfmt(hidden, sizeof(hidden), "%s/proc.hidden", treefw);
+	if (rename(path, hidden)) {
+		perror(path);
+		exit(2);
+	}
+	r = run(treefw, "users", "1", "--json", NULL);
+	CHECK(r == 1 && json_valid(out) && jint("target_node", 1) &&
+	      jstreq("result", "error") && jint("errno", ENOENT) &&
+	      jat("message"),
+	      "users --json without /proc: result error, exit 1");
+	r = run(treefw, "unspill", "1", "--json", NULL);
+	CHECK(r == 1 && json_valid(out) && jstreq("result", "error") &&
+	      jint("errno", ENOENT) && jat("message") && jint("pages_moved", 0),
+	      "unspill --json without /proc: result error, exit 1");
+	r = run(treefw, "online", "1", "--restore", "--json", NULL);
+	CHECK(r == 1 && json_valid(out) && jstreq("result", "nothing") &&
+	      jstreq("restore.result", "error") && jat("restore.message"),
+	      "online --restore --json without /proc: the restore says error, exit 1");
+	if (rename(hidden, path)) {
+		perror(hidden);
+		exit(2);
+	}
+	/* a firmware node with no memory online */
+	put(treefw, ND "/has_memory", "0\n");
+	r = run(treefw, "evacuate", "1", "--json", NULL);
+	CHECK(r == 6 && json_valid(out) && jstreq("result", "nothing") &&
+	      jnull("device") && jat("message"),
+	      "evacuate --json of an evacuated firmware node: result nothing");
+	r = run(treefw, "unspill", "1", "-j", NULL);
+	CHECK(r == 6 && json_valid(out) && jstreq("result", "nothing"),
+	      "unspill -j of an evacuated firmware node: result nothing");
+	put(treefw, ND "/has_memory", "0-1\n");
+}
+
+/*
+ * -u sizes as daxctl prints them: bytes below 5000 KiB; above, binary
+ * units (MiB below 2 GiB, GiB below 2 TiB, TiB) with the decimal size.
+ */
+static void test_human_sizes(void)
+{
+	static const struct {
+		const char *bytes, *want;	/* NULL: the number */
+	} sizes[] = {
+		{ "4096", NULL },
+		{ "5119999", NULL },
+		{ "5120000", "4.88 MiB (5.12 MB)" },
+		{ "5242879", "5.00 MiB (5.24 MB)" },
+		{ "268435456", "256.00 MiB (268.44 MB)" },
+		{ "2147483647", "2048.00 MiB (2147.48 MB)" },
+		{ "2147483648", "2.00 GiB (2.15 GB)" },
+		{ "2199023255551", "2048.00 GiB (2199.02 GB)" },
+		{ "2199023255552", "2.00 TiB (2.20 TB)" },
+		/* no overflow at the top */
+		{ "18446744073709551615", "16777216.00 TiB (18446744.07 TB)" },
+	};
+	int r;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		put(tree, CS "/0000:00:03.0/size", "%s\n", sizes[i].bytes);
+		r = run(tree, "status", "1", "-j", "-u", NULL);
+		CHECK(r == 0 && json_valid(out) &&
+		      (sizes[i].want ? jstreq("size", sizes[i].want) :
+		       jint("size", strtoll(sizes[i].bytes, NULL, 10))),
+		      "-u: %s bytes as %s", sizes[i].bytes,
+		      sizes[i].want ? sizes[i].want : "the number");
+	}
+	put(tree, CS "/0000:00:03.0/size", "536870912\n");
 }
 
 /*
@@ -1586,6 +1652,7 @@ int main(int argc, char **argv)
 	test_cdmctl();
 	test_firmware_node();
 	test_targets();
+	test_json_outcomes();
 	test_human_sizes();
 	test_progress(0);
 	test_progress(1);
