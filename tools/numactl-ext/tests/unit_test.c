@@ -1607,7 +1607,7 @@ static void test_install(const char *o, const char *srcdir)
 	r = system(cmd);
 	CHECK(r == 0, "install PREFIX=/opt/cdm LIBDIR=... INCDIR=...: the .pc names them");
 	xfmt(cmd, sizeof(cmd),
-	     "cd '%s/usr' && test -x bin/cdmctl && test -f lib/libnumacdm.so.1.0.0 && "
+	     "cd '%s/usr' && test -x bin/cdmctl && test -f lib/libnumacdm.so.1.1.0 && "
 	     "test -L lib/libnumacdm.so.1 && test -f lib/libnumacdm.a && "
 	     "test -f include/numacdm.h && test -f lib/pkgconfig/numacdm.pc && "
 	     "test -f share/man/man3/numacdm.3 && test -f share/man/man8/cdmctl.8 && "
