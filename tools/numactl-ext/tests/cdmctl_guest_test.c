@@ -330,6 +330,24 @@ static struct gdev *online_dev(struct gdev *d, int nd)
 	return best;
 }
 
+/*
+ * @sz bytes filled with @fill on the node of the smallest online device,
+ * which goes to *@dv (NULL when no device is online: the caller skips).
+ */
+static char *fill_on_online_dev(struct gdev *d, int nd, struct gdev **dv,
+				size_t sz, int fill)
+{
+	char *p;
+
+	*dv = online_dev(d, nd);
+	if (!*dv)
+		return NULL;
+	p = numacdm_alloc(sz, (*dv)->node);
+	if (p)
+		memset(p, fill, sz);
+	return p;
+}
+
 #define NEED_CDM(d, nd)							\
 	do {								\
 		if (!cdm_available(d, &nd))				\
@@ -403,12 +421,10 @@ TEST(lib_alloc_cdm_places_pages)
 	char *p;
 
 	NEED_CDM(d, nd);
-	dv = online_dev(d, nd);
+	p = fill_on_online_dev(d, nd, &dv, sz, 0xa5);
 	if (!dv)
 		SKIP(return, "no device online");
-	p = numacdm_alloc(sz, dv->node);
 	ASSERT_NE(NULL, p) TH_LOG("numacdm_alloc: %m");
-	memset(p, 0xa5, sz);
 	on = pages_on(p, n, dv->node, &other);
 	EXPECT_EQ(n, on) TH_LOG("a page is on node %d", other);
 	EXPECT_EQ(0, numacdm_free(p, sz));
@@ -553,12 +569,10 @@ TEST(cdmctl_where)
 	char *p;
 
 	NEED_CDM(d, nd);
-	dv = online_dev(d, nd);
+	p = fill_on_online_dev(d, nd, &dv, sz, 3);
 	if (!dv)
 		SKIP(return, "no device online");
-	p = numacdm_alloc(sz, dv->node);
 	ASSERT_NE(NULL, p);
-	memset(p, 3, sz);
 	snprintf(pid, sizeof(pid), "%d", getpid());
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "where", pid, "--json", NULL));
 	j = json_tokener_parse(out);
@@ -591,13 +605,11 @@ TEST(cdmctl_users_and_dry_run)
 	char *p;
 
 	NEED_CDM(d, nd);
-	dv = online_dev(d, nd);
+	p = fill_on_online_dev(d, nd, &dv, sz, 9);
 	if (!dv)
 		SKIP(return, "no device online");
 	snprintf(node, sizeof(node), "%d", dv->node);
-	p = numacdm_alloc(sz, dv->node);
 	ASSERT_NE(NULL, p);
-	memset(p, 9, sz);
 
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "users", node, "--json", NULL));
 	j = json_tokener_parse(out);
@@ -785,13 +797,11 @@ TEST(cdmctl_dry_run_unprivileged)
 	char *p;
 
 	NEED_CDM(d, nd);
-	dv = online_dev(d, nd);
+	p = fill_on_online_dev(d, nd, &dv, sz, 9);
 	if (!dv)
 		SKIP(return, "no device online");
 	snprintf(node, sizeof(node), "%d", dv->node);
-	p = numacdm_alloc(sz, dv->node);
 	ASSERT_NE(NULL, p);
-	memset(p, 9, sz);
 
 	ASSERT_EQ(0, cdmctl(out, sizeof(out), "evacuate", node, "--dry-run",
 			    "--json", NULL)) TH_LOG("%s", out);
