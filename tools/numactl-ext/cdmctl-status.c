@@ -107,14 +107,15 @@ static int get_masks(struct bitmask **cdm, struct bitmask **sysram)
 /*
  * A kernel without CDM support is not a kernel without CDM nodes: list
  * says which (exit 3 and a message for the first, an empty list and exit 0
- * for the second).
+ * for the second).  A CDM node whose files cannot be read is named on
+ * stderr, left out, and makes the exit code 1.
  */
 int cmd_list(void)
 {
 	struct bitmask *cdm, *sysram;
 	char a[32], b[32], c[32];
 	struct json_object *jo = NULL, *ja = NULL;
-	int count = 0, ret, supported = numacdm_available();
+	int count = 0, unreadable = 0, ret, supported = numacdm_available();
 
 	if (supported < 0) {
 		err("cannot read the node topology: %s", strerror(errno));
@@ -153,6 +154,7 @@ int cmd_list(void)
 			continue;
 		if (numacdm_node_info((int)i, &in)) {
 			err("node %u: %s", i, strerror(errno));
+			unreadable++;
 			continue;
 		}
 		d = dev_of_node((int)i, in.owner);
@@ -187,12 +189,15 @@ int cmd_list(void)
 	}
 	if (json) {
 		jprint(jo);
-	} else if (!count) {
+	} else if (!count && !unreadable) {
 		printf("(no coherent device memory nodes)\n");
 	}
 	numa_bitmask_free(cdm);
 	numa_bitmask_free(sysram);
-	return supported ? EX_OK : EX_NODEV;
+	/* A node left out of the list must not look like a complete list. */
+	if (!supported)
+		return EX_NODEV;
+	return unreadable ? EX_FAIL : EX_OK;
 }
 
 /* cdmctl status: one target; with --json into @o. */

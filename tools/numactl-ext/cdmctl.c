@@ -496,7 +496,7 @@ static int version_main(const struct command *c, int argc, char **argv)
 		err("%s takes no arguments", c->name);
 		return EX_USAGE;
 	}
-	printf("cdmctl " VERSION "\n");
+	printf("cdmctl " CDM_TOOLS_VERSION "\n");
 	return EX_OK;
 }
 
@@ -670,7 +670,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return EX_OK;
 		case 'V':
-			printf("cdmctl " VERSION "\n");
+			printf("cdmctl " CDM_TOOLS_VERSION "\n");
 			return EX_OK;
 		default:
 			return bad_option(&top, opt, argv);

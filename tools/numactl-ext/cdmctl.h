@@ -32,7 +32,6 @@
 #include "numacdm.h"
 #include "sysfs.h"
 
-#define VERSION		"1.0"
 #define NODE_DIR	"/sys/devices/system/node"
 #define CAPI_SIM_DIR	"/sys/bus/pci/drivers/capi_sim"
 #define MAX_NODES	1024
