@@ -154,54 +154,77 @@ int cmd_users(const struct target *t, struct json_object *o)
 
 /* ------------------------------------------------------------------ run */
 
-int cmd_run(int node, int preferred, char **argv)
+/* Nodes of @m as a list ("1,2"), for messages. */
+static void format_nodes(struct bitmask *m, char *buf, size_t len)
 {
-	struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
-	struct bitmask *mask;
-	int r = numacdm_node_is_cdm(node);
+	size_t off = 0;
 
-	if (r < 0) {
+	buf[0] = '\0';
+	for (unsigned int i = 0; m && i < m->size && off < len; i++)
+		if (numa_bitmask_isbitset(m, i))
+			off += (size_t)snprintf(buf + off, len - off, "%s%u",
+						off ? "," : "", i);
+}
+
+/*
+ * Run @argv with its memory bound to (or, with @preferred, preferring) the
+ * CDM nodes in @nodes.  Every node named must be a CDM node with memory
+ * online; with @all (--node all) the nodes without memory online are
+ * left out instead, and at least one must remain.
+ */
+int cmd_run(struct bitmask *nodes, int all, int preferred, char **argv)
+{
+	struct bitmask *cdm = numacdm_nodes();
+	char list[256];
+	int mode, n = 0;
+
+	if (!cdm) {
 		err("cannot read CDM nodes: %s", strerror(errno));
 		return EX_FAIL;
 	}
-	if (!r) {
-		struct bitmask *cdm = numacdm_nodes();
-		char list[256] = "";
-		size_t off = 0;
+	for (unsigned int i = 0; i < nodes->size; i++) {
+		struct numacdm_node_info in = NUMACDM_NODE_INFO_INIT;
 
-		for (unsigned int i = 0; cdm && i < cdm->size; i++)
-			if (numa_bitmask_isbitset(cdm, i) && off < sizeof(list))
-				off += (size_t)snprintf(list + off,
-							sizeof(list) - off,
-							"%s%u", off ? "," : "",
-							i);
-		if (cdm)
+		if (!numa_bitmask_isbitset(nodes, i))
+			continue;
+		if (i >= cdm->size || !numa_bitmask_isbitset(cdm, i)) {
+			format_nodes(cdm, list, sizeof(list));
+			err("node %u is not a coherent device memory node (CDM nodes: %s); "
+			    "use numactl for system-RAM nodes", i,
+			    list[0] ? list : "none");
 			numa_bitmask_free(cdm);
-		err("node %d is not a coherent device memory node (CDM nodes: %s); "
-		    "use numactl for system-RAM nodes", node,
-		    list[0] ? list : "none");
+			return EX_NODEV;
+		}
+		if (numacdm_node_info((int)i, &in) || !in.present) {
+			if (all) {
+				numa_bitmask_clearbit(nodes, i);
+				continue;
+			}
+			err("node %u has no memory online (evacuated?); bring it back with 'cdmctl online %u'",
+			    i, i);
+			numa_bitmask_free(cdm);
+			return EX_NODEV;
+		}
+		n++;
+	}
+	numa_bitmask_free(cdm);
+	if (!n) {
+		err("no CDM node has memory online");
 		return EX_NODEV;
 	}
-	if (numacdm_node_info(node, &in) || !in.present) {
-		err("node %d has no memory online (evacuated?); bring it back with 'cdmctl online %d'",
-		    node, node);
-		return EX_NODEV;
+	/* One node: MPOL_PREFERRED, as before; several: PREFERRED_MANY. */
+	mode = !preferred ? MPOL_BIND : n == 1 ? MPOL_PREFERRED :
+						 MPOL_PREFERRED_MANY;
+	if (set_mempolicy(mode, nodes->maskp, nodes->size + 1)) {
+		int e = errno;
+
+		format_nodes(nodes, list, sizeof(list));
+		err("set_mempolicy(%s, nodes %s): %s",
+		    mode == MPOL_BIND ? "MPOL_BIND" : mode == MPOL_PREFERRED ?
+		    "MPOL_PREFERRED" : "MPOL_PREFERRED_MANY", list,
+		    strerror(e));
+		return e == EINVAL ? EX_NODEV : EX_FAIL;
 	}
-	mask = numa_bitmask_alloc((unsigned int)node + 1);
-	if (!mask) {
-		err("out of memory");
-		return EX_FAIL;
-	}
-	numa_bitmask_setbit(mask, (unsigned int)node);
-	if (set_mempolicy(preferred ? MPOL_PREFERRED : MPOL_BIND, mask->maskp,
-			  mask->size + 1)) {
-		err("set_mempolicy(%s, node %d): %s",
-		    preferred ? "MPOL_PREFERRED" : "MPOL_BIND", node,
-		    strerror(errno));
-		numa_bitmask_free(mask);
-		return errno == EINVAL ? EX_NODEV : EX_FAIL;
-	}
-	numa_bitmask_free(mask);
 	execvp(argv[0], argv);
 	err("%s: %s", argv[0], strerror(errno));
 	return errno == ENOENT ? EX_NOTFOUND : EX_NOEXEC;

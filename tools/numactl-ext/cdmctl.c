@@ -7,7 +7,7 @@
  *   cdmctl status <targets>
  *   cdmctl evacuate <targets> [-t|--timeout MS] [--dry-run]
  *   cdmctl online <targets> [-r|--restore]
- *   cdmctl run -n|--node N [-p|--preferred] -- CMD [ARGS...]
+ *   cdmctl run -n|--node NODES [-p|--preferred] -- CMD [ARGS...]
  *   cdmctl where <pid|self>
  *   cdmctl users <targets>
  *   cdmctl unspill <targets>
@@ -411,33 +411,25 @@ static int unspill_main(const struct command *c, int argc, char **argv)
 }
 
 /*
- * run --node: one node, as a number or a node list with a single node
- * ("1", "1-1"); "all" is every CDM node.  run binds to one node, so a
- * list with more is refused.  numacdm_parse_nodelist() rather than
- * numa_parse_nodestring(): the latter accepts only nodes with memory on
- * the running system, which an evacuated CDM node (or one of a
- * CDM_SYSFS_ROOT tree) is not; cmd_run() says what is wrong with the node.
+ * run --node: a node number or node list ("1", "1-2,4"); "all" is every
+ * CDM node with memory online (cmd_run() checks each node).
+ * numacdm_parse_nodelist() rather than numa_parse_nodestring(): the
+ * latter accepts only nodes with memory on the running system, which an
+ * evacuated CDM node (or one of a CDM_SYSFS_ROOT tree) is not; cmd_run()
+ * says what is wrong with the node.
  */
-static int parse_node(const char *s, int *node)
+static int parse_nodes(const char *s, struct bitmask **nodes, int *all)
 {
-	struct bitmask *m = strcmp(s, "all") ? numacdm_parse_nodelist(s) :
-						numacdm_nodes();
-	int n = 0;
-
-	if (!m) {
+	if (*nodes)
+		numa_bitmask_free(*nodes);
+	*all = !strcmp(s, "all");
+	*nodes = *all ? numacdm_nodes() : numacdm_parse_nodelist(s);
+	if (!*nodes) {
 		err("run: --node: '%s' is not a node number or node list", s);
 		return EX_USAGE;
 	}
-	for (unsigned int i = 0; i < m->size; i++)
-		if (numa_bitmask_isbitset(m, i)) {
-			if (!n)
-				*node = (int)i;
-			n++;
-		}
-	numa_bitmask_free(m);
-	if (n != 1) {
-		err("run: --node '%s' is %d nodes: run binds to one node (use numactl --membind for several)",
-		    s, n);
+	if (!numa_bitmask_weight(*nodes)) {
+		err("run: --node '%s' names no node", s);
 		return EX_USAGE;
 	}
 	return EX_OK;
@@ -451,7 +443,8 @@ static int run_main(const struct command *c, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	int opt, node = -1, preferred = 0, r;
+	struct bitmask *nodes = NULL;
+	int opt, all = 0, preferred = 0, r;
 
 	optind = 0;
 	opterr = 0;
@@ -459,29 +452,36 @@ static int run_main(const struct command *c, int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "+:n:ph", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
-			r = parse_node(optarg, &node);
+			r = parse_nodes(optarg, &nodes, &all);
 			if (r)
-				return r;
+				goto out;
 			break;
 		case 'p':
 			preferred = 1;
 			break;
 		case 'h':
 			cmd_usage(c, stdout);
-			return EX_OK;
+			r = EX_OK;
+			goto out;
 		default:
-			return bad_option(c, opt, argv);
+			r = bad_option(c, opt, argv);
+			goto out;
 		}
 	}
-	if (node < 0) {
-		err("run needs --node N");
+	if (!nodes) {
+		err("run needs --node NODES");
 		return EX_USAGE;
 	}
 	if (optind >= argc || strcmp(argv[optind - 1], "--")) {
-		err("usage: cdmctl run --node N [--preferred] -- CMD [ARGS...]");
-		return EX_USAGE;
+		err("usage: cdmctl run --node NODES [--preferred] -- CMD [ARGS...]");
+		r = EX_USAGE;
+		goto out;
 	}
-	return cmd_run(node, preferred, argv + optind);
+	r = cmd_run(nodes, all, preferred, argv + optind);
+out:
+	if (nodes)
+		numa_bitmask_free(nodes);
+	return r;
 }
 
 static int version_main(const struct command *c, int argc, char **argv)
@@ -545,12 +545,13 @@ static const struct command commands[] = {
 	  "                  (a node online already is then not an error)\n"
 	  "  -q, --quiet     no progress\n"
 	  DATA_OPTS },
-	{ "run", run_main, "", "run a command with its memory on a CDM node",
-	  "cdmctl run -n NODE [-p] -- CMD [ARGS...]\n"
-	  "Run CMD with its memory bound to (or preferring) one CDM node.\n"
-	  "  -n, --node NODE   a node number, or a list naming one node (\"all\":\n"
-	  "                    every CDM node, if there is one)\n"
-	  "  -p, --preferred   MPOL_PREFERRED instead of MPOL_BIND\n"
+	{ "run", run_main, "", "run a command with its memory on CDM nodes",
+	  "cdmctl run -n NODES [-p] -- CMD [ARGS...]\n"
+	  "Run CMD with its memory bound to (or preferring) CDM nodes.\n"
+	  "  -n, --node NODES  a node number or node list (\"1-2,4\"; \"all\":\n"
+	  "                    every CDM node with memory online)\n"
+	  "  -p, --preferred   MPOL_PREFERRED (MPOL_PREFERRED_MANY for several\n"
+	  "                    nodes) instead of MPOL_BIND\n"
 	  "  -h, --help        this help\n" },
 	{ "where", data_main, "ju", "per-node memory residency of a process",
 	  "cdmctl where <pid|self> [-j] [-u]\n"

@@ -142,7 +142,7 @@ int cmd_unspill(const struct target *t, struct json_object *o);
 
 /* cdmctl-procs.c */
 int cmd_users(const struct target *t, struct json_object *o);
-int cmd_run(int node, int preferred, char **argv);
+int cmd_run(struct bitmask *nodes, int all, int preferred, char **argv);
 int cmd_where(const char *pidarg);
 
 #endif /* CDMCTL_H */

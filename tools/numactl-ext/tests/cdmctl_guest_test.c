@@ -505,25 +505,37 @@ TEST(cdmctl_status)
 }
 
 /* Child side of cdmctl_run: checks its policy and where its memory goes. */
-static int run_child(int node, int preferred)
+/*
+ * The command cdmctl run starts: its policy must be @mode over the nodes
+ * in @list ("1" or "1,2"), and 4 MiB it touches must be on those nodes.
+ */
+static int run_child(const char *list, int mode)
 {
-	unsigned long mask[4] = { 0 };
+	unsigned long mask[4] = { 0 }, want = 0;
 	size_t sz = 4UL << 20;
-	int mode = -1, other;
-	char *p;
+	int got = -1, other;
+	char *p, *end;
 
-	if (get_mempolicy(&mode, mask, 256, NULL, 0))
+	for (const char *s = list; *s; s = *end ? end + 1 : end) {
+		long n = strtol(s, &end, 10);
+
+		if (end == s || n < 0 || n >= 64)
+			return 9;
+		want |= 1UL << n;
+	}
+	if (get_mempolicy(&got, mask, 256, NULL, 0))
 		return 10;
-	if (mode != (preferred ? MPOL_PREFERRED : MPOL_BIND))
+	if (got != mode)
 		return 11;
-	if (mask[0] != 1UL << node || mask[1] || mask[2] || mask[3])
+	if (mask[0] != want || mask[1] || mask[2] || mask[3])
 		return 12;
 	p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		 -1, 0);
 	if (p == MAP_FAILED)
 		return 13;
 	memset(p, 1, sz);
-	if (pages_on(p, (long)(sz / PG), node, &other) != (long)(sz / PG))
+	if (pid_pages_in(0, p, (long)(sz / PG), want, &other) !=
+	    (long)(sz / PG))
 		return 14;
 	return 0;
 }
@@ -548,6 +560,7 @@ TEST(cdmctl_run)
 	EXPECT_EQ(0, cdmctl(out, sizeof(out), "run", "--node", node,
 			    "--preferred", "--", self, "--child", node,
 			    "preferred", NULL));
+
 	/* The exit status of the command is passed through. */
 	EXPECT_EQ(7, cdmctl(out, sizeof(out), "run", "--node", node, "--",
 			    "/bin/sh", "-c", "exit 7", NULL));
@@ -556,6 +569,63 @@ TEST(cdmctl_run)
 			    "/bin/true", NULL));
 	EXPECT_EQ(127, cdmctl(out, sizeof(out), "run", "--node", node, "--",
 			      "/nonexistent", NULL));
+}
+
+/* A node list: MPOL_BIND or MPOL_PREFERRED_MANY over all of it. */
+TEST(cdmctl_run_node_list)
+{
+	struct gdev d[MAXD];
+	char out[4096], list[64] = "", all[64] = "", self[PATH_MAX];
+	char cdm[256], mem[256], arg[32];
+	struct bitmask *cdmm, *memm;
+	int nd, n = 0, lo = -1;
+	size_t off = 0;
+	ssize_t len;
+
+	NEED_CDM(d, nd);
+	for (int node = 0; node < 64; node++)
+		for (int i = 0; i < nd; i++) {
+			char st[32];
+
+			dev_state(&d[i], st, sizeof(st));
+			if (d[i].node != node || strcmp(st, "online"))
+				continue;
+			off += (size_t)snprintf(list + off, sizeof(list) - off,
+						"%s%d", n ? "," : "", node);
+			if (lo < 0)
+				lo = node;
+			n++;
+		}
+	if (n < 2)
+		SKIP(return, "fewer than two devices online");
+	len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	ASSERT_LT(0, len);
+	self[len] = '\0';
+	EXPECT_EQ(0, cdmctl(out, sizeof(out), "run", "--node", list, "--",
+			    self, "--child", list, "bind", NULL));
+	EXPECT_EQ(0, cdmctl(out, sizeof(out), "run", "-n", list, "-p", "--",
+			    self, "--child", list, "preferred_many", NULL));
+	/* "all": every CDM node with memory online (sysfs, not devices). */
+	ASSERT_LT(0, read_str(NODE_SYS "/has_coherent_device", cdm,
+			      sizeof(cdm)));
+	ASSERT_LT(0, read_str(NODE_SYS "/has_memory", mem, sizeof(mem)));
+	cdmm = numacdm_parse_nodelist(cdm);
+	memm = numacdm_parse_nodelist(mem);
+	ASSERT_TRUE(cdmm && memm);
+	off = 0;
+	for (unsigned int i = 0; i < cdmm->size && i < memm->size; i++)
+		if (numa_bitmask_isbitset(cdmm, i) &&
+		    numa_bitmask_isbitset(memm, i))
+			off += (size_t)snprintf(all + off, sizeof(all) - off,
+						"%s%u", off ? "," : "", i);
+	numa_bitmask_free(cdmm);
+	numa_bitmask_free(memm);
+	EXPECT_EQ(0, cdmctl(out, sizeof(out), "run", "--node", "all", "--",
+			    self, "--child", all, "bind", NULL));
+	/* A system-RAM node in the list is refused before anything runs. */
+	snprintf(arg, sizeof(arg), "0,%d", lo);
+	EXPECT_EQ(3, cdmctl(out, sizeof(out), "run", "--node", arg, "--",
+			    "/bin/true", NULL));
 }
 
 TEST(cdmctl_where)
@@ -1402,7 +1472,9 @@ static void find_cdmctl(const char *argv0)
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "--child"))
-		return run_child(atoi(argv[2]), !strcmp(argv[3], "preferred"));
+		return run_child(argv[2], !strcmp(argv[3], "bind") ? MPOL_BIND :
+				 !strcmp(argv[3], "preferred") ? MPOL_PREFERRED :
+				 MPOL_PREFERRED_MANY);
 	find_cdmctl(argv[0]);
 	return test_harness_run(argc, argv);
 }

@@ -1020,9 +1020,18 @@ static void test_cdmctl(void)
 	r = run(tree, "run", "--", "true", NULL);
 	CHECK(r == 2, "run without --node: exit 2");
 	r = run(tree, "run", "--node", "1-2", "--", "true", NULL);
-	CHECK(r == 2 && has_err("is 2 nodes"), "run --node 1-2: one node only, exit 2");
+	CHECK(r == 3 && has_err("node 2 has no memory online"),
+	      "run --node 1-2, node 2 evacuated: exit 3, names node 2");
+	r = run(tree, "run", "--node", "1,0", "--", "true", NULL);
+	CHECK(r == 3 && has_err("node 0 is not a coherent device memory node"),
+	      "run --node 1,0: a system-RAM node in the list, exit 3");
+	/* The host has no nodes 1 and 3: the kernel refuses the policy. */
 	r = run(tree, "run", "--node", "all", "--", "true", NULL);
-	CHECK(r == 2 && has_err("is 3 nodes"), "run --node all with 3 CDM nodes: exit 2");
+	CHECK(r == 3 && has_err("set_mempolicy(MPOL_BIND, nodes 1,3)"),
+	      "run --node all: the CDM nodes with memory online (1,3, not 2)");
+	r = run(tree, "run", "--node", "all", "-p", "--", "true", NULL);
+	CHECK(r == 3 && has_err("set_mempolicy(MPOL_PREFERRED_MANY, nodes 1,3)"),
+	      "run --node all -p: several nodes, MPOL_PREFERRED_MANY");
 	r = run(tree, "run", "--node", "x", "--", "true", NULL);
 	CHECK(r == 2 && has_err("not a node number"), "run --node x: exit 2");
 	r = run(tree, "-j", "run", "--node", "1", "--", "true", NULL);
