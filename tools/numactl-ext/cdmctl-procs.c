@@ -209,7 +209,10 @@ int cmd_run(struct bitmask *nodes, int all, int preferred, char **argv)
 	}
 	numa_bitmask_free(cdm);
 	if (!n) {
-		err("no CDM node has memory online");
+		if (numacdm_available() == 0)
+			err("this kernel has no coherent device memory support");
+		else
+			err("no CDM node has memory online");
 		return EX_NODEV;
 	}
 	/* One node: MPOL_PREFERRED, as before; several: PREFERRED_MANY. */

@@ -424,11 +424,16 @@ static int parse_nodes(const char *s, struct bitmask **nodes, int *all)
 		numa_bitmask_free(*nodes);
 	*all = !strcmp(s, "all");
 	*nodes = *all ? numacdm_nodes() : numacdm_parse_nodelist(s);
+	if (!*nodes && *all) {
+		err("cannot read CDM nodes: %s", strerror(errno));
+		return EX_FAIL;
+	}
 	if (!*nodes) {
 		err("run: --node: '%s' is not a node number or node list", s);
 		return EX_USAGE;
 	}
-	if (!numa_bitmask_weight(*nodes)) {
+	/* "all" naming nothing is cmd_run()'s to explain */
+	if (!*all && !numa_bitmask_weight(*nodes)) {
 		err("run: --node '%s' names no node", s);
 		return EX_USAGE;
 	}

@@ -1029,6 +1029,14 @@ static void test_cdmctl(void)
 	r = run(tree, "run", "--node", "all", "--", "true", NULL);
 	CHECK(r == 3 && has_err("set_mempolicy(MPOL_BIND, nodes 1,3)"),
 	      "run --node all: the CDM nodes with memory online (1,3, not 2)");
+	r = run(notree, "run", "--node", "all", "--", "true", NULL);
+	CHECK(r == 3 && has_err("no coherent device memory support"),
+	      "run --node all without CDM support: exit 3, says so");
+	put(notree, ND "/has_coherent_device", "\n");
+	r = run(notree, "run", "--node", "all", "--", "true", NULL);
+	CHECK(r == 3 && has_err("no CDM node has memory online"),
+	      "run --node all with support, no CDM node: exit 3");
+	unlink_tree_file(notree, ND "/has_coherent_device");
 	r = run(tree, "run", "--node", "all", "-p", "--", "true", NULL);
 	CHECK(r == 3 && has_err("set_mempolicy(MPOL_PREFERRED_MANY, nodes 1,3)"),
 	      "run --node all -p: several nodes, MPOL_PREFERRED_MANY");
