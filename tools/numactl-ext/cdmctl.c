@@ -654,7 +654,7 @@ int main(int argc, char **argv)
 
 	opterr = 0;
 	/* '+': global options end at the command */
-	while ((li = -1, opt = getopt_long(argc, argv, "+:juqhV", lo, &li)) != -1) {
+	while ((li = -1, opt = getopt_long(argc, argv, "+:juqhvV", lo, &li)) != -1) {
 		const char *g = opt > 0 ? strchr(globals, opt) : NULL;
 
 		if (g && li >= 0)
@@ -675,6 +675,7 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return EX_OK;
+		case 'v':	/* daxctl's and ndctl's spelling */
 		case 'V':
 			printf("cdmctl " CDM_TOOLS_VERSION "\n");
 			return EX_OK;

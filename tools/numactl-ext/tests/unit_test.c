@@ -1105,6 +1105,8 @@ static void test_cdmctl(void)
 	}
 	r = run(tree, "-V", NULL);
 	CHECK(r == 0 && !strcmp(out, "cdmctl " CDM_TOOLS_VERSION "\n"), "-V");
+	r = run(tree, "-v", NULL);
+	CHECK(r == 0 && !strcmp(out, "cdmctl " CDM_TOOLS_VERSION "\n"), "-v (daxctl's)");
 	r = run(tree, "--version", NULL);
 	CHECK(r == 0 && !strcmp(out, "cdmctl " CDM_TOOLS_VERSION "\n"), "--version");
 	r = run(tree, "version", NULL);
