@@ -236,6 +236,32 @@ static void fixer_scan_pid(struct page_fixer *f, int pid)
 
 #define FIX_BATCH	512
 
+/*
+ * move_pages() reports -EBUSY for the second address of a THP it has just
+ * queued (the folio is off the LRU, being moved), and the THP then moves
+ * with all its pages: with THP "always" one page per THP looked stuck.
+ * Ask where the -EBUSY pages are now and keep the error only for those
+ * still off target.
+ */
+static void recheck_busy(const struct fix_vma *v, unsigned long k,
+			 void **pages, int *status)
+{
+	void *busy[FIX_BATCH];
+	int where[FIX_BATCH];
+	unsigned long idx[FIX_BATCH], m = 0;
+
+	for (unsigned long i = 0; i < k; i++)
+		if (status[i] == -EBUSY) {
+			idx[m] = i;
+			busy[m++] = pages[i];
+		}
+	if (!m || move_pages(v->pid, m, busy, NULL, where, 0))
+		return;
+	for (unsigned long j = 0; j < m; j++)
+		if (where[j] == v->target)
+			status[idx[j]] = v->target;
+}
+
 /* Move the misplaced pages of one VMA to its target node. */
 static void fix_vma(struct page_fixer *f, const struct fix_vma *v)
 {
@@ -271,6 +297,7 @@ static void fix_vma(struct page_fixer *f, const struct fix_vma *v)
 			}
 			return;
 		}
+		recheck_busy(v, k, pages, status);
 		for (unsigned long i = 0; i < k; i++) {
 			if (status[i] == v->target) {
 				f->moved++;
