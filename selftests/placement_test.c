@@ -954,6 +954,8 @@ TEST_F(place, tmpfs_mpol_names_cdm_node)
 }
 
 /* the per-node hugetlb pool on the node, used by a bound mapping */
+#define HUGEPAGES_KNOB NODE_SYS "/node%d/hugepages/hugepages-2048kB/nr_hugepages"
+
 TEST_F(place, hugetlb_node_pool)
 {
 	char knob[160];
@@ -997,6 +999,59 @@ TEST_F(place, hugetlb_node_pool)
 	ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, node));
 	munmap(p, len);
 	ASSERT_EQ(0, write_str(knob, "0"));
+}
+
+/*
+ * A bind whose mask holds a CDM node that is not on the start node's
+ * zonelist: {0, N} from node 0, and {N, M} for two devices (the bind starts
+ * on the nearer).  The pool pages are on the other mask node only, so each
+ * fault must take one from there (cdm_hugetlb_dequeue()); with the pool
+ * search missing that node, the reserved fault would SIGBUS instead.
+ */
+TEST_F(place, hugetlb_pool_of_other_mask_node)
+{
+	char knob0[160], knob[160], saved0[32] = "";
+	size_t len = 2 * HPAGE_SZ;
+	int cases[3][3], ncases = 0, c;	/* mask node, mask node, pool node */
+
+	snprintf(knob0, sizeof(knob0), HUGEPAGES_KNOB, self->ram[0]);
+	if (!path_exists(knob0))
+		SKIP(return, "CONFIG_HUGETLB_PAGE off");
+	ASSERT_LT(0, read_str(knob0, saved0, sizeof(saved0)));
+	cases[ncases][0] = self->ram[0];
+	cases[ncases][1] = cases[ncases][2] = self->cdm[0];
+	ncases++;
+	for (c = 0; c < 2 && self->ncdm > 1; c++) {
+		cases[ncases][0] = self->cdm[0];
+		cases[ncases][1] = self->cdm[1];
+		cases[ncases][2] = self->cdm[c];
+		ncases++;
+	}
+	/* No pool page in RAM: only the CDM node's pool can serve. */
+	ASSERT_EQ(0, write_str(knob0, "0"));
+	for (c = 0; c < ncases; c++) {
+		int node = cases[c][2];
+		long v = -1;
+		char *p;
+
+		snprintf(knob, sizeof(knob), HUGEPAGES_KNOB, node);
+		ASSERT_EQ(0, write_str(knob, "2"));
+		ASSERT_EQ(0, read_long(knob, &v));
+		ASSERT_EQ(2, v);
+		ASSERT_EQ(0, set_policy_nodes(MPOL_BIND, cases[c], 2));
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		memset(p, 7, len);
+		set_policy_nodes(MPOL_DEFAULT, NULL, 0);
+		TH_LOG("bind {%d,%d}, pool on node %d only", cases[c][0],
+		       cases[c][1], node);
+		log_nodes(_metadata, "MAP_HUGETLB", p, len);
+		ASSERT_EQ((long)(len / PAGE_SZ), pages_on_node(p, len, node));
+		munmap(p, len);
+		ASSERT_EQ(0, write_str(knob, "0"));
+	}
+	ASSERT_EQ(0, write_str(knob0, saved0));
 }
 
 /* Physical address of the page at @p, 0 when not present. */

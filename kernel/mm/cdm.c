@@ -1912,6 +1912,38 @@ int __cdm_policy_node(const nodemask_t *mask, int nid)
 	return best == NUMA_NO_NODE ? nid : best;
 }
 
+/*
+ * A mask node's free list is searched only while the task's cpuset allows
+ * the node (its memory is all ZONE_MOVABLE), as for the zonelist's nodes,
+ * and again if the cpuset changed meanwhile.
+ */
+struct folio *__cdm_hugetlb_dequeue(struct hstate *h, gfp_t gfp,
+				    const nodemask_t *mask, int nid,
+				    struct folio *(*dequeue)(struct hstate *h,
+							     int nid))
+{
+	unsigned int cookie;
+	struct folio *folio;
+	nodemask_t cdm;
+	int node;
+
+	__cdm_policy_extra_nodes(&cdm, mask, nid);
+	do {
+		cookie = read_mems_allowed_begin();
+		for_each_node_mask(node, cdm) {
+			struct zone *movable;
+
+			movable = &NODE_DATA(node)->node_zones[ZONE_MOVABLE];
+			if (!cpuset_zone_allowed(movable, gfp))
+				continue;
+			folio = dequeue(h, node);
+			if (folio)
+				return folio;
+		}
+	} while (read_mems_allowed_retry(cookie));
+	return NULL;
+}
+
 nodemask_t *__cdm_policy_extra_nodes(nodemask_t *buf, const nodemask_t *mask,
 				     int nid)
 {

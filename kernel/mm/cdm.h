@@ -14,6 +14,8 @@
 #include <linux/gfp.h>
 #include <linux/jump_label.h>
 
+struct folio;
+struct hstate;
 struct pglist_data;
 struct zonelist;
 struct mempolicy;
@@ -57,6 +59,10 @@ struct cdm_zonelists {
 extern struct cdm_zonelists *cdm_zonelists[MAX_NUMNODES];
 
 /* Hooks for core mm, see mm/cdm.c. */
+struct folio *__cdm_hugetlb_dequeue(struct hstate *h, gfp_t gfp,
+				    const nodemask_t *mask, int nid,
+				    struct folio *(*dequeue)(struct hstate *h,
+							     int nid));
 void __init cdm_init_possible_nodes(void);
 bool cdm_memblock_skip(int nid);
 unsigned int __init cdm_nr_boot_ram_nodes(void);
@@ -326,14 +332,18 @@ cdm_alloc_pages_mask(gfp_t gfp, unsigned int order, int nid,
 	return __cdm_alloc_pages_mask(gfp, order, nid, mask);
 }
 
-/* Set @buf to the CDM nodes of @mask other than @nid. */
-static inline void cdm_policy_extra_nodes(nodemask_t *buf,
-					  const nodemask_t *mask, int nid)
+/*
+ * The hugetlb pool's counterpart: a free huge page from the CDM nodes of
+ * @mask other than @nid, which @nid's zonelist lacks, in node order.
+ * @dequeue takes one from a node's free list, under hugetlb_lock.
+ */
+static inline struct folio *
+cdm_hugetlb_dequeue(struct hstate *h, gfp_t gfp, const nodemask_t *mask,
+		    int nid, struct folio *(*dequeue)(struct hstate *h, int nid))
 {
-	if (cdm_enabled() && mask)
-		__cdm_policy_extra_nodes(buf, mask, nid);
-	else
-		nodes_clear(*buf);
+	if (!cdm_enabled() || !mask)
+		return NULL;
+	return __cdm_hugetlb_dequeue(h, gfp, mask, nid, dequeue);
 }
 
 /* N_MEMORY without the CDM nodes, for paths that spread over all nodes. */
@@ -543,10 +553,11 @@ static inline struct page *cdm_alloc_pages_mask(gfp_t gfp, unsigned int order,
 	return NULL;
 }
 
-static inline void cdm_policy_extra_nodes(nodemask_t *buf,
-					  const nodemask_t *mask, int nid)
+static inline struct folio *
+cdm_hugetlb_dequeue(struct hstate *h, gfp_t gfp, const nodemask_t *mask,
+		    int nid, struct folio *(*dequeue)(struct hstate *h, int nid))
 {
-	nodes_clear(*buf);
+	return NULL;
 }
 
 static inline nodemask_t *cdm_sysram_nodes(nodemask_t *buf)
