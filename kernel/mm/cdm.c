@@ -219,6 +219,14 @@ static int __init cdm_nodes_setup(char *str)
 early_param("cdm_nodes", cdm_nodes_setup);
 
 /*
+ * Architecture code that names CDM nodes from a firmware table it keeps
+ * until free_area_init() (x86: cdm_soft_reserved).
+ */
+void __init __weak arch_cdm_boot_nodes(void)
+{
+}
+
+/*
  * Called by free_area_init() before nr_node_ids is computed from
  * node_possible_map, so that the node data of the named nodes is allocated
  * like that of any possible, offline node.
@@ -227,6 +235,7 @@ void __init cdm_init_possible_nodes(void)
 {
 	int nid;
 
+	arch_cdm_boot_nodes();
 	for_each_node_mask(nid, cdm_boot_nodes) {
 		if (!node_possible(nid))
 			pr_info("making node %d possible\n", nid);

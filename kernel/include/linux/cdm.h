@@ -132,6 +132,7 @@ struct page *cdm_alloc_pages(int nid, gfp_t gfp, unsigned int order);
 /* For firmware code, drivers/base and cpuset, see mm/cdm.c. */
 extern const struct attribute_group cdm_node_attr_group;
 void __init cdm_mark_boot_node(int nid);
+void __init arch_cdm_boot_nodes(void);
 void __init cdm_early_device_memory(u64 base, u64 size);
 int __cdm_online_type(int nid, int online_type);
 int __cdm_spread_node(int node, const nodemask_t *mask);

@@ -19,7 +19,6 @@
 #include <linux/mm.h>
 #include <linux/numa.h>
 #include <asm/e820/api.h>
-#include <asm/numa.h>
 
 static bool cdm_soft_reserved __initdata;
 
@@ -31,12 +30,13 @@ static int __init cdm_soft_reserved_setup(char *str)
 early_param("cdm_soft_reserved", cdm_soft_reserved_setup);
 
 /*
- * Called once ACPI SRAT is parsed (after initmem_init()) and before
- * free_area_init().  A node that also has ordinary RAM is left alone: that
- * RAM already holds node data and early allocations, and the firmware
- * meant it for general use.
+ * Called by free_area_init(), long after ACPI SRAT was parsed, before the
+ * possible nodes are counted.  A node that also has ordinary RAM is left
+ * alone: that RAM already holds node data and early allocations, and the
+ * firmware meant it for general use.  A node whose memory is all soft
+ * reserved has none at boot, so no earlier allocation could have used it.
  */
-void __init x86_cdm_soft_reserved_init(void)
+void __init arch_cdm_boot_nodes(void)
 {
 	unsigned long start_pfn, end_pfn;
 	int i, nid;
