@@ -76,8 +76,7 @@ static void evac_cleanup(FIXTURE_DATA(evac) *self)
 			  self->thp_saved);
 	/* hugetlb_*_reserved_by_bound_task: no pool or overcommit left */
 	if (path_exists("/sys/kernel/mm/hugepages/hugepages-2048kB")) {
-		write_strf("0", "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/nr_hugepages",
-			   self->node);
+		write_strf("0", NODE_HPAGE_POOL, self->node);
 		write_str("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
 			  "0");
 		write_str("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_overcommit_hugepages",
@@ -1532,9 +1531,7 @@ static void hugetlb_reserved_evacuation(struct __test_metadata *_metadata,
 	if (!path_exists(HUGEPAGES_2M "/resv_hugepages"))
 		SKIP(return, "CONFIG_HUGETLB_PAGE off");
 	ASSERT_EQ(0, read_long(HUGEPAGES_2M "/resv_hugepages", &resv0));
-	snprintf(path, sizeof(path),
-		 "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/nr_hugepages",
-		 self->node);
+	snprintf(path, sizeof(path), NODE_HPAGE_POOL, self->node);
 	if (how == HP_OVERCOMMIT) {
 		/* no pool: the task's reservation allocates 2 surplus pages */
 		ASSERT_EQ(0, write_str(HUGEPAGES_2M "/nr_overcommit_hugepages",

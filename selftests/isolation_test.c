@@ -762,9 +762,7 @@ TEST_F_TIMEOUT(iso, hugetlb_pool_growth, 300)
 		char p[160];
 		int r;
 
-		snprintf(p, sizeof(p),
-			 NODE_SYS "/node%d/hugepages/hugepages-2048kB/nr_hugepages",
-			 self->cdm[0]);
+		snprintf(p, sizeof(p), NODE_HPAGE_POOL, self->cdm[0]);
 		if (path_exists(p)) {
 			r = write_str(p, "1");
 			TH_LOG("explicit node%d nr_hugepages=1: write %d, pool there %ld",
@@ -1044,9 +1042,7 @@ TEST_F_TIMEOUT(iso, hugetlb_reservation_cdm_pool, 120)
 		SKIP(return, "CONFIG_HUGETLB_PAGE off");
 	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_hugepages", "0"));
 	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_overcommit_hugepages", "0"));
-	snprintf(p, sizeof(p),
-		 NODE_SYS "/node%d/hugepages/hugepages-2048kB/nr_hugepages",
-		 node);
+	snprintf(p, sizeof(p), NODE_HPAGE_POOL, node);
 	ASSERT_EQ(0, set_knob(self, p, "4"));
 	ASSERT_EQ(4, node_hp_attr(node, "nr_hugepages"));
 

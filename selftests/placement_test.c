@@ -954,8 +954,6 @@ TEST_F(place, tmpfs_mpol_names_cdm_node)
 }
 
 /* the per-node hugetlb pool on the node, used by a bound mapping */
-#define HUGEPAGES_KNOB NODE_SYS "/node%d/hugepages/hugepages-2048kB/nr_hugepages"
-
 TEST_F(place, hugetlb_node_pool)
 {
 	char knob[160];
@@ -964,9 +962,7 @@ TEST_F(place, hugetlb_node_pool)
 	long v = -1;
 	char *p;
 
-	snprintf(knob, sizeof(knob),
-		 NODE_SYS "/node%d/hugepages/hugepages-2048kB/nr_hugepages",
-		 node);
+	snprintf(knob, sizeof(knob), NODE_HPAGE_POOL, node);
 	if (!path_exists(knob))
 		SKIP(return, "CONFIG_HUGETLB_PAGE off");
 	ASSERT_EQ(0, write_str(knob, "4"));
@@ -1014,7 +1010,7 @@ TEST_F(place, hugetlb_pool_of_other_mask_node)
 	size_t len = 2 * HPAGE_SZ;
 	int cases[3][3], ncases = 0, c;	/* mask node, mask node, pool node */
 
-	snprintf(knob0, sizeof(knob0), HUGEPAGES_KNOB, self->ram[0]);
+	snprintf(knob0, sizeof(knob0), NODE_HPAGE_POOL, self->ram[0]);
 	if (!path_exists(knob0))
 		SKIP(return, "CONFIG_HUGETLB_PAGE off");
 	ASSERT_LT(0, read_str(knob0, saved0, sizeof(saved0)));
@@ -1034,7 +1030,7 @@ TEST_F(place, hugetlb_pool_of_other_mask_node)
 		long v = -1;
 		char *p;
 
-		snprintf(knob, sizeof(knob), HUGEPAGES_KNOB, node);
+		snprintf(knob, sizeof(knob), NODE_HPAGE_POOL, node);
 		ASSERT_EQ(0, write_str(knob, "2"));
 		ASSERT_EQ(0, read_long(knob, &v));
 		ASSERT_EQ(2, v);

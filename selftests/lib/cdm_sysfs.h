@@ -16,6 +16,8 @@
 
 #define CDM_MAX_NODES 64
 #define NODE_SYS "/sys/devices/system/node"
+/* a node's 2 MiB hugetlb pool; format with the node id */
+#define NODE_HPAGE_POOL NODE_SYS "/node%d/hugepages/hugepages-2048kB/nr_hugepages"
 #define MEMSYS "/sys/devices/system/memory"
 
 /* ---- files ---- */
