@@ -1222,14 +1222,15 @@ TEST_F_TIMEOUT(evac, large_folio_is_a_pass_of_its_own, 300)
 
 /*
  * The copy workers (nodeN/cdm/copy_workers) migrate the node's pages
- * before its blocks are offlined, each over every Nth 4 MiB of the node,
- * the evacuating task one of them.  144 MiB of THPs span 36 such stripes
- * or more.  Serially (1) the evacuating task moves every page; in parallel
- * (2) a kernel worker moves some of them: the progress events of the trace
- * say which task migrated each pass.  By default (0) only CPUs idle when the
- * evacuation starts get a worker: with the evacuating task on CPU 0 and a
- * task spinning on CPU 1, the task moves every page.  Either way the data
- * is intact and no THP is split.
+ * before its blocks are offlined, the evacuating task one of them: each
+ * copies a 4 MiB stripe of its own, then claims the next one left until
+ * none is.  144 MiB of THPs span 36 such stripes or more.  Serially (1)
+ * the evacuating task moves every page; in parallel (2) a kernel worker
+ * moves some of them: the progress events of the trace say which task
+ * migrated each pass.  By default (0) only CPUs idle when the evacuation
+ * starts get a worker: with the evacuating task on CPU 0 and a task
+ * spinning on CPU 1, the task moves every page.  Either way the data is
+ * intact and no THP is split.
  */
 FIXTURE(evac_copy) {
 	FIXTURE_DATA(evac) e;

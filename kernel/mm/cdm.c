@@ -1233,7 +1233,8 @@ static void cdm_evacuation_done(int nid, struct cdm_node *cn, int ret,
  * and under mem_hotplug_lock.  Instead, the evacuating task and one worker
  * per other CPU that is idle when the copy starts (or as many as
  * nodeN/cdm/copy_workers says) first migrate the node's pages to RAM,
- * each over every Nth stripe of the node, in passes of at most
+ * each taking the node's next unclaimed stripe until none is left (a CPU
+ * that is slower for any reason takes fewer), in passes of at most
  * CDM_OFFLINE_BATCH_PAGES pages or one large folio, as offlining's own (a
  * task touching a page under migration waits for one pass).  Nothing is
  * isolated meanwhile: the node is marked evacuating, so no allocation that
@@ -1247,9 +1248,9 @@ static void cdm_evacuation_done(int nid, struct cdm_node *cn, int ret,
  * a task running elsewhere keeps its CPU (with two CPUs, one busy writer and
  * a worker on every CPU at nice 0, the writer's longest gap during an
  * evacuation went from 4 to 15 ms; at nice 19, 10 ms, one tick).  A CPU
- * that gets busy meanwhile shares with a worker at nice 19; if the workers
- * fall behind, the evacuating task finishes its own stripes and sleeps,
- * and its CPU is then theirs.
+ * that gets busy meanwhile shares with a worker at nice 19, which then
+ * claims few stripes: the other CPUs copy the rest, and the copy waits at
+ * most for the stripe that worker is in.
  */
 static struct workqueue_struct *cdm_copy_wq;
 
@@ -1275,9 +1276,9 @@ static int __init cdm_copy_init(void)
 subsys_initcall(cdm_copy_init);
 
 /*
- * A worker's share is every Nth stripe of this many pages: small enough
- * that data packed into one part of the node is still shared out, a
- * multiple of the largest buddy, so free memory is skipped whole.
+ * The unit a CPU claims: small enough that data packed into one part of
+ * the node is still shared out and that the copy waits little for the last
+ * stripe, a multiple of the largest buddy, so free memory is skipped whole.
  */
 #define CDM_COPY_STRIPE_PAGES	MAX_ORDER_NR_PAGES
 
@@ -1285,7 +1286,7 @@ struct cdm_copy {
 	struct cdm_node *cn;
 	int nid;
 	unsigned long start_pfn, end_pfn, deadline;
-	unsigned int nr_workers;
+	atomic_long_t next_pfn;		/* the first unclaimed stripe */
 	bool stop;
 	atomic_t running;
 	struct completion done;
@@ -1295,7 +1296,7 @@ struct cdm_copy {
 struct cdm_copy_worker {
 	struct work_struct work;
 	struct cdm_copy *copy;
-	unsigned int index;
+	unsigned long first_pfn;
 };
 
 /* A signal reaches the evacuating task only; the workers see c->stop. */
@@ -1389,17 +1390,17 @@ static void cdm_copy_range(struct cdm_copy *c, unsigned long pfn,
 	}
 }
 
-/* Worker @index copies stripes @index, @index + N, ... of the node. */
-static void cdm_copy_stripe(struct cdm_copy *c, unsigned int index)
+/*
+ * Copy the stripe at @pfn, each CPU's own to begin with, then the node's
+ * next unclaimed stripe until none is left.
+ */
+static void cdm_copy_stripes(struct cdm_copy *c, unsigned long pfn)
 {
-	unsigned long pfn;
-
-	for (pfn = ALIGN_DOWN(c->start_pfn, CDM_COPY_STRIPE_PAGES) +
-		   index * CDM_COPY_STRIPE_PAGES;
-	     pfn < c->end_pfn && !cdm_copy_stopped(c);
-	     pfn += c->nr_workers * CDM_COPY_STRIPE_PAGES)
+	while (pfn < c->end_pfn && !cdm_copy_stopped(c)) {
 		cdm_copy_range(c, max(pfn, c->start_pfn),
 			       min(pfn + CDM_COPY_STRIPE_PAGES, c->end_pfn));
+		pfn = atomic_long_fetch_add(CDM_COPY_STRIPE_PAGES, &c->next_pfn);
+	}
 }
 
 static void cdm_copy_work(struct work_struct *work)
@@ -1408,7 +1409,7 @@ static void cdm_copy_work(struct work_struct *work)
 						 work);
 	struct cdm_copy *c = w->copy;
 
-	cdm_copy_stripe(c, w->index);
+	cdm_copy_stripes(c, w->first_pfn);
 	if (atomic_dec_and_test(&c->running))
 		complete(&c->done);
 }
@@ -1443,6 +1444,7 @@ static void cdm_copy_node(int nid, struct cdm_node *cn, unsigned long deadline)
 		.deadline = deadline,
 		.targets = node_states[N_MEMORY],
 	};
+	unsigned long first_pfn = ALIGN_DOWN(c.start_pfn, CDM_COPY_STRIPE_PAGES);
 	unsigned int i, nr;
 
 	if (c.start_pfn >= c.end_pfn)
@@ -1452,24 +1454,23 @@ static void cdm_copy_node(int nid, struct cdm_node *cn, unsigned long deadline)
 		return;
 	nr = READ_ONCE(cn->copy_workers) ?: 1 + cdm_idle_cpus();
 	nr = min3(nr, (unsigned int)CDM_COPY_MAX_WORKERS,
-		  (unsigned int)DIV_ROUND_UP(c.end_pfn -
-					     ALIGN_DOWN(c.start_pfn,
-							CDM_COPY_STRIPE_PAGES),
+		  (unsigned int)DIV_ROUND_UP(c.end_pfn - first_pfn,
 					     CDM_COPY_STRIPE_PAGES));
 	workers = nr > 1 && cdm_copy_wq ?
 		  kcalloc(nr - 1, sizeof(*workers), GFP_KERNEL) : NULL;
 	if (!workers)
 		nr = 1;		/* the caller alone */
-	c.nr_workers = nr;
+	/* stripe i is CPU i's first, the rest go to whoever asks first */
+	atomic_long_set(&c.next_pfn, first_pfn + nr * CDM_COPY_STRIPE_PAGES);
 	atomic_set(&c.running, nr);
 	init_completion(&c.done);
 	for (i = 0; i < nr - 1; i++) {
 		workers[i].copy = &c;
-		workers[i].index = i + 1;
+		workers[i].first_pfn = first_pfn + (i + 1) * CDM_COPY_STRIPE_PAGES;
 		INIT_WORK(&workers[i].work, cdm_copy_work);
 		queue_work(cdm_copy_wq, &workers[i].work);
 	}
-	cdm_copy_stripe(&c, 0);
+	cdm_copy_stripes(&c, first_pfn);
 	if (!atomic_dec_and_test(&c.running) &&
 	    wait_for_completion_interruptible(&c.done)) {
 		WRITE_ONCE(c.stop, true);
