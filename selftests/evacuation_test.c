@@ -75,12 +75,10 @@ static void evac_cleanup(FIXTURE_DATA(evac) *self)
 		write_str("/sys/kernel/mm/transparent_hugepage/enabled",
 			  self->thp_saved);
 	/* hugetlb_*_reserved_by_bound_task: no pool or overcommit left */
-	if (path_exists("/sys/kernel/mm/hugepages/hugepages-2048kB")) {
+	if (path_exists(HUGEPAGES_2M)) {
 		write_strf("0", NODE_HPAGE_POOL, self->node);
-		write_str("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
-			  "0");
-		write_str("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_overcommit_hugepages",
-			  "0");
+		write_str(HUGEPAGES_2M "/nr_hugepages", "0");
+		write_str(HUGEPAGES_2M "/nr_overcommit_hugepages", "0");
 	}
 	capi_restore_all();
 }
@@ -1492,7 +1490,6 @@ TEST_F_TIMEOUT(evac, longterm_pin_moves_pages_to_ram, 180)
 	check_gone_and_online(_metadata, self);
 }
 
-#define HUGEPAGES_2M "/sys/kernel/mm/hugepages/hugepages-2048kB"
 
 /* nodeN's 2 MiB pool attribute @attr, or -1 */
 static long node_hugepages(int node, const char *attr)

@@ -719,7 +719,7 @@ TEST_F_TIMEOUT(iso, hugetlb_pool_growth, 300)
 	static const char *const knobs[] = {
 		"/proc/sys/vm/nr_hugepages",
 		"/proc/sys/vm/nr_hugepages_mempolicy",
-		"/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+		HUGEPAGES_2M "/nr_hugepages",
 	};
 	long want = 0, got;
 	char val[32];
@@ -882,7 +882,6 @@ TEST_F(iso, tmpfs_interleave_without_nodelist)
 	ASSERT_LT(0, tmpfs_interleave_cdm_pages(_metadata, self, mpol));
 }
 
-#define HUGEPAGES "/sys/kernel/mm/hugepages/hugepages-2048kB"
 
 static long node_hp_attr(int nid, const char *attr)
 {
@@ -985,12 +984,12 @@ TEST_F_TIMEOUT(iso, hugetlb_surplus_ram_short, 420)
 	int rfd, st;
 	pid_t pid;
 
-	if (!path_exists(HUGEPAGES "/nr_overcommit_hugepages"))
+	if (!path_exists(HUGEPAGES_2M "/nr_overcommit_hugepages"))
 		SKIP(return, "CONFIG_HUGETLB_PAGE off");
 	o.max_bytes = (size_t)self->ram_total_kb * KiB + 256 * MiB;
 	o.chunk = 8 * MiB;
-	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_hugepages", "0"));
-	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_overcommit_hugepages", "8"));
+	ASSERT_EQ(0, set_knob(self, HUGEPAGES_2M "/nr_hugepages", "0"));
+	ASSERT_EQ(0, set_knob(self, HUGEPAGES_2M "/nr_overcommit_hugepages", "8"));
 	mkdir(HUGETLBFS_DIR, 0700);
 	ASSERT_EQ(0, mount("none", HUGETLBFS_DIR, "hugetlbfs", 0, NULL));
 
@@ -1038,10 +1037,10 @@ TEST_F_TIMEOUT(iso, hugetlb_reservation_cdm_pool, 120)
 	long res;
 	int node = self->cdm[0];
 
-	if (!path_exists(HUGEPAGES "/nr_overcommit_hugepages"))
+	if (!path_exists(HUGEPAGES_2M "/nr_overcommit_hugepages"))
 		SKIP(return, "CONFIG_HUGETLB_PAGE off");
-	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_hugepages", "0"));
-	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_overcommit_hugepages", "0"));
+	ASSERT_EQ(0, set_knob(self, HUGEPAGES_2M "/nr_hugepages", "0"));
+	ASSERT_EQ(0, set_knob(self, HUGEPAGES_2M "/nr_overcommit_hugepages", "0"));
 	snprintf(p, sizeof(p), NODE_HPAGE_POOL, node);
 	ASSERT_EQ(0, set_knob(self, p, "4"));
 	ASSERT_EQ(4, node_hp_attr(node, "nr_hugepages"));
@@ -1071,10 +1070,10 @@ TEST_F_TIMEOUT(iso, hugetlb_surplus_bound_task, 120)
 	int node = self->cdm[0];
 	long res;
 
-	if (!path_exists(HUGEPAGES "/nr_overcommit_hugepages"))
+	if (!path_exists(HUGEPAGES_2M "/nr_overcommit_hugepages"))
 		SKIP(return, "CONFIG_HUGETLB_PAGE off");
-	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_hugepages", "0"));
-	ASSERT_EQ(0, set_knob(self, HUGEPAGES "/nr_overcommit_hugepages", "2"));
+	ASSERT_EQ(0, set_knob(self, HUGEPAGES_2M "/nr_hugepages", "0"));
+	ASSERT_EQ(0, set_knob(self, HUGEPAGES_2M "/nr_overcommit_hugepages", "2"));
 	for (int i = 0; i < 2; i++) {
 		ASSERT_EQ(0, set_policy_nodes(MPOL_BIND, &node, 1));
 		res = map_huge(NULL, flags[i], 2);

@@ -16,7 +16,8 @@
 
 #define CDM_MAX_NODES 64
 #define NODE_SYS "/sys/devices/system/node"
-/* a node's 2 MiB hugetlb pool; format with the node id */
+/* the 2 MiB hugetlb pool, global and a node's (format with the node id) */
+#define HUGEPAGES_2M "/sys/kernel/mm/hugepages/hugepages-2048kB"
 #define NODE_HPAGE_POOL NODE_SYS "/node%d/hugepages/hugepages-2048kB/nr_hugepages"
 #define MEMSYS "/sys/devices/system/memory"
 
