@@ -301,21 +301,27 @@ def main():
         res["large"][m] = o
 
     # 7. Parallel copy (plan parallel, ours, wall): copy_workers 1 and 2
-    # interleaved in one guest; the ratio of median evacuation times.
+    # interleaved, in two guests whose samples are pooled: how many 2 MiB
+    # copies alias in QEMU's TLB differs from guest to guest (BENCHMARKS.md
+    # 4b).  The goal is the ratio of the pooled medians, as for every other
+    # goal; the ratio of the fastest samples and each guest's are reported.
     for m in modes:
-        secs = runs.get(f"{m}-ours-parallel", {})
+        guests = [lb for lb in runs if lb == f"{m}-ours-parallel" or lb.startswith(f"{m}-ours-parallel-")]
+        secs = {}
+        for lb in sorted(guests):
+            for sec, body in runs[lb].items():
+                into = secs.setdefault(sec, {"samples": {}})["samples"]
+                for k, v in body.get("samples", {}).items():
+                    into.setdefault(k, []).extend(v)
         par = {}
         for kind in ("anon4k", "thp"):
-            w1 = secs.get(f"par_{kind}_w1", {}).get("samples", {}).get(f"evac_{kind}_ns", [])
-            w2 = secs.get(f"par_{kind}_w2", {}).get("samples", {}).get(f"evac_{kind}_ns", [])
-            r = ratio_block(w1, w2)
+            def evac(lb_secs, w, kind=kind):
+                return lb_secs.get(f"par_{kind}_w{w}", {}).get("samples", {}).get(f"evac_{kind}_ns", [])
+            r = ratio_block(evac(secs, 1), evac(secs, 2))
             if r:
-                # The fastest samples are those the emulator slowed least
-                # (BENCHMARKS.md 4b: a 2 MiB copy between addresses that
-                # alias in the copying vCPU's TLB is 12x slower, and how
-                # many do varies by run); the goal takes the lower ratio.
                 r["fastest"] = r["numerator"]["min"] / r["denominator"]["min"]
-                r["goal"] = min(r["ratio"], r["fastest"])
+                r["by_guest"] = {lb: ratio_block(evac(runs[lb], 1), evac(runs[lb], 2))["ratio"]
+                                 for lb in sorted(guests) if ratio_block(evac(runs[lb], 1), evac(runs[lb], 2))}
                 by = secs[f"par_{kind}_w1"]["samples"].get(f"evac_{kind}_bytes", [0])[0]
                 par[kind] = {"serial_vs_parallel": r, "bytes": by,
                              "thp_after_w1": stats(secs[f"par_{kind}_w1"]["samples"].get(f"evac_{kind}_thp_after", [])),
@@ -394,11 +400,9 @@ def main():
          lambda m: (f"{lg(m, 'hotadd_vs_touch_1g'):.2f}", lg(m, "hotadd_vs_touch_1g"))
          if lg(m, "hotadd_vs_touch_1g") else None, lambda v: v <= 2)
     for kind in ("anon4k", "thp"):
-        goal(f"parallel evacuation {kind}: 2 copying vCPUs vs 1, wall time >= 1.5x "
-             "(the lower of: medians, fastest samples)",
-             lambda m, kind=kind: (f"{res['parallel'][m][kind]['serial_vs_parallel']['ratio']:.2f}x medians, "
-                                   f"{res['parallel'][m][kind]['serial_vs_parallel']['fastest']:.2f}x fastest",
-                                   res["parallel"][m][kind]["serial_vs_parallel"]["goal"])
+        goal(f"parallel evacuation {kind}: 2 copying vCPUs vs 1, wall time >= 1.5x (medians)",
+             lambda m, kind=kind: (f"{res['parallel'][m][kind]['serial_vs_parallel']['ratio']:.2f}x",
+                                   res["parallel"][m][kind]["serial_vs_parallel"]["ratio"])
              if res.get("parallel", {}).get(m, {}).get(kind) else None,
              lambda r: r >= 1.5)
     goals.append({"goal": "make bench end to end < 45 min",
@@ -580,8 +584,8 @@ def write_markdown(res, path, modes):
                  f"{o.get('evac_big_vs_small', float('nan')):.2f} |")
     table(L, ["mode", "pages", "MiB", "evacuation s, 1 CPU (median, min..max)",
               "evacuation s, 2 CPUs (median, min..max)", "1 CPU / 2 CPUs: medians (extremes)",
-              "fastest / fastest", "samples each"],
-          title="7. Parallel copy: nodeN/cdm/copy_workers 1 and 2, interleaved (ours, wall time, MTTCG)")
+              "fastest / fastest", "medians by guest", "samples each"],
+          title="7. Parallel copy: nodeN/cdm/copy_workers 1 and 2, interleaved, two guests pooled (ours, wall time, MTTCG)")
     for m in modes:
         for kind, o in res.get("parallel", {}).get(m, {}).items():
             r = o["serial_vs_parallel"]
@@ -589,7 +593,8 @@ def write_markdown(res, path, modes):
             L.append(f"| {m} | {kind} | {o['bytes'] / 2**20:.0f} | {a['median'] / 1e9:.2f} "
                      f"({a['min'] / 1e9:.2f}..{a['max'] / 1e9:.2f}) | {b['median'] / 1e9:.2f} "
                      f"({b['min'] / 1e9:.2f}..{b['max'] / 1e9:.2f}) | {r['ratio']:.2f} "
-                     f"({r['low']:.2f}..{r['high']:.2f}) | {r['fastest']:.2f} | {a['n']} |")
+                     f"({r['low']:.2f}..{r['high']:.2f}) | {r['fastest']:.2f} | "
+                     f"{', '.join(f'{v:.2f}' for v in r['by_guest'].values())} | {a['n']} |")
     for m, o in res.get("tlbalias", {}).items():
         L.append("")
         L.append(f"The emulator's own spread ({m}, `cdmbench tlbalias`): a `rep movsb` of "
