@@ -359,6 +359,7 @@ static void evacuator_start(struct evacuator *e, const char *devdir)
 
 	if (pipe(go) || pipe(done))
 		die("pipe");
+	fflush(NULL);	/* a child that dies must not repeat buffered samples */
 	e->pid = fork();
 	if (e->pid < 0)
 		die("fork");
