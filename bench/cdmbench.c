@@ -20,7 +20,8 @@
  *                                 with KIND (anon4k, thp, shmem), time memcpy of
  *                                 as many bytes (and of rep movsb, the
  *                                 kernel's copy), then evacuate through
- *                                 DEVDIR/evacuate, check every page moved
+ *                                 DEVDIR/evacuate (written by a child that
+ *                                 maps none of the data), check every page moved
  *                                 intact, bring the memory back through
  *                                 DEVDIR/online; WRITERS processes keep
  *                                 writing their own pages on NODE meanwhile
