@@ -335,8 +335,8 @@ static void where(char *p, size_t len, long *on_node, int node, long *elsewhere)
 }
 
 /*
- * The process that starts an evacuation maps none of the data, as cdmctl or
- * a driver's remove path would not.  Were the data's owner to start it, the
+ * The process that starts an evacuation maps none of the data, like cdmctl
+ * or a driver's remove path.  Were the data's owner to start it, the
  * owner's mm would be live on the evacuating CPU, and every folio a copy
  * worker unmaps on another CPU would cost that CPU a TLB-flush IPI; under
  * TCG each such flush also lets QEMU shrink the vCPU's softmmu TLB, after
