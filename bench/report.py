@@ -320,8 +320,8 @@ def main():
             r = ratio_block(evac(secs, 1), evac(secs, 2))
             if r:
                 r["fastest"] = r["numerator"]["min"] / r["denominator"]["min"]
-                r["by_guest"] = {lb: ratio_block(evac(runs[lb], 1), evac(runs[lb], 2))["ratio"]
-                                 for lb in sorted(guests) if ratio_block(evac(runs[lb], 1), evac(runs[lb], 2))}
+                per_guest = {lb: ratio_block(evac(runs[lb], 1), evac(runs[lb], 2)) for lb in sorted(guests)}
+                r["by_guest"] = {lb: g["ratio"] for lb, g in per_guest.items() if g}
                 by = secs[f"par_{kind}_w1"]["samples"].get(f"evac_{kind}_bytes", [0])[0]
                 par[kind] = {"serial_vs_parallel": r, "bytes": by,
                              "thp_after_w1": stats(secs[f"par_{kind}_w1"]["samples"].get(f"evac_{kind}_thp_after", [])),

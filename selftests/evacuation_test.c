@@ -1490,7 +1490,6 @@ TEST_F_TIMEOUT(evac, longterm_pin_moves_pages_to_ram, 180)
 	check_gone_and_online(_metadata, self);
 }
 
-
 /* nodeN's 2 MiB pool attribute @attr, or -1 */
 static long node_hugepages(int node, const char *attr)
 {

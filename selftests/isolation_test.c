@@ -882,7 +882,6 @@ TEST_F(iso, tmpfs_interleave_without_nodelist)
 	ASSERT_LT(0, tmpfs_interleave_cdm_pages(_metadata, self, mpol));
 }
 
-
 static long node_hp_attr(int nid, const char *attr)
 {
 	long v = -1;
