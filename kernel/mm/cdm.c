@@ -30,6 +30,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/node.h>
+#include <linux/pci.h>
 #include <linux/nodemask.h>
 #include <linux/slab.h>
 #include <linux/swap.h>
@@ -1663,6 +1664,31 @@ int cdm_device_evacuate(struct device *dev)
 	return ret;
 }
 EXPORT_SYMBOL_GPL(cdm_device_evacuate);
+
+#ifdef CONFIG_PCI
+/**
+ * cdm_pci_slot_evacuate - cdm_device_evacuate() each function of a PCI slot
+ * @bus: the bus the slot is on
+ * @slot: the slot's device number (PCI_SLOT() of its functions)
+ *
+ * For a PCI hotplug driver's eject request, before any driver is unbound.
+ *
+ * Return: 0, or the error of the first function whose memory cannot leave:
+ * the eject must then be refused.
+ */
+int cdm_pci_slot_evacuate(struct pci_bus *bus, unsigned int slot)
+{
+	struct pci_dev *dev;
+	int ret = 0;
+
+	pci_lock_rescan_remove();
+	list_for_each_entry(dev, &bus->devices, bus_list)
+		if (!ret && PCI_SLOT(dev->devfn) == slot)
+			ret = cdm_device_evacuate(&dev->dev);
+	pci_unlock_rescan_remove();
+	return ret;
+}
+#endif
 
 /* Online the offline memory blocks of one node; see cdm_node_online(). */
 struct cdm_online_walk {

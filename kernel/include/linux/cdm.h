@@ -24,6 +24,7 @@ struct device;
 struct attribute_group;
 struct module;
 struct page;
+struct pci_bus;
 
 /*
  * Device-tree memory nodes compatible with this are coherent device memory
@@ -124,6 +125,7 @@ int cdm_add_memory(int nid, u64 start, u64 size, const char *resource_name,
 		   unsigned int flags);
 int cdm_evacuate(int nid, unsigned int timeout_ms, struct cdm_evacuation *res);
 int cdm_device_evacuate(struct device *dev);
+int cdm_pci_slot_evacuate(struct pci_bus *bus, unsigned int slot);
 int cdm_node_online(int nid);
 enum cdm_node_state cdm_node_state(int nid);
 void cdm_node_stats(int nid, struct cdm_node_stats *stats);
@@ -207,6 +209,12 @@ static inline int cdm_evacuate(int nid, unsigned int timeout_ms,
 }
 
 static inline int cdm_device_evacuate(struct device *dev)
+{
+	return 0;
+}
+
+static inline int cdm_pci_slot_evacuate(struct pci_bus *bus,
+					unsigned int slot)
 {
 	return 0;
 }
