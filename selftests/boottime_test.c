@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <numaif.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -935,6 +936,115 @@ TEST_F(boot, hugetlb_cma_size_reserved_in_ram)
 	r = evacuate_node(NODE, EVAC_MS);
 	ASSERT_EQ(0, r) TH_LOG("evacuate: %s", strerror(-r));
 	ASSERT_FALSE(node_has_memory(NODE));
+}
+
+
+/*
+ * A child on @cpu with policy @mode (-1: none, the task's implicit one)
+ * faults in 16 MiB and reports where its pages are: counts[0] RAM (node
+ * 0), counts[1] node NODE, counts[2] elsewhere or not present.
+ */
+static int fault_on_cpu(int cpu, int mode, long counts[3])
+{
+	int pfd[2], node = NODE, status;
+	long c[3] = { -1, -1, -1 };
+	pid_t pid;
+
+	if (pipe(pfd))
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		long per[CDM_MAX_NODES] = { 0 }, errs = 0;
+		size_t len = 16 * MiB;
+		cpu_set_t set;
+		char *buf;
+
+		close(pfd[0]);
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		if (sched_setaffinity(0, sizeof(set), &set) ||
+		    sched_getcpu() != cpu)
+			_exit(2);
+		if (mode >= 0 && set_policy_nodes(mode, &node,
+						  mode == MPOL_LOCAL ? 0 : 1))
+			_exit(3);
+		buf = map_anon(len);
+		if (!buf)
+			_exit(4);
+		touch_pages(buf, len);
+		if (page_nodes(buf, len, per, &errs) < 0)
+			_exit(5);
+		c[0] = per[0];
+		c[1] = per[NODE];
+		c[2] = (long)(len / PAGE_SZ) - per[0] - per[NODE];
+		if (write(pfd[1], c, sizeof(c)) != sizeof(c))
+			_exit(6);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], c, sizeof(c)) != sizeof(c))
+		c[0] = -1;
+	close(pfd[0]);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -ECHILD;
+	if (WEXITSTATUS(status))
+		return -WEXITSTATUS(status);
+	memcpy(counts, c, sizeof(c));
+	return 0;
+}
+
+/*
+ * Phase "cdmcpu" (vm-run --boot-node-cpus 1): the last CPU is on node 1,
+ * which cdm_nodes= names anyway, a configuration error the kernel warns
+ * about.  A task on that CPU without a policy of its own gets the kernel's
+ * implicit per-node policy, "prefer the local node", and the local node is
+ * the device: that names no node, so its pages go to RAM, and so do those
+ * of MPOL_LOCAL, which names none either.  Before, both opened the device
+ * to every task that ran there.  A policy naming the node still places
+ * pages there (MPOL_PREFERRED), and a task on node 0's CPU is unaffected.
+ */
+TEST_F(boot, cpu_on_cdm_node_default_policy_gets_ram)
+{
+	long c[3], refused;
+	char buf[64];
+	int cpu, r;
+
+	ASSERT_LE(0, read_strf(buf, sizeof(buf), NODE_SYS "/node%d/cpulist",
+			       NODE));
+	if (sscanf(buf, "%d", &cpu) != 1)
+		SKIP(return, "node %d has no CPU (vm-run --boot-node-cpus)", NODE);
+	ASSERT_TRUE(node_is_cdm(NODE));
+	TH_LOG("CPU %d is on CDM node %d", cpu, NODE);
+
+	refused = vmstat_val("cdm_alloc_refused");
+	r = fault_on_cpu(cpu, -1, c);
+	ASSERT_EQ(0, r) TH_LOG("child: %d", r);
+	TH_LOG("no policy, on CPU %d: node 0 %ld, node %d %ld, other %ld pages",
+	       cpu, c[0], NODE, c[1], c[2]);
+	EXPECT_EQ(0, c[1]);
+	EXPECT_EQ(0, c[2]);
+	/* each was a request for the local (CDM) node, turned to RAM */
+	EXPECT_LT(refused, vmstat_val("cdm_alloc_refused"));
+
+	r = fault_on_cpu(cpu, MPOL_LOCAL, c);
+	ASSERT_EQ(0, r) TH_LOG("child: %d", r);
+	TH_LOG("MPOL_LOCAL, on CPU %d: node 0 %ld, node %d %ld, other %ld",
+	       cpu, c[0], NODE, c[1], c[2]);
+	EXPECT_EQ(0, c[1]);
+	EXPECT_EQ(0, c[2]);
+
+	r = fault_on_cpu(cpu, MPOL_PREFERRED, c);
+	ASSERT_EQ(0, r) TH_LOG("child: %d", r);
+	TH_LOG("MPOL_PREFERRED node %d, on CPU %d: node 0 %ld, node %d %ld",
+	       NODE, cpu, c[0], NODE, c[1]);
+	EXPECT_EQ((long)(16 * MiB / PAGE_SZ), c[1]);
+
+	r = fault_on_cpu(0, -1, c);
+	ASSERT_EQ(0, r) TH_LOG("child: %d", r);
+	EXPECT_EQ(0, c[1]);
+	EXPECT_EQ(0, c[2]);
 }
 
 TEST_HARNESS_MAIN

@@ -13,12 +13,12 @@
 #include <linux/cdm.h>
 #include <linux/gfp.h>
 #include <linux/jump_label.h>
+#include <linux/mempolicy.h>
 
 struct folio;
 struct hstate;
 struct pglist_data;
 struct zonelist;
-struct mempolicy;
 struct oom_control;
 struct task_struct;
 struct hstate;
@@ -259,26 +259,32 @@ static __always_inline bool cdm_bind_to_one(const nodemask_t *mask, int *nid)
  * names without a mask (MPOL_PREFERRED, interleave) is opened by its own
  * mask; a CDM node being evacuated is allocated around.  The bind to one
  * device costs the tests up to its return, no distance search.
+ * A policy that does not name @nid opens nothing: MPOL_LOCAL, and the
+ * implicit per-node policy of a task on a CDM node's CPU (MPOL_PREFERRED
+ * with MPOL_F_MORON, which no user policy of that mode has).
  */
 static __always_inline nodemask_t *
-cdm_policy_nodemask(nodemask_t *mask, int home, int *nid)
+cdm_policy_nodemask(nodemask_t *mask, const struct mempolicy *pol, int *nid)
 {
 	int only;
 
 	if (!cdm_enabled())
 		return mask;
 	if (!mask)
-		return *nid >= 0 && __node_is_cdm(*nid) ?
+		return *nid >= 0 && __node_is_cdm(*nid) &&
+		       pol->mode != MPOL_LOCAL && !(pol->flags & MPOL_F_MORON) &&
+		       node_isset(*nid, pol->nodes) ?
 		       __cdm_named_nodemask(*nid) : NULL;
 	if (cdm_bind_to_one(mask, &only)) {
-		if (home == NUMA_NO_NODE)
+		if (pol->home_node == NUMA_NO_NODE)
 			*nid = only;
 		return mask;
 	}
 	if (unlikely(nodes_intersects(*mask, cdm_evacuating_nodes)))
 		return __cdm_policy_evacuating(mask, nid);
 	/* One node not opened above (RAM, a CDM node without memory): @nid */
-	if (home == NUMA_NO_NODE && (*nid < 0 || !node_isset(*nid, *mask)) &&
+	if (pol->home_node == NUMA_NO_NODE &&
+	    (*nid < 0 || !node_isset(*nid, *mask)) &&
 	    nodes_weight(*mask) != 1)
 		*nid = __cdm_policy_node(mask, *nid);
 	return mask;
@@ -529,7 +535,8 @@ static inline bool cdm_offline_batch_end(unsigned long start_pfn,
 	return false;
 }
 
-static inline nodemask_t *cdm_policy_nodemask(nodemask_t *mask, int home,
+static inline nodemask_t *cdm_policy_nodemask(nodemask_t *mask,
+					      const struct mempolicy *pol,
 					      int *nid)
 {
 	return mask;
