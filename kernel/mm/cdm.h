@@ -14,6 +14,7 @@
 #include <linux/gfp.h>
 #include <linux/jump_label.h>
 #include <linux/mempolicy.h>
+#include <linux/migrate_mode.h>
 
 struct folio;
 struct hstate;
@@ -626,4 +627,19 @@ static inline struct zonelist *cdm_reclaim_zonelist(struct zonelist *zonelist)
 }
 
 #endif /* CONFIG_COHERENT_DEVICE_MEMORY */
+
+/*
+ * alloc_migration_target()'s nodemask: move_pages(2), migrate_pages(2)
+ * and the DAMOS migrate_hot/migrate_cold actions name their target node,
+ * so a CDM node there opens to them.
+ */
+static inline nodemask_t *cdm_migration_nodemask(nodemask_t *mask,
+						 enum migrate_reason reason,
+						 int nid)
+{
+	if (!mask && (reason == MR_SYSCALL || reason == MR_DAMON))
+		return cdm_named_nodemask(nid);
+	return mask;
+}
+
 #endif /* __MM_CDM_H */
